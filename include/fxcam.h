@@ -1,0 +1,296 @@
+/*
+ * fxcam — class-activation maps (Grad-CAM, Grad-CAM++, ...) for convolutional
+ * image classifiers, with a stable C ABI.
+ *
+ * This is the one public header. It is C99, compiles as C and as C++, and
+ * exposes no C++ or libtorch type.
+ *
+ * Conventions that hold for every function below (docs/api.md has the rest):
+ *  - Functions return an fx_status: FX_OK (0) on success, a negative FX_ERR_*
+ *    code on failure. fx_last_error() then gives a precise, per-thread message.
+ *  - On failure, out-parameters are left as they were and nothing needs to be
+ *    freed.
+ *  - Output images (fx_image *out): if out->data is NULL, fxcam allocates the
+ *    buffer, fills in every field, and the caller releases it with
+ *    fx_image_free(). If out->data is not NULL, the caller owns the buffer and
+ *    its fields must describe exactly the size and type the function produces;
+ *    otherwise FX_ERR_INVALID_ARGUMENT.
+ *  - Options structs are passed by pointer, start with struct_size, and are
+ *    filled with defaults by their *_init() function. NULL means defaults.
+ *  - Colors are RGB (OpenCV is BGR).
+ *  - Unless said otherwise, functions keep no global state and may be called
+ *    from several threads at once on different outputs.
+ */
+#ifndef FXCAM_H
+#define FXCAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fxcam_version.h"
+
+/* ---- Export macro ------------------------------------------------------ */
+#if defined(_WIN32) || defined(__CYGWIN__)
+#  if defined(FX_BUILDING_LIBRARY)
+#    define FX_API __declspec(dllexport)
+#  else
+#    define FX_API
+#  endif
+#elif defined(__GNUC__) && __GNUC__ >= 4
+#  define FX_API __attribute__((visibility("default")))
+#else
+#  define FX_API
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Version ----------------------------------------------------------- */
+
+/* FX_VERSION_NUMBER of the library actually loaded (may differ from the
+ * header's when the shared library was upgraded). Thread-safe. */
+FX_API uint32_t fx_version(void);
+/* "MAJOR.MINOR.PATCH", static storage, never NULL. Thread-safe. */
+FX_API const char *fx_version_string(void);
+
+/* ---- Status codes -------------------------------------------------------
+ * Values are pinned: never renumbered, only appended. */
+typedef int32_t fx_status;
+
+#define FX_OK 0
+#define FX_ERR_INVALID_ARGUMENT (-1) /* NULL, zero size, mismatched shapes, out-of-range value */
+#define FX_ERR_OUT_OF_MEMORY (-2)
+#define FX_ERR_IO (-3)               /* file cannot be opened, read, written or renamed */
+#define FX_ERR_FORMAT (-4)           /* corrupt, truncated or not the expected file format */
+#define FX_ERR_LIMIT (-5)            /* input exceeds a configured limit (image size, ...) */
+#define FX_ERR_UNSUPPORTED (-6)      /* valid request that fxcam does not support */
+#define FX_ERR_MODEL (-7)            /* model cannot be loaded or does not behave like a classifier */
+#define FX_ERR_LAYER (-8)            /* target layer missing or unsuitable */
+#define FX_ERR_DEVICE (-9)           /* requested device (CUDA) not available */
+#define FX_ERR_NUMERIC (-10)         /* NaN or infinite values where numbers were expected */
+#define FX_ERR_NOT_AVAILABLE (-11)   /* feature not compiled into this build */
+#define FX_ERR_INTERNAL (-12)        /* bug in fxcam: please report */
+
+/* Fixed English name of a status ("FX_ERR_IO: input/output error"); never NULL,
+ * static storage, thread-safe. Unknown values give "unknown status". */
+FX_API const char *fx_status_str(fx_status status);
+
+/* Message describing the last error raised on the calling thread: what went
+ * wrong, with which file/value/limit, and what would be valid. Never NULL;
+ * "" when no error has occurred on this thread. The pointer stays valid until
+ * the next fxcam call on the same thread. A successful call does not clear it. */
+FX_API const char *fx_last_error(void);
+/* Resets the calling thread's message to "". */
+FX_API void fx_clear_error(void);
+
+/* ---- Pixel buffers ----------------------------------------------------- */
+
+#define FX_PIXEL_U8 1  /* uint8_t samples, 0..255 */
+#define FX_PIXEL_U16 2 /* uint16_t samples in host byte order, 0..65535 */
+#define FX_PIXEL_F32 3 /* float samples; heatmaps are in [0, 1] once normalized */
+
+/* A plain description of pixels in memory, shareable with ctypes/NumPy.
+ * Samples are interleaved: channel c of pixel (x, y) is at
+ *   (uint8_t *)data + y * stride + (x * channels + c) * fx_pixel_size(pixel_type).
+ * channels: 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA. The layout of this struct is
+ * frozen (docs/abi.md). */
+typedef struct fx_image {
+    void *data;         /* first row; owned as described at the top of this file */
+    size_t stride;      /* bytes from one row to the next; >= width * channels * sample size */
+    uint32_t width;
+    uint32_t height;
+    uint32_t channels;
+    int32_t pixel_type; /* FX_PIXEL_* */
+} fx_image;
+
+/* Bytes per sample of a pixel type; 0 for an unknown type. */
+FX_API size_t fx_pixel_size(int32_t pixel_type);
+
+/* Allocates a zero-filled image with a tight stride. img->data is released
+ * with fx_image_free(). Errors: FX_ERR_INVALID_ARGUMENT (NULL, zero size,
+ * channels not 1..4, unknown type), FX_ERR_LIMIT (over 2^31 bytes),
+ * FX_ERR_OUT_OF_MEMORY. */
+FX_API fx_status fx_image_alloc(fx_image *img, uint32_t width, uint32_t height,
+                                uint32_t channels, int32_t pixel_type);
+
+/* Releases img->data allocated by fxcam and zeroes *img. fx_image_free(NULL)
+ * and an image whose data is NULL are no-ops. Never call it on a buffer you
+ * own (a NumPy array, a stack buffer). */
+FX_API void fx_image_free(fx_image *img);
+
+/* ---- PNG input/output -------------------------------------------------- */
+
+typedef struct fx_load_options {
+    uint32_t struct_size; /* sizeof(fx_load_options) */
+    uint32_t max_width;   /* default 32768 */
+    uint32_t max_height;  /* default 32768 */
+    uint64_t max_pixels;  /* width * height; default 134217728 (2^27) */
+} fx_load_options;
+
+FX_API void fx_load_options_init(fx_load_options *opts);
+
+/* Reads a PNG file (any color type and bit depth, interlaced or not).
+ * Result: 8-bit sources (and 1/2/4-bit gray, scaled to 0..255) give
+ * FX_PIXEL_U8; 16-bit sources give FX_PIXEL_U16 with full precision.
+ * Gray -> 1 channel, gray+alpha -> 2, RGB -> 3, RGBA -> 4; palette -> RGB
+ * (RGBA when it has tRNS); tRNS on gray/RGB adds an alpha channel.
+ * *out must have data == NULL; fxcam allocates, release with fx_image_free().
+ * Errors: FX_ERR_INVALID_ARGUMENT, FX_ERR_IO (cannot open/read),
+ * FX_ERR_FORMAT (not a PNG, corrupt, truncated), FX_ERR_LIMIT (over the
+ * limits in opts), FX_ERR_OUT_OF_MEMORY. Thread-safe. */
+FX_API fx_status fx_image_load(const char *path, const fx_load_options *opts, fx_image *out);
+/* Same as fx_image_load() from a PNG held in memory. */
+FX_API fx_status fx_image_load_memory(const void *png, size_t size, const fx_load_options *opts,
+                                      fx_image *out);
+
+typedef struct fx_save_options {
+    uint32_t struct_size;      /* sizeof(fx_save_options) */
+    int32_t compression_level; /* zlib level 0..9; default 3 (fast) */
+} fx_save_options;
+
+FX_API void fx_save_options_init(fx_save_options *opts);
+
+/* Writes img as PNG. Supported: FX_PIXEL_U8 with 1..4 channels, FX_PIXEL_U16
+ * with 1..4 channels (16-bit PNG). The file is written under a temporary name
+ * in the same directory and renamed over path when complete, so path never
+ * holds a half-written image. Errors: FX_ERR_INVALID_ARGUMENT,
+ * FX_ERR_UNSUPPORTED (float images: color them or convert first), FX_ERR_IO.
+ * Thread-safe for different paths. */
+FX_API fx_status fx_image_save(const char *path, const fx_image *img, const fx_save_options *opts);
+
+/* Converts any image to 8-bit RGB for display: gray is replicated, alpha is
+ * dropped, FX_PIXEL_U16 is windowed linearly from its own minimum to maximum
+ * (radiographs often use 12 of the 16 bits), FX_PIXEL_F32 is clamped to [0,1].
+ * Output: width x height, 3 channels, FX_PIXEL_U8. */
+FX_API fx_status fx_image_to_rgb8(const fx_image *src, fx_image *out);
+
+/* ---- Resize ------------------------------------------------------------ */
+
+/* Bilinear resize with half-pixel centres: the result of OpenCV's
+ * cv::resize(INTER_LINEAR) and torch's interpolate(mode="bilinear",
+ * align_corners=False, antialias=False), up or down, for U8, U16 and F32 images
+ * with 1..4 channels. The caller sets out->width and out->height (and, when
+ * out->data is not NULL, the rest); channels and type are those of src.
+ * Integer outputs are rounded to nearest. Errors: FX_ERR_INVALID_ARGUMENT. */
+FX_API fx_status fx_resize_bilinear(const fx_image *src, fx_image *out);
+
+/* ---- Class-activation maps --------------------------------------------- */
+
+#define FX_CAM_GRADCAM 0
+#define FX_CAM_GRADCAM_PLUSPLUS 1
+#define FX_CAM_HIRESCAM 2
+#define FX_CAM_XGRADCAM 3
+#define FX_CAM_LAYERCAM 4
+#define FX_CAM_METHOD_COUNT 5
+
+/* "gradcam", "gradcam++", "hirescam", "xgradcam", "layercam"; NULL if unknown. */
+FX_API const char *fx_cam_method_name(int32_t method);
+/* Parses a method name (case-insensitive; "gradcampp" and "gradcam_plusplus"
+ * accepted for Grad-CAM++). Errors: FX_ERR_INVALID_ARGUMENT listing the names. */
+FX_API fx_status fx_cam_method_from_name(const char *name, int32_t *method);
+
+/* Low-resolution maps from the target layer's activations A and the gradient
+ * G of the target score with respect to A, both float32 laid out [n][k][h][w]
+ * (NCHW, contiguous). Writes n maps of h*w floats to out_maps, after ReLU and
+ * before any resize or normalization (formulas: docs/algorithms.md).
+ * Errors: FX_ERR_INVALID_ARGUMENT (NULL, zero dimension, unknown method),
+ * FX_ERR_NUMERIC (NaN or infinity in A or G). */
+FX_API fx_status fx_cam_lowres(int32_t method, const float *activations, const float *gradients,
+                               uint32_t n, uint32_t k, uint32_t h, uint32_t w, float *out_maps);
+
+/* Turns one low-resolution map (h*w floats, from fx_cam_lowres) into a heatmap
+ * at out's size: bilinear upsampling, then (normalize != 0) min-max
+ * normalization y = (x - min) / (max - min + 1e-7). An all-zero map stays all
+ * zero. With normalize == 0 the raw upsampled values are kept, for comparing
+ * maps across images. The caller sets out->width and out->height; the result
+ * is 1 channel FX_PIXEL_F32. Errors: FX_ERR_INVALID_ARGUMENT, FX_ERR_NUMERIC. */
+FX_API fx_status fx_cam_upsample(const float *lowres, uint32_t h, uint32_t w, int32_t normalize,
+                                 fx_image *out);
+
+/* Min-max normalizes a 1-channel FX_PIXEL_F32 map in place, as above. */
+FX_API fx_status fx_map_normalize(fx_image *map);
+
+/* ---- Colormaps ---------------------------------------------------------- */
+
+#define FX_COLORMAP_JET 0
+#define FX_COLORMAP_HOT 1
+#define FX_COLORMAP_VIRIDIS 2
+#define FX_COLORMAP_PLASMA 3
+#define FX_COLORMAP_INFERNO 4
+#define FX_COLORMAP_TURBO 5
+#define FX_COLORMAP_MAGMA 6
+#define FX_COLORMAP_BONE 7
+#define FX_COLORMAP_GRAY 8
+#define FX_COLORMAP_COUNT 9
+
+/* "jet", "hot", ... ; NULL if unknown. */
+FX_API const char *fx_colormap_name(int32_t colormap);
+/* Parses a colormap name (case-insensitive). Errors: FX_ERR_INVALID_ARGUMENT
+ * with the list of valid names. */
+FX_API fx_status fx_colormap_from_name(const char *name, int32_t *colormap);
+/* Copies the 256-entry table, RGB interleaved, into rgb[768]. The tables are
+ * those of OpenCV 4.6's applyColorMap (in RGB order). */
+FX_API fx_status fx_colormap_table(int32_t colormap, uint8_t *rgb);
+/* Colors a 1-channel map: FX_PIXEL_U8 indexes the table directly; FX_PIXEL_F32
+ * is clamped to [0,1] and indexed with (uint8_t)(v * 255 + 0.5); NaN -> 0.
+ * Output: same size, 3 channels, FX_PIXEL_U8. */
+FX_API fx_status fx_colormap_apply(const fx_image *map, int32_t colormap, fx_image *out);
+
+/* ---- Overlay ------------------------------------------------------------ */
+
+typedef struct fx_overlay_options {
+    uint32_t struct_size; /* sizeof(fx_overlay_options) */
+    float alpha;          /* weight of the heatmap, [0,1]; default 0.4 */
+    int32_t colormap;     /* FX_COLORMAP_*; default FX_COLORMAP_JET */
+    float threshold;      /* map values below it leave the image untouched; [0,1], default 0 */
+} fx_overlay_options;
+
+FX_API void fx_overlay_options_init(fx_overlay_options *opts);
+
+/* Blends the colored heatmap over the image:
+ *   out = round((1 - alpha) * image_rgb8 + alpha * colormap(heatmap))
+ * where heatmap >= threshold, out = image_rgb8 elsewhere. image is converted
+ * with fx_image_to_rgb8() first; heatmap is 1-channel FX_PIXEL_F32 in [0,1] of
+ * the same size. Output: 3 channels FX_PIXEL_U8. Errors:
+ * FX_ERR_INVALID_ARGUMENT (size mismatch, alpha or threshold outside [0,1],
+ * unknown colormap). */
+FX_API fx_status fx_overlay(const fx_image *image, const fx_image *heatmap,
+                            const fx_overlay_options *opts, fx_image *out);
+
+/* ---- Figures ------------------------------------------------------------ */
+
+typedef struct fx_figure_options {
+    uint32_t struct_size;  /* sizeof(fx_figure_options) */
+    const char *label;     /* predicted class name; NULL = not shown */
+    float confidence;      /* [0,1] shown in %; negative = not shown */
+    const char *method;    /* e.g. "Grad-CAM"; NULL = not shown */
+    const char *layer;     /* target layer; NULL = not shown */
+    const char *timestamp; /* shown as given; NULL = current UTC time, ISO-8601 */
+    float alpha;           /* overlay weight, default 0.4 */
+    int32_t colormap;      /* default FX_COLORMAP_JET */
+    float threshold;       /* overlay threshold, default 0 */
+    uint32_t panel_height; /* height of each panel; 0 = image height capped to 512 */
+} fx_figure_options;
+
+FX_API void fx_figure_options_init(fx_figure_options *opts);
+
+/* Composes original | heatmap | overlay side by side, with a caption band
+ * (label, confidence, method, layer, timestamp) and a color-bar legend.
+ * heatmap: 1-channel FX_PIXEL_F32 in [0,1], same size as image. Output:
+ * 3 channels FX_PIXEL_U8, size decided by the layout (out->data must be NULL).
+ * Text is ASCII; other bytes are drawn as '?'. */
+FX_API fx_status fx_figure_compose(const fx_image *image, const fx_image *heatmap,
+                                   const fx_figure_options *opts, fx_image *out);
+
+/* Composes original | map_a | map_b | |map_a - map_b| with titles name_a and
+ * name_b (e.g. "Grad-CAM", "Grad-CAM++") and the same caption band. */
+FX_API fx_status fx_figure_compare(const fx_image *image, const fx_image *map_a, const char *name_a,
+                                   const fx_image *map_b, const char *name_b,
+                                   const fx_figure_options *opts, fx_image *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FXCAM_H */

@@ -1,0 +1,54 @@
+/* Internal helpers shared by the pure-C modules. Not installed; nothing here
+ * is exported from libfxcam.so (the symbols are hidden and the version script
+ * keeps only public fx_* names). */
+#ifndef FX_INTERNAL_H
+#define FX_INTERNAL_H
+
+#include "fxcam.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__)
+#define FX_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+#define FX_PRINTF(fmt, args)
+#endif
+
+/* Records a formatted message as the calling thread's last error and returns
+ * status, so that callers can write `return fx__error(FX_ERR_IO, ...)`. */
+fx_status fx__error(fx_status status, const char *fmt, ...) FX_PRINTF(2, 3);
+
+/* Checks that img describes a usable buffer (non-NULL data, non-zero size,
+ * channels 1..4, known type, stride large enough). `what` names the argument
+ * in the message ("image", "heatmap"). */
+fx_status fx__image_check(const fx_image *img, const char *what);
+
+/* Same, and also requires the given channel count and type (0 = any). */
+fx_status fx__image_expect(const fx_image *img, const char *what, uint32_t channels,
+                           int32_t pixel_type);
+
+/* Prepares an output image following the rule in fxcam.h: allocates when
+ * out->data is NULL (setting *allocated = true), otherwise checks that the
+ * caller's buffer has exactly the expected shape and type. On error, *out is
+ * unchanged. */
+fx_status fx__output_prepare(fx_image *out, const char *what, uint32_t width, uint32_t height,
+                             uint32_t channels, int32_t pixel_type, bool *allocated);
+
+/* Undoes fx__output_prepare after a later failure: frees what it allocated and
+ * restores the caller's descriptor. */
+void fx__output_abandon(fx_image *out, const fx_image *saved, bool allocated);
+
+static inline uint8_t *fx__row(const fx_image *img, uint32_t y)
+{
+    return (uint8_t *)img->data + (size_t)y * img->stride;
+}
+
+/* Bytes of one tightly packed row. */
+static inline size_t fx__row_bytes(uint32_t width, uint32_t channels, int32_t pixel_type)
+{
+    return (size_t)width * channels * fx_pixel_size(pixel_type);
+}
+
+#endif
