@@ -139,3 +139,21 @@ void fx__output_abandon(fx_image *out, const fx_image *saved, bool allocated)
         free(out->data);
     *out = *saved;
 }
+
+fx_status fx__options_merge(void *merged, size_t full_size, const void *given, const char *what)
+{
+    if (!given)
+        return FX_OK;
+    uint32_t size;
+    memcpy(&size, given, sizeof size); /* struct_size is always the first field */
+    if (size < sizeof size)
+        return fx__error(FX_ERR_INVALID_ARGUMENT, "%s: struct_size is %u; initialize the struct with its *_init() function",
+                         what, size);
+    if (size > full_size)
+        return fx__error(FX_ERR_INVALID_ARGUMENT,
+                         "%s: struct_size %u is larger than this library's (%zu): the program was built against a "
+                         "newer fxcam.h than the libfxcam.so it runs with",
+                         what, size, full_size);
+    memcpy((uint8_t *)merged + sizeof size, (const uint8_t *)given + sizeof size, size - sizeof size);
+    return FX_OK;
+}

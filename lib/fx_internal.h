@@ -40,6 +40,14 @@ fx_status fx__output_prepare(fx_image *out, const char *what, uint32_t width, ui
  * restores the caller's descriptor. */
 void fx__output_abandon(fx_image *out, const fx_image *saved, bool allocated);
 
+/* Reads a caller's options struct honouring its struct_size: *merged holds
+ * the defaults on entry (from the *_init function) and receives the fields the
+ * caller's struct has, so that programs built against an older, smaller
+ * struct keep working. given == NULL keeps the defaults. Errors: struct_size
+ * of 0 (not initialized) or larger than this library's struct (built against
+ * a newer header). `what` names the struct in the message. */
+fx_status fx__options_merge(void *merged, size_t full_size, const void *given, const char *what);
+
 static inline uint8_t *fx__row(const fx_image *img, uint32_t y)
 {
     return (uint8_t *)img->data + (size_t)y * img->stride;
