@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what fxcam needs to build and test, from Debian 12's packages.
+# Safe to run again: it only calls apt-get when something is missing.
+set -euo pipefail
+
+packages=(
+  meson ninja-build pkgconf gcc g++ cmake
+  libpng-dev zlib1g-dev libcmocka-dev
+  libtorch-dev nlohmann-json3-dev
+  python3-torch python3-torchvision python3-numpy python3-opencv python3-pil python3-pytest
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "setup: installing ${missing[*]}"
+$sudo apt-get update -q
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
