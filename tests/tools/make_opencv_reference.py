@@ -1,0 +1,147 @@
+#!/usr/bin/python3
+"""Writes the OpenCV reference data that tests/unit/test_resize.c and
+tests/unit/test_colormap.c compare fxcam against.
+
+Run by meson at build time (tests/reference/meson.build) with Debian's
+/usr/bin/python3 and python3-opencv; the files go into the build directory and
+are never committed. Inputs come from a fixed seed, so the files are the same
+on every run with the same OpenCV.
+
+File format (all integers little-endian uint32):
+  resize_cases.bin:   "FXRS", version, case count, then per case
+                      src_w, src_h, dst_w, dst_h, channels, pixel_type
+                      (FX_PIXEL_* of fxcam.h), then the source samples and
+                      OpenCV's output, both tightly packed, host byte order.
+  colormap_cases.bin: "FXCM", version, width, height, map count, the U8 input
+                      image, then per map its FX_COLORMAP_* value and
+                      cv2.applyColorMap's result converted to RGB.
+
+With --disabled (meson -Dopencv_tests=disabled) both files hold zero cases,
+and the tests report the OpenCV comparisons as skipped.
+"""
+import argparse
+import pathlib
+import struct
+import sys
+
+VERSION = 1
+FX_PIXEL_U8, FX_PIXEL_U16, FX_PIXEL_F32 = 1, 2, 3
+
+# (src_w, src_h, dst_w, dst_h): up, down, 1xN, Nx1, exact 2x and 3x both
+# ways, non-integer factors (1.37, 0.61), anisotropic, identity.
+RESIZE_SIZES = [
+    (7, 7, 224, 224),
+    (224, 224, 7, 7),
+    (13, 9, 100, 37),
+    (1, 17, 1, 40),
+    (17, 1, 40, 1),
+    (1, 1, 5, 3),
+    (9, 1, 4, 6),
+    (1, 12, 7, 5),
+    (16, 12, 32, 24),
+    (32, 24, 16, 12),
+    (10, 10, 30, 30),
+    (30, 30, 10, 10),
+    (100, 73, 137, 100),
+    (137, 100, 84, 61),
+    (50, 40, 50, 40),
+    (64, 48, 39, 29),
+    (20, 20, 21, 19),
+]
+
+# (pixel_type, channels) for every size above.
+RESIZE_TYPES = [
+    (FX_PIXEL_F32, 1),
+    (FX_PIXEL_F32, 3),
+    (FX_PIXEL_U8, 1),
+    (FX_PIXEL_U8, 3),
+    (FX_PIXEL_U8, 4),
+    (FX_PIXEL_U16, 1),
+]
+
+# FX_COLORMAP_* value -> name of OpenCV's constant (GRAY has none: identity).
+COLORMAPS = [
+    (0, "COLORMAP_JET"),
+    (1, "COLORMAP_HOT"),
+    (2, "COLORMAP_VIRIDIS"),
+    (3, "COLORMAP_PLASMA"),
+    (4, "COLORMAP_INFERNO"),
+    (5, "COLORMAP_TURBO"),
+    (6, "COLORMAP_MAGMA"),
+    (7, "COLORMAP_BONE"),
+]
+
+
+def random_image(rng, np, w, h, channels, pixel_type):
+    shape = (h, w, channels)
+    if pixel_type == FX_PIXEL_U8:
+        return rng.integers(0, 256, size=shape, dtype=np.uint8)
+    if pixel_type == FX_PIXEL_U16:
+        return rng.integers(0, 65536, size=shape, dtype=np.uint16)
+    # Heatmap-like values plus a few outside [0, 1]: resize must not clamp floats.
+    return (rng.random(size=shape, dtype=np.float32) * 1.5 - 0.25).astype(np.float32)
+
+
+def opencv_resize(cv2, img, w, h):
+    out = cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR)
+    # cv2 drops the channel axis of 1-channel images.
+    return out.reshape(h, w, img.shape[2])
+
+
+def write_resize(path, disabled):
+    cases = []
+    if not disabled:
+        import cv2
+        import numpy as np
+        rng = np.random.default_rng(20240611)
+        for pixel_type, channels in RESIZE_TYPES:
+            for sw, sh, dw, dh in RESIZE_SIZES:
+                src = random_image(rng, np, sw, sh, channels, pixel_type)
+                dst = opencv_resize(cv2, src, dw, dh)
+                assert dst.dtype == src.dtype
+                cases.append((sw, sh, dw, dh, channels, pixel_type, src, dst))
+    with open(path, "wb") as f:
+        f.write(b"FXRS" + struct.pack("<II", VERSION, len(cases)))
+        for sw, sh, dw, dh, channels, pixel_type, src, dst in cases:
+            f.write(struct.pack("<6I", sw, sh, dw, dh, channels, pixel_type))
+            f.write(src.tobytes())
+            f.write(dst.tobytes())
+
+
+def write_colormap(path, disabled):
+    width, height = 97, 61
+    maps = []
+    gray = None
+    if not disabled:
+        import cv2
+        import numpy as np
+        rng = np.random.default_rng(7)
+        gray = rng.integers(0, 256, size=(height, width), dtype=np.uint8)
+        # Make sure every index appears at least once.
+        gray.reshape(-1)[:256] = np.arange(256, dtype=np.uint8)
+        for value, name in COLORMAPS:
+            bgr = cv2.applyColorMap(gray, getattr(cv2, name))
+            maps.append((value, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)))
+    with open(path, "wb") as f:
+        f.write(b"FXCM" + struct.pack("<IIII", VERSION, width, height, len(maps)))
+        if maps:
+            f.write(gray.tobytes())
+        for value, rgb in maps:
+            f.write(struct.pack("<I", value))
+            f.write(rgb.tobytes())
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("resize_out", type=pathlib.Path)
+    parser.add_argument("colormap_out", type=pathlib.Path)
+    parser.add_argument("--disabled", action="store_true")
+    args = parser.parse_args()
+    if sys.byteorder != "little":
+        sys.exit("make_opencv_reference.py: the file headers assume a little-endian host")
+    write_resize(args.resize_out, args.disabled)
+    write_colormap(args.colormap_out, args.disabled)
+
+
+if __name__ == "__main__":
+    main()
