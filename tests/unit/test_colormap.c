@@ -1,0 +1,420 @@
+/* Colormap names, tables and coloring, against cv2.applyColorMap (reference
+ * data written at build time by tests/tools/make_opencv_reference.py) and
+ * against the indexing rule of fxcam.h worked out by hand. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fx_internal.h"
+
+#define COLORMAP_CASES FX_TEST_BUILD_DIR "/reference/colormap_cases.bin"
+
+static const char *const all_names[FX_COLORMAP_COUNT] = {"jet",   "hot",   "viridis", "plasma", "inferno",
+                                                         "turbo", "magma", "bone",    "gray"};
+
+static fx_image view(void *data, uint32_t width, uint32_t height, int32_t pixel_type)
+{
+    fx_image img = {.data = data,
+                    .stride = fx__row_bytes(width, 1, pixel_type),
+                    .width = width,
+                    .height = height,
+                    .channels = 1,
+                    .pixel_type = pixel_type};
+    return img;
+}
+
+static void expect_message(const char *fragment)
+{
+    if (!strstr(fx_last_error(), fragment))
+        fail_msg("message '%s' lacks '%s'", fx_last_error(), fragment);
+}
+
+/* ---- Names -------------------------------------------------------------- */
+
+static void test_values_are_pinned(void **state)
+{
+    (void)state;
+    assert_int_equal(FX_COLORMAP_JET, 0);
+    assert_int_equal(FX_COLORMAP_HOT, 1);
+    assert_int_equal(FX_COLORMAP_VIRIDIS, 2);
+    assert_int_equal(FX_COLORMAP_PLASMA, 3);
+    assert_int_equal(FX_COLORMAP_INFERNO, 4);
+    assert_int_equal(FX_COLORMAP_TURBO, 5);
+    assert_int_equal(FX_COLORMAP_MAGMA, 6);
+    assert_int_equal(FX_COLORMAP_BONE, 7);
+    assert_int_equal(FX_COLORMAP_GRAY, 8);
+    assert_int_equal(FX_COLORMAP_COUNT, 9);
+}
+
+static void test_names_round_trip(void **state)
+{
+    (void)state;
+    for (int32_t i = 0; i < FX_COLORMAP_COUNT; i++) {
+        assert_string_equal(fx_colormap_name(i), all_names[i]);
+        int32_t parsed = -1;
+        assert_int_equal(fx_colormap_from_name(all_names[i], &parsed), FX_OK);
+        assert_int_equal(parsed, i);
+    }
+    assert_null(fx_colormap_name(-1));
+    assert_null(fx_colormap_name(FX_COLORMAP_COUNT));
+    assert_null(fx_colormap_name(INT32_MIN));
+}
+
+static void test_from_name_ignores_case(void **state)
+{
+    (void)state;
+    int32_t parsed = -1;
+    assert_int_equal(fx_colormap_from_name("JET", &parsed), FX_OK);
+    assert_int_equal(parsed, FX_COLORMAP_JET);
+    assert_int_equal(fx_colormap_from_name("ViRiDiS", &parsed), FX_OK);
+    assert_int_equal(parsed, FX_COLORMAP_VIRIDIS);
+    assert_int_equal(fx_colormap_from_name("Gray", &parsed), FX_OK);
+    assert_int_equal(parsed, FX_COLORMAP_GRAY);
+}
+
+static void test_from_name_rejects_unknown(void **state)
+{
+    (void)state;
+    const char *bad[] = {"rainbow", "", "jet ", "je", "jets", "grey", "infern0"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int32_t parsed = 42;
+        fx_clear_error();
+        assert_int_equal(fx_colormap_from_name(bad[i], &parsed), FX_ERR_INVALID_ARGUMENT);
+        assert_int_equal(parsed, 42); /* untouched */
+        char quoted[32];
+        snprintf(quoted, sizeof quoted, "'%s'", bad[i]);
+        expect_message(quoted);
+        for (int32_t k = 0; k < FX_COLORMAP_COUNT; k++)
+            expect_message(all_names[k]);
+    }
+    int32_t parsed = 42;
+    assert_int_equal(fx_colormap_from_name(NULL, &parsed), FX_ERR_INVALID_ARGUMENT);
+    expect_message("name is NULL");
+    expect_message("magma");
+    assert_int_equal(fx_colormap_from_name("jet", NULL), FX_ERR_INVALID_ARGUMENT);
+    expect_message("colormap is NULL");
+
+    /* Very long names are cut in the message, not overflowed. */
+    char longname[300];
+    memset(longname, 'x', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    assert_int_equal(fx_colormap_from_name(longname, &parsed), FX_ERR_INVALID_ARGUMENT);
+    expect_message("xxx...'");
+    expect_message("gray");
+}
+
+/* ---- Tables ------------------------------------------------------------- */
+
+static void test_gray_is_identity(void **state)
+{
+    (void)state;
+    uint8_t rgb[768];
+    assert_int_equal(fx_colormap_table(FX_COLORMAP_GRAY, rgb), FX_OK);
+    for (int i = 0; i < 256; i++) {
+        assert_int_equal(rgb[3 * i], i);
+        assert_int_equal(rgb[3 * i + 1], i);
+        assert_int_equal(rgb[3 * i + 2], i);
+    }
+}
+
+/* Properties of the published maps that hold whatever the exact numbers: jet
+ * runs dark blue -> dark red, hot black -> white, bone gray-ish dark -> white,
+ * viridis dark purple -> yellow. They catch a BGR/RGB swap or a shifted table. */
+static void test_table_endpoints(void **state)
+{
+    (void)state;
+    uint8_t rgb[768];
+    assert_int_equal(fx_colormap_table(FX_COLORMAP_JET, rgb), FX_OK);
+    assert_true(rgb[2] > 100 && rgb[0] == 0 && rgb[1] == 0);             /* blue */
+    assert_true(rgb[765] > 100 && rgb[766] == 0 && rgb[767] == 0);       /* red */
+    assert_int_equal(fx_colormap_table(FX_COLORMAP_HOT, rgb), FX_OK);
+    assert_true(rgb[0] == 0 && rgb[1] == 0 && rgb[2] == 0);
+    assert_true(rgb[765] == 255 && rgb[766] == 255 && rgb[767] == 255);
+    assert_int_equal(fx_colormap_table(FX_COLORMAP_VIRIDIS, rgb), FX_OK);
+    assert_true(rgb[2] > rgb[1] && rgb[0] > rgb[1]);                     /* purple */
+    assert_true(rgb[765] > 200 && rgb[766] > 200 && rgb[767] < 100);     /* yellow */
+    assert_int_equal(fx_colormap_table(FX_COLORMAP_BONE, rgb), FX_OK);
+    assert_true(rgb[765] == 255 && rgb[766] == 255 && rgb[767] == 255);
+    assert_true(rgb[3 * 64 + 2] > rgb[3 * 64]);                         /* blue tint */
+}
+
+static void test_table_rejects_bad_arguments(void **state)
+{
+    (void)state;
+    uint8_t rgb[768];
+    memset(rgb, 0x5A, sizeof rgb);
+    assert_int_equal(fx_colormap_table(-1, rgb), FX_ERR_INVALID_ARGUMENT);
+    expect_message("unknown colormap -1");
+    expect_message("0..8");
+    assert_int_equal(fx_colormap_table(FX_COLORMAP_COUNT, rgb), FX_ERR_INVALID_ARGUMENT);
+    expect_message("unknown colormap 9");
+    assert_int_equal(rgb[0], 0x5A);
+    assert_int_equal(fx_colormap_table(FX_COLORMAP_JET, NULL), FX_ERR_INVALID_ARGUMENT);
+    expect_message("rgb is NULL");
+}
+
+/* ---- Coloring ----------------------------------------------------------- */
+
+/* Index = (uint8_t)(clamp(v, 0, 1) * 255 + 0.5), NaN -> 0. With the gray map
+ * the output is the index itself. */
+static void test_float_rounding_rule(void **state)
+{
+    (void)state;
+    const float values[] = {0.0f, 1.0f, 0.5f, -0.5f, 2.0f, NAN, INFINITY, -INFINITY,
+                            0.0019f,   /* 0.4845 -> 0 */
+                            0.0021f,   /* 0.5355 -> 1 */
+                            0.25f,     /* 63.75 -> 64 */
+                            0.998f,    /* 254.49 -> 254 */
+                            0.9999f,   /* 254.97 -> 255 */
+                            -0.0f, 1e-30f};
+    const uint8_t want[] = {0, 255, 128, 0, 255, 0, 255, 0, 0, 1, 64, 254, 255, 0, 0};
+    enum { n = sizeof values / sizeof values[0] };
+    _Static_assert(sizeof want == n, "one expected index per value");
+    float px[n];
+    memcpy(px, values, sizeof px);
+    fx_image map = view(px, n, 1, FX_PIXEL_F32);
+    fx_image out = {0};
+    assert_int_equal(fx_colormap_apply(&map, FX_COLORMAP_GRAY, &out), FX_OK);
+    assert_int_equal(out.width, n);
+    assert_int_equal(out.height, 1);
+    assert_int_equal(out.channels, 3);
+    assert_int_equal(out.pixel_type, FX_PIXEL_U8);
+    const uint8_t *rgb = out.data;
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(rgb[3 * i], want[i]);
+        assert_int_equal(rgb[3 * i + 1], want[i]);
+        assert_int_equal(rgb[3 * i + 2], want[i]);
+    }
+    fx_image_free(&out);
+
+    /* Same indexes through a colored map. */
+    uint8_t table[768];
+    assert_int_equal(fx_colormap_table(FX_COLORMAP_TURBO, table), FX_OK);
+    assert_int_equal(fx_colormap_apply(&map, FX_COLORMAP_TURBO, &out), FX_OK);
+    for (int i = 0; i < n; i++)
+        assert_memory_equal((uint8_t *)out.data + 3 * i, table + 3 * want[i], 3);
+    fx_image_free(&out);
+}
+
+/* k / 255 as float lands on index k for every k, so the float and the U8 paths
+ * agree on quantized maps. */
+static void test_float_matches_u8_on_levels(void **state)
+{
+    (void)state;
+    float f[256];
+    uint8_t u[256];
+    for (int k = 0; k < 256; k++) {
+        f[k] = (float)k / 255.0f;
+        u[k] = (uint8_t)k;
+    }
+    fx_image fmap = view(f, 16, 16, FX_PIXEL_F32);
+    fx_image umap = view(u, 16, 16, FX_PIXEL_U8);
+    for (int32_t c = 0; c < FX_COLORMAP_COUNT; c++) {
+        fx_image a = {0}, b = {0};
+        assert_int_equal(fx_colormap_apply(&fmap, c, &a), FX_OK);
+        assert_int_equal(fx_colormap_apply(&umap, c, &b), FX_OK);
+        assert_memory_equal(a.data, b.data, 256 * 3);
+        fx_image_free(&a);
+        fx_image_free(&b);
+    }
+}
+
+/* Padded strides on both sides; padding is left alone. */
+static void test_strides_and_caller_buffer(void **state)
+{
+    (void)state;
+    uint8_t src[2 * 4] = {0, 255, 0xEE, 0xEE, 128, 1, 0xEE, 0xEE};
+    fx_image map = {.data = src, .stride = 4, .width = 2, .height = 2, .channels = 1, .pixel_type = FX_PIXEL_U8};
+    uint8_t dst[2 * 10];
+    memset(dst, 0xAB, sizeof dst);
+    fx_image out = {.data = dst, .stride = 10, .width = 2, .height = 2, .channels = 3, .pixel_type = FX_PIXEL_U8};
+    assert_int_equal(fx_colormap_apply(&map, FX_COLORMAP_GRAY, &out), FX_OK);
+    const uint8_t want[2][6] = {{0, 0, 0, 255, 255, 255}, {128, 128, 128, 1, 1, 1}};
+    for (int y = 0; y < 2; y++) {
+        assert_memory_equal(dst + 10 * y, want[y], 6);
+        for (int pad = 6; pad < 10; pad++)
+            assert_int_equal(dst[10 * y + pad], 0xAB);
+    }
+}
+
+/* ---- OpenCV reference --------------------------------------------------- */
+
+typedef struct reference_file {
+    uint8_t *bytes;
+    size_t size;
+} reference_file;
+
+static int load_reference(void **state)
+{
+    FILE *f = fopen(COLORMAP_CASES, "rb");
+    if (!f) {
+        fprintf(stderr, "cannot open %s (built by tests/reference/meson.build)\n", COLORMAP_CASES);
+        return -1;
+    }
+    reference_file *ref = calloc(1, sizeof *ref);
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    ref->size = size > 0 ? (size_t)size : 0;
+    ref->bytes = malloc(ref->size + 1);
+    int ok = ref->bytes && fread(ref->bytes, 1, ref->size, f) == ref->size;
+    fclose(f);
+    if (!ok) {
+        free(ref->bytes);
+        free(ref);
+        return -1;
+    }
+    *state = ref;
+    return 0;
+}
+
+static int free_reference(void **state)
+{
+    reference_file *ref = *state;
+    if (ref)
+        free(ref->bytes);
+    free(ref);
+    return 0;
+}
+
+static uint32_t take_u32(const reference_file *ref, size_t *pos)
+{
+    assert_true(*pos + 4 <= ref->size);
+    uint32_t v;
+    memcpy(&v, ref->bytes + *pos, 4);
+    *pos += 4;
+    return v;
+}
+
+static const uint8_t *take_bytes(const reference_file *ref, size_t *pos, size_t n)
+{
+    assert_true(n <= ref->size - *pos);
+    const uint8_t *p = ref->bytes + *pos;
+    *pos += n;
+    return p;
+}
+
+static void test_matches_opencv(void **state)
+{
+    const reference_file *ref = *state;
+    size_t pos = 0;
+    assert_memory_equal(take_bytes(ref, &pos, 4), "FXCM", 4);
+    assert_int_equal(take_u32(ref, &pos), 1);
+    uint32_t width = take_u32(ref, &pos), height = take_u32(ref, &pos);
+    uint32_t count = take_u32(ref, &pos);
+    if (count == 0) {
+        /* Only with -Dopencv_tests=disabled. Not cmocka's skip(): its TAP
+         * output ("not ok # SKIP") reads as a failure to meson. */
+        print_message("# OpenCV comparison not built (-Dopencv_tests=disabled)\n");
+        return;
+    }
+    /* Every map but gray, which OpenCV does not have. */
+    assert_int_equal(count, FX_COLORMAP_COUNT - 1);
+    size_t pixels = (size_t)width * height;
+    uint8_t *gray = malloc(pixels);
+    assert_non_null(gray);
+    memcpy(gray, take_bytes(ref, &pos, pixels), pixels);
+    fx_image map = view(gray, width, height, FX_PIXEL_U8);
+    bool seen[FX_COLORMAP_COUNT] = {false};
+    for (uint32_t i = 0; i < count; i++) {
+        int32_t colormap = (int32_t)take_u32(ref, &pos);
+        const uint8_t *want = take_bytes(ref, &pos, pixels * 3);
+        assert_true(colormap >= 0 && colormap < FX_COLORMAP_COUNT);
+        seen[colormap] = true;
+        fx_image out = {0};
+        assert_int_equal(fx_colormap_apply(&map, colormap, &out), FX_OK);
+        size_t mismatches = 0;
+        for (size_t k = 0; k < pixels * 3; k++)
+            mismatches += ((const uint8_t *)out.data)[k] != want[k];
+        print_message("# %s %ux%u: %zu bytes differ from cv2.applyColorMap\n", fx_colormap_name(colormap), width,
+                      height, mismatches);
+        assert_int_equal(mismatches, 0);
+        fx_image_free(&out);
+    }
+    assert_int_equal(pos, ref->size);
+    for (int32_t c = 0; c < FX_COLORMAP_GRAY; c++)
+        assert_true(seen[c]);
+    free(gray);
+}
+
+/* ---- Bad input ---------------------------------------------------------- */
+
+static void expect_apply_error(const fx_image *map, int32_t colormap, fx_image *out, const char *fragment)
+{
+    fx_image before = out ? *out : (fx_image){0};
+    fx_clear_error();
+    assert_int_equal(fx_colormap_apply(map, colormap, out), FX_ERR_INVALID_ARGUMENT);
+    expect_message(fragment);
+    if (out)
+        assert_memory_equal(out, &before, sizeof before);
+}
+
+static void test_apply_rejects_bad_arguments(void **state)
+{
+    (void)state;
+    float px[12] = {0};
+    fx_image map = view(px, 2, 2, FX_PIXEL_F32);
+    fx_image out = {0};
+
+    expect_apply_error(NULL, FX_COLORMAP_JET, &out, "map is NULL");
+    expect_apply_error(&map, FX_COLORMAP_JET, NULL, "out is NULL");
+    expect_apply_error(&map, -1, &out, "unknown colormap -1");
+    expect_apply_error(&map, 9, &out, "FX_COLORMAP_JET .. FX_COLORMAP_GRAY");
+
+    fx_image bad = map;
+    bad.channels = 3;
+    bad.stride = 24;
+    expect_apply_error(&bad, FX_COLORMAP_JET, &out, "has 3 channels; expected 1");
+    bad = map;
+    bad.pixel_type = FX_PIXEL_U16;
+    expect_apply_error(&bad, FX_COLORMAP_JET, &out, "FX_PIXEL_U16; valid: FX_PIXEL_U8");
+    bad = map;
+    bad.data = NULL;
+    expect_apply_error(&bad, FX_COLORMAP_JET, &out, "data is NULL");
+    bad = map;
+    bad.height = 0;
+    expect_apply_error(&bad, FX_COLORMAP_JET, &out, "size 2x0 is empty");
+    bad = map;
+    bad.stride = 7;
+    expect_apply_error(&bad, FX_COLORMAP_JET, &out, "stride 7 is smaller than a row");
+
+    uint8_t dst[64];
+    fx_image given = {.data = dst, .stride = 8, .width = 2, .height = 2, .channels = 4, .pixel_type = FX_PIXEL_U8};
+    expect_apply_error(&map, FX_COLORMAP_JET, &given, "this call produces 2x2, 3 channels, FX_PIXEL_U8");
+    given.channels = 3;
+    given.width = 3;
+    given.stride = 9;
+    expect_apply_error(&map, FX_COLORMAP_JET, &given, "caller's buffer is 3x2");
+
+    /* Output written over its own input. */
+    uint8_t shared[32] = {0};
+    fx_image umap = view(shared, 2, 2, FX_PIXEL_U8);
+    fx_image alias = {.data = shared, .stride = 6, .width = 2, .height = 2, .channels = 3, .pixel_type = FX_PIXEL_U8};
+    expect_apply_error(&umap, FX_COLORMAP_JET, &alias, "overlaps");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_values_are_pinned),
+        cmocka_unit_test(test_names_round_trip),
+        cmocka_unit_test(test_from_name_ignores_case),
+        cmocka_unit_test(test_from_name_rejects_unknown),
+        cmocka_unit_test(test_gray_is_identity),
+        cmocka_unit_test(test_table_endpoints),
+        cmocka_unit_test(test_table_rejects_bad_arguments),
+        cmocka_unit_test(test_float_rounding_rule),
+        cmocka_unit_test(test_float_matches_u8_on_levels),
+        cmocka_unit_test(test_strides_and_caller_buffer),
+        cmocka_unit_test_setup_teardown(test_matches_opencv, load_reference, free_reference),
+        cmocka_unit_test(test_apply_rejects_bad_arguments),
+    };
+    return cmocka_run_group_tests_name("colormap", tests, NULL, NULL);
+}
