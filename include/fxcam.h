@@ -162,7 +162,8 @@ FX_API fx_status fx_image_save(const char *path, const fx_image *img, const fx_s
 /* Converts any image to 8-bit RGB for display: gray is replicated, alpha is
  * dropped, FX_PIXEL_U16 is windowed linearly from its own minimum to maximum
  * (radiographs often use 12 of the 16 bits), FX_PIXEL_F32 is clamped to [0,1].
- * Output: width x height, 3 channels, FX_PIXEL_U8. */
+ * Output: width x height, 3 channels, FX_PIXEL_U8; a caller buffer must not
+ * share memory with src. */
 FX_API fx_status fx_image_to_rgb8(const fx_image *src, fx_image *out);
 
 /* ---- Resize ------------------------------------------------------------ */
@@ -195,7 +196,8 @@ FX_API fx_status fx_cam_method_from_name(const char *name, int32_t *method);
  * (NCHW, contiguous). Writes n maps of h*w floats to out_maps, after ReLU and
  * before any resize or normalization (formulas: docs/algorithms.md).
  * Errors: FX_ERR_INVALID_ARGUMENT (NULL, zero dimension, unknown method),
- * FX_ERR_NUMERIC (NaN or infinity in A or G). */
+ * FX_ERR_NUMERIC (NaN or infinity in A or G, or a map value beyond the float
+ * range), FX_ERR_OUT_OF_MEMORY. */
 FX_API fx_status fx_cam_lowres(int32_t method, const float *activations, const float *gradients,
                                uint32_t n, uint32_t k, uint32_t h, uint32_t w, float *out_maps);
 
@@ -252,7 +254,8 @@ FX_API void fx_overlay_options_init(fx_overlay_options *opts);
  *   out = round((1 - alpha) * image_rgb8 + alpha * colormap(heatmap))
  * where heatmap >= threshold, out = image_rgb8 elsewhere. image is converted
  * with fx_image_to_rgb8() first; heatmap is 1-channel FX_PIXEL_F32 in [0,1] of
- * the same size. Output: 3 channels FX_PIXEL_U8. Errors:
+ * the same size. Output: 3 channels FX_PIXEL_U8; a caller buffer must not
+ * share memory with image or heatmap. Errors:
  * FX_ERR_INVALID_ARGUMENT (size mismatch, alpha or threshold outside [0,1],
  * unknown colormap). */
 FX_API fx_status fx_overlay(const fx_image *image, const fx_image *heatmap,

@@ -1,0 +1,324 @@
+/* Class-activation-map math: low-resolution maps from activations and
+ * gradients, upsampling and min-max normalization. The formulas and their
+ * papers are in docs/algorithms.md. */
+#include "fx_internal.h"
+
+#include <ctype.h>
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Added to denominators that may be zero (Grad-CAM++, XGradCAM, min-max
+ * normalization), as in the reference implementations. */
+#define FX_CAM_EPS 1e-7
+
+static const char *const method_names[FX_CAM_METHOD_COUNT] = {
+    [FX_CAM_GRADCAM] = "gradcam",   [FX_CAM_GRADCAM_PLUSPLUS] = "gradcam++", [FX_CAM_HIRESCAM] = "hirescam",
+    [FX_CAM_XGRADCAM] = "xgradcam", [FX_CAM_LAYERCAM] = "layercam",
+};
+
+#define FX_CAM_VALID_NAMES "gradcam, gradcam++ (or gradcampp, gradcam_plusplus), hirescam, xgradcam, layercam"
+#define FX_CAM_VALID_METHODS                                                                                       \
+    "FX_CAM_GRADCAM (0), FX_CAM_GRADCAM_PLUSPLUS (1), FX_CAM_HIRESCAM (2), FX_CAM_XGRADCAM (3), "                \
+    "FX_CAM_LAYERCAM (4)"
+
+const char *fx_cam_method_name(int32_t method)
+{
+    if (method < 0 || method >= FX_CAM_METHOD_COUNT)
+        return NULL;
+    return method_names[method];
+}
+
+/* strcasecmp is POSIX, not C11; names are ASCII so tolower is enough. */
+static bool names_equal(const char *a, const char *b)
+{
+    for (; *a && *b; a++, b++) {
+        if (tolower((unsigned char)*a) != tolower((unsigned char)*b))
+            return false;
+    }
+    return *a == *b;
+}
+
+fx_status fx_cam_method_from_name(const char *name, int32_t *method)
+{
+    if (!name)
+        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_cam_method_from_name: name is NULL; valid: " FX_CAM_VALID_NAMES);
+    if (!method)
+        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_cam_method_from_name: method is NULL");
+    for (int32_t m = 0; m < FX_CAM_METHOD_COUNT; m++) {
+        if (names_equal(name, method_names[m])) {
+            *method = m;
+            return FX_OK;
+        }
+    }
+    /* '+' is awkward in file names and shell words, hence the aliases. */
+    if (names_equal(name, "gradcampp") || names_equal(name, "gradcam_plusplus")) {
+        *method = FX_CAM_GRADCAM_PLUSPLUS;
+        return FX_OK;
+    }
+    return fx__error(FX_ERR_INVALID_ARGUMENT, "unknown CAM method '%.64s'; valid: " FX_CAM_VALID_NAMES, name);
+}
+
+/* ---- Low-resolution maps ------------------------------------------------ */
+
+/* Reports the first NaN or infinity of an [n][k][h][w] tensor, so that the
+ * caller can tell a broken model (NaN everywhere) from one bad channel. */
+static fx_status check_finite(const float *t, const char *what, uint32_t k, uint32_t h, uint32_t w, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        if (isfinite(t[i]))
+            continue;
+        size_t x = i % w, y = (i / w) % h, c = (i / w / h) % k, s = i / w / h / k;
+        return fx__error(FX_ERR_NUMERIC,
+                         "fx_cam_lowres: %s[%zu][%zu][%zu][%zu] (flat index %zu) is %s; activations and gradients "
+                         "must be finite",
+                         what, s, c, y, x, i, isnan(t[i]) ? "NaN" : "infinite");
+    }
+    return FX_OK;
+}
+
+static double channel_sum(const float *v, size_t hw)
+{
+    double s = 0.0;
+    for (size_t j = 0; j < hw; j++)
+        s += v[j];
+    return s;
+}
+
+/* Grad-CAM: the spatial mean of the gradient. */
+static double weight_gradcam(const float *a, const float *g, size_t hw)
+{
+    (void)a;
+    return channel_sum(g, hw) / (double)hw;
+}
+
+/* Grad-CAM++ with the closed-form alpha of Chattopadhay et al. (eq. 19) for an
+ * exponential score, as pytorch-grad-cam computes it. */
+static double weight_gradcam_plusplus(const float *a, const float *g, size_t hw)
+{
+    double s = channel_sum(a, hw);
+    double weight = 0.0;
+    for (size_t j = 0; j < hw; j++) {
+        double gj = g[j];
+        if (gj <= 0.0) /* ReLU(G) is 0 there, and G == 0 has alpha = 0 by definition */
+            continue;
+        double g2 = gj * gj;
+        double alpha = g2 / (2.0 * g2 + s * g2 * gj + FX_CAM_EPS);
+        weight += gj * alpha;
+    }
+    return weight;
+}
+
+/* XGradCAM: the gradient averaged with the activation as weight. */
+static double weight_xgradcam(const float *a, const float *g, size_t hw)
+{
+    double s = channel_sum(a, hw);
+    double weight = 0.0;
+    for (size_t j = 0; j < hw; j++)
+        weight += (double)g[j] * a[j];
+    return weight / (s + FX_CAM_EPS);
+}
+
+typedef double (*channel_weight_fn)(const float *a, const float *g, size_t hw);
+
+/* Adds one channel's contribution to the map. Methods with one weight per
+ * channel scale A_k; HiResCAM and LayerCAM weight every position. */
+static void accumulate_channel(int32_t method, const float *a, const float *g, size_t hw, double weight,
+                               double *acc)
+{
+    switch (method) {
+    case FX_CAM_HIRESCAM:
+        for (size_t j = 0; j < hw; j++)
+            acc[j] += (double)g[j] * a[j];
+        break;
+    case FX_CAM_LAYERCAM:
+        for (size_t j = 0; j < hw; j++)
+            acc[j] += (g[j] > 0.0f ? (double)g[j] : 0.0) * a[j];
+        break;
+    default:
+        for (size_t j = 0; j < hw; j++)
+            acc[j] += weight * a[j];
+        break;
+    }
+}
+
+static channel_weight_fn weight_function(int32_t method)
+{
+    switch (method) {
+    case FX_CAM_GRADCAM: return weight_gradcam;
+    case FX_CAM_GRADCAM_PLUSPLUS: return weight_gradcam_plusplus;
+    case FX_CAM_XGRADCAM: return weight_xgradcam;
+    default: return NULL;
+    }
+}
+
+/* One sample: A and G point at its [k][h][w] block, map receives h*w floats.
+ * Fails, writing nothing useful, when a weight or a map value is not a
+ * finite float (a Grad-CAM++ or XGradCAM denominator that cancels to ~0,
+ * or a sum beyond FLT_MAX). */
+static fx_status cam_sample(int32_t method, const float *A, const float *G, uint32_t sample, uint32_t k, size_t hw,
+                            double *acc, float *map)
+{
+    channel_weight_fn weight_of = weight_function(method);
+    memset(acc, 0, hw * sizeof *acc);
+    for (uint32_t c = 0; c < k; c++) {
+        const float *a = A + (size_t)c * hw;
+        const float *g = G + (size_t)c * hw;
+        double weight = weight_of ? weight_of(a, g, hw) : 0.0;
+        if (!isfinite(weight))
+            return fx__error(FX_ERR_NUMERIC,
+                             "fx_cam_lowres: %s weight of sample %u, channel %u is not finite (a denominator "
+                             "is ~0: the activations of that channel sum to about minus the eps term)",
+                             method_names[method], sample, c);
+        accumulate_channel(method, a, g, hw, weight, acc);
+    }
+    for (size_t j = 0; j < hw; j++) {
+        double v = acc[j] > 0.0 ? acc[j] : 0.0;
+        if (!(v <= FLT_MAX))
+            return fx__error(FX_ERR_NUMERIC,
+                             "fx_cam_lowres: %s map of sample %u at flat index %zu is %g, beyond the float range",
+                             method_names[method], sample, j, v);
+        map[j] = (float)v;
+    }
+    return FX_OK;
+}
+
+/* n*k*h*w elements of 4 bytes must be addressable; h*w maps of doubles too. */
+static fx_status check_tensor_size(uint32_t n, uint32_t k, uint32_t h, uint32_t w, size_t *count)
+{
+    size_t limit = SIZE_MAX / sizeof(double);
+    size_t c = n;
+    if (c > limit / k || (c *= k) > limit / h || (c *= h) > limit / w)
+        return fx__error(FX_ERR_INVALID_ARGUMENT,
+                         "fx_cam_lowres: tensor of %u x %u x %u x %u elements overflows the address space", n, k,
+                         h, w);
+    *count = c * w;
+    return FX_OK;
+}
+
+fx_status fx_cam_lowres(int32_t method, const float *activations, const float *gradients, uint32_t n, uint32_t k,
+                        uint32_t h, uint32_t w, float *out_maps)
+{
+    if (!fx_cam_method_name(method))
+        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_cam_lowres: unknown method %d; valid: " FX_CAM_VALID_METHODS,
+                         (int)method);
+    if (!activations || !gradients || !out_maps)
+        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_cam_lowres: %s is NULL",
+                         !activations ? "activations" : !gradients ? "gradients" : "out_maps");
+    if (n == 0 || k == 0 || h == 0 || w == 0)
+        return fx__error(FX_ERR_INVALID_ARGUMENT,
+                         "fx_cam_lowres: shape n=%u k=%u h=%u w=%u has a zero dimension; all must be >= 1", n, k, h,
+                         w);
+    size_t count = 0;
+    fx_status st = check_tensor_size(n, k, h, w, &count);
+    if (st != FX_OK)
+        return st;
+    st = check_finite(activations, "activations", k, h, w, count);
+    if (st == FX_OK)
+        st = check_finite(gradients, "gradients", k, h, w, count);
+    if (st != FX_OK)
+        return st;
+
+    /* Maps are staged so that out_maps stays untouched if a later sample
+     * fails; they are small (n * h * w floats). */
+    size_t hw = (size_t)h * w;
+    double *acc = malloc(hw * sizeof *acc);
+    float *maps = malloc((size_t)n * hw * sizeof *maps);
+    if (!acc || !maps) {
+        free(acc);
+        free(maps);
+        return fx__error(FX_ERR_OUT_OF_MEMORY, "fx_cam_lowres: cannot allocate %zu bytes of scratch for %u maps of %ux%u",
+                         hw * sizeof *acc + (size_t)n * hw * sizeof *maps, n, w, h);
+    }
+    size_t block = (size_t)k * hw;
+    for (uint32_t s = 0; s < n && st == FX_OK; s++)
+        st = cam_sample(method, activations + s * block, gradients + s * block, s, k, hw, acc, maps + s * hw);
+    if (st == FX_OK)
+        memcpy(out_maps, maps, (size_t)n * hw * sizeof *maps);
+    free(acc);
+    free(maps);
+    return st;
+}
+
+/* ---- Upsampling and normalization --------------------------------------- */
+
+/* Min and max of a validated 1-channel F32 map; fails on NaN or infinity,
+ * which would turn the whole normalized map into NaN. */
+static fx_status map_range(const fx_image *map, const char *fn, float *lo, float *hi)
+{
+    float mn = INFINITY, mx = -INFINITY;
+    for (uint32_t y = 0; y < map->height; y++) {
+        const float *row = (const float *)fx__row(map, y);
+        for (uint32_t x = 0; x < map->width; x++) {
+            float v = row[x];
+            if (!isfinite(v))
+                return fx__error(FX_ERR_NUMERIC, "%s: map value at (x=%u, y=%u) is %s; maps must be finite", fn, x,
+                                 y, isnan(v) ? "NaN" : "infinite");
+            mn = v < mn ? v : mn;
+            mx = v > mx ? v : mx;
+        }
+    }
+    *lo = mn;
+    *hi = mx;
+    return FX_OK;
+}
+
+/* y = (x - min) / (max - min + eps), in double and rounded once to float; a
+ * constant map becomes 0 / eps = 0. */
+static void map_rescale(fx_image *map, float lo, float hi)
+{
+    double scale = 1.0 / ((double)hi - (double)lo + FX_CAM_EPS);
+    for (uint32_t y = 0; y < map->height; y++) {
+        float *row = (float *)fx__row(map, y);
+        for (uint32_t x = 0; x < map->width; x++)
+            row[x] = (float)(((double)row[x] - lo) * scale);
+    }
+}
+
+fx_status fx_map_normalize(fx_image *map)
+{
+    fx_status st = fx__image_expect(map, "fx_map_normalize: map", 1, FX_PIXEL_F32);
+    if (st != FX_OK)
+        return st;
+    float lo, hi;
+    st = map_range(map, "fx_map_normalize", &lo, &hi);
+    if (st != FX_OK)
+        return st;
+    map_rescale(map, lo, hi);
+    return FX_OK;
+}
+
+fx_status fx_cam_upsample(const float *lowres, uint32_t h, uint32_t w, int32_t normalize, fx_image *out)
+{
+    if (!lowres)
+        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_cam_upsample: lowres is NULL");
+    if (!out)
+        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_cam_upsample: out is NULL");
+    if (h == 0 || w == 0)
+        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_cam_upsample: low-resolution map %ux%u (w x h) is empty; "
+                                                  "width and height must be >= 1", w, h);
+    if (out->width == 0 || out->height == 0)
+        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_cam_upsample: out size %ux%u is empty; set out->width and "
+                                                  "out->height to the heatmap size", out->width, out->height);
+    if ((size_t)w > SIZE_MAX / sizeof(float) / h)
+        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_cam_upsample: map of %ux%u overflows the address space", w, h);
+    /* A view of the caller's floats; resize only reads it. */
+    fx_image src = {.data = (void *)(uintptr_t)lowres, .stride = (size_t)w * sizeof(float), .width = w,
+                    .height = h, .channels = 1, .pixel_type = FX_PIXEL_F32};
+    float lo, hi;
+    fx_status st = map_range(&src, "fx_cam_upsample", &lo, &hi);
+    if (st != FX_OK)
+        return st;
+    st = fx_resize_bilinear(&src, out);
+    if (st != FX_OK)
+        return st;
+    if (normalize) {
+        /* Bilinear weights are convex, so the upsampled map stays finite and
+         * only its range needs measuring again. */
+        map_range(out, "fx_cam_upsample", &lo, &hi);
+        map_rescale(out, lo, hi);
+    }
+    return FX_OK;
+}
