@@ -282,12 +282,19 @@ FX_API void fx_figure_options_init(fx_figure_options *opts);
  * (label, confidence, method, layer, timestamp) and a color-bar legend.
  * heatmap: 1-channel FX_PIXEL_F32 in [0,1], same size as image. Output:
  * 3 channels FX_PIXEL_U8, size decided by the layout (out->data must be NULL).
- * Text is ASCII; other bytes are drawn as '?'. */
+ * Text is ASCII; other bytes are drawn as '?'. Errors:
+ * FX_ERR_INVALID_ARGUMENT (NULL, size or type mismatch, out->data not NULL,
+ * alpha, threshold or confidence out of range, unknown colormap,
+ * panel_height over 8192), FX_ERR_LIMIT (panels would be over 16384 px wide),
+ * FX_ERR_OUT_OF_MEMORY. */
 FX_API fx_status fx_figure_compose(const fx_image *image, const fx_image *heatmap,
                                    const fx_figure_options *opts, fx_image *out);
 
 /* Composes original | map_a | map_b | |map_a - map_b| with titles name_a and
- * name_b (e.g. "Grad-CAM", "Grad-CAM++") and the same caption band. */
+ * name_b (e.g. "Grad-CAM", "Grad-CAM++"; NULL gives "Map A", "Map B") and the
+ * same caption band. map_a and map_b are drawn as overlays on the image; the
+ * difference is colored on its own scale, 0 to its maximum (given in its
+ * title), so that small differences show. Errors: as fx_figure_compose(). */
 FX_API fx_status fx_figure_compare(const fx_image *image, const fx_image *map_a, const char *name_a,
                                    const fx_image *map_b, const char *name_b,
                                    const fx_figure_options *opts, fx_image *out);

@@ -1,0 +1,548 @@
+/* Report figures: panels side by side with titles, a color bar and a caption
+ * band, drawn with the built-in font on a dark background.
+ *
+ * Layout, in pixels, with s the text scale (2 when panels are >= 256 px high,
+ * else 1) and n panels of pw x ph:
+ *
+ *   +----------------------------------------------------------------+
+ *   | margin 16s                                                     |
+ *   |   Title 1         Title 2         Title 3          (9s high)    |
+ *   |   (7s)                                                         |
+ *   |   [panel 1] 12s [panel 2] 12s [panel 3] 16s [bar 12s]-4s 4s 1   |
+ *   |                                               ...         0.5  |
+ *   |                                               ...         0    |
+ *   |   margin 16s                                                   |
+ *   |################ caption band, full width #######################|
+ *   |   10s padding, line 1 (9s), 7s, line 2 (9s), 10s padding        |
+ *   +----------------------------------------------------------------+
+ *
+ *   content width  = n*pw + (n-1)*12s + 16s + 12s + 4s + 4s + 17s ("0.5")
+ *   figure width   = max(content width, widest caption line) + 2 * 16s
+ *   figure height  = 16s + 9s + 7s + ph + 16s + band (10s + lines + 10s)
+ *
+ * The content is centred when the caption is the wider of the two. Line 1 of
+ * the caption holds the prediction and confidence (left out when neither is
+ * given), line 2 the method, layer and time. */
+#include "font.h"
+#include "fx_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_PANELS 4
+/* Panels beyond these sizes make figures nobody can open; they are almost
+ * always a unit mistake (panel_height in bytes, a transposed image). */
+#define MAX_PANEL_HEIGHT 8192u
+#define MAX_PANEL_WIDTH 16384u
+#define DEFAULT_PANEL_CAP 512u
+#define LARGE_TEXT_PANEL_HEIGHT 256u
+/* Caption lines are cut (with "...") beyond this many characters, so that a
+ * runaway label cannot make the figure arbitrarily wide. */
+#define CAPTION_MAX_CHARS 100u
+#define TEXT_MAX 256u
+
+/* Spacing, in font pixels (multiplied by the text scale). */
+#define MARGIN 16u
+#define PANEL_GAP 12u
+#define TITLE_GAP 7u
+#define BAR_GAP 16u
+#define BAR_WIDTH 12u
+#define TICK_LENGTH 4u
+#define TICK_LABEL_GAP 4u
+#define BAND_PADDING 10u
+#define LINE_GAP 7u
+
+static const uint8_t color_background[3] = {22, 24, 29};
+static const uint8_t color_band[3] = {38, 42, 50};
+static const uint8_t color_frame[3] = {78, 84, 96};
+static const uint8_t color_title[3] = {236, 239, 244};
+static const uint8_t color_caption_main[3] = {255, 255, 255};
+static const uint8_t color_caption_detail[3] = {178, 186, 198};
+static const uint8_t color_ticks[3] = {200, 206, 214};
+
+typedef struct layout {
+    uint32_t scale;
+    uint32_t panels;
+    uint32_t panel_width, panel_height;
+    uint32_t panels_x, panels_y; /* top-left corner of the first panel */
+    uint32_t bar_x;
+    uint32_t band_y;
+    uint32_t caption_lines;
+    uint32_t width, height;
+} layout;
+
+/* The texts of a figure, already formatted and cut to length. */
+typedef struct figure_text {
+    char titles[MAX_PANELS][TEXT_MAX];
+    char caption[2][TEXT_MAX];
+    uint32_t caption_lines;
+} figure_text;
+
+void fx_figure_options_init(fx_figure_options *opts)
+{
+    if (!opts)
+        return;
+    memset(opts, 0, sizeof *opts);
+    opts->struct_size = sizeof *opts;
+    opts->label = NULL;
+    opts->confidence = -1.0f;
+    opts->method = NULL;
+    opts->layer = NULL;
+    opts->timestamp = NULL;
+    opts->alpha = 0.4f;
+    opts->colormap = FX_COLORMAP_JET;
+    opts->threshold = 0.0f;
+    opts->panel_height = 0;
+}
+
+/* ---- Argument checks ---------------------------------------------------- */
+
+static fx_status check_options(const fx_figure_options *given, fx_figure_options *o)
+{
+    fx_figure_options_init(o);
+    fx_status st = fx__options_merge(o, sizeof *o, given, "fx_figure_options");
+    if (st != FX_OK)
+        return st;
+    if (!(o->alpha >= 0.0f && o->alpha <= 1.0f))
+        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_figure_options: alpha is %g; valid: 0 to 1 (weight of the heatmap)",
+                         (double)o->alpha);
+    if (!(o->threshold >= 0.0f && o->threshold <= 1.0f))
+        return fx__error(FX_ERR_INVALID_ARGUMENT,
+                         "fx_figure_options: threshold is %g; valid: 0 to 1 (heatmap values below it are not overlaid)",
+                         (double)o->threshold);
+    if (isnan(o->confidence) || o->confidence > 1.0f)
+        return fx__error(FX_ERR_INVALID_ARGUMENT,
+                         "fx_figure_options: confidence is %g; valid: 0 to 1, or negative to leave it out",
+                         (double)o->confidence);
+    if (!fx_colormap_name(o->colormap))
+        return fx__error(FX_ERR_INVALID_ARGUMENT,
+                         "fx_figure_options: colormap is %d; valid: 0 (FX_COLORMAP_JET) to %d (FX_COLORMAP_GRAY)",
+                         (int)o->colormap, FX_COLORMAP_COUNT - 1);
+    if (o->panel_height > MAX_PANEL_HEIGHT)
+        return fx__error(FX_ERR_INVALID_ARGUMENT,
+                         "fx_figure_options: panel_height is %u; valid: 1 to %u, or 0 for the image height capped to %u",
+                         o->panel_height, MAX_PANEL_HEIGHT, DEFAULT_PANEL_CAP);
+    return FX_OK;
+}
+
+static fx_status check_map(const fx_image *map, const char *what, const fx_image *image)
+{
+    fx_status st = fx__image_expect(map, what, 1, FX_PIXEL_F32);
+    if (st != FX_OK)
+        return st;
+    if (map->width != image->width || map->height != image->height)
+        return fx__error(FX_ERR_INVALID_ARGUMENT,
+                         "%s is %ux%u but image is %ux%u; they must be the same size (fx_cam_upsample makes a map at "
+                         "the image's size)",
+                         what, map->width, map->height, image->width, image->height);
+    return FX_OK;
+}
+
+static fx_status check_output(const fx_image *out, const char *function)
+{
+    if (!out)
+        return fx__error(FX_ERR_INVALID_ARGUMENT, "%s: out is NULL", function);
+    if (out->data)
+        return fx__error(FX_ERR_INVALID_ARGUMENT,
+                         "%s: out->data is not NULL; the figure's size is decided by its layout, so pass an fx_image "
+                         "with data = NULL and release the result with fx_image_free()",
+                         function);
+    return FX_OK;
+}
+
+/* ---- Sizes -------------------------------------------------------------- */
+
+static fx_status panel_size(const fx_image *image, uint32_t requested_height, uint32_t *width, uint32_t *height)
+{
+    uint32_t h = requested_height;
+    if (h == 0)
+        h = image->height < DEFAULT_PANEL_CAP ? image->height : DEFAULT_PANEL_CAP;
+    double w = floor((double)image->width * h / image->height + 0.5);
+    if (w < 1.0)
+        w = 1.0;
+    if (w > MAX_PANEL_WIDTH)
+        return fx__error(FX_ERR_LIMIT,
+                         "a %ux%u image shown %u px high needs panels %.0f px wide, over the limit of %u; lower "
+                         "panel_height",
+                         image->width, image->height, h, w, MAX_PANEL_WIDTH);
+    *width = (uint32_t)w;
+    *height = h;
+    return FX_OK;
+}
+
+static layout plan_layout(uint32_t panels, uint32_t panel_width, uint32_t panel_height, const figure_text *text)
+{
+    layout l = {0};
+    uint32_t s = panel_height >= LARGE_TEXT_PANEL_HEIGHT ? 2 : 1;
+    l.scale = s;
+    l.panels = panels;
+    l.panel_width = panel_width;
+    l.panel_height = panel_height;
+    l.caption_lines = text->caption_lines;
+
+    uint32_t content = panels * panel_width + (panels - 1) * PANEL_GAP * s + (BAR_GAP + BAR_WIDTH + TICK_LENGTH +
+                                                                              TICK_LABEL_GAP) * s +
+                       fx__text_width("0.5", s);
+    uint32_t caption = 0;
+    for (uint32_t i = 0; i < text->caption_lines; i++) {
+        uint32_t w = fx__text_width(text->caption[i], s);
+        caption = w > caption ? w : caption;
+    }
+    uint32_t inner = content > caption ? content : caption;
+    l.width = inner + 2 * MARGIN * s;
+    l.panels_x = MARGIN * s + (inner - content) / 2;
+    l.panels_y = MARGIN * s + fx__text_height(s) + TITLE_GAP * s;
+    l.bar_x = l.panels_x + panels * panel_width + (panels - 1) * PANEL_GAP * s + BAR_GAP * s;
+    l.band_y = l.panels_y + panel_height + MARGIN * s;
+    uint32_t band = 2 * BAND_PADDING * s + l.caption_lines * fx__text_height(s) + (l.caption_lines - 1) * LINE_GAP * s;
+    l.height = l.band_y + band;
+    return l;
+}
+
+static uint32_t panel_x(const layout *l, uint32_t i)
+{
+    return l->panels_x + i * (l->panel_width + PANEL_GAP * l->scale);
+}
+
+/* ---- Texts -------------------------------------------------------------- */
+
+/* Cuts s to at most max_chars characters, ending in "..." when cut. */
+static void cut_text(char *s, size_t max_chars)
+{
+    if (strlen(s) <= max_chars)
+        return;
+    if (max_chars < 3) {
+        s[max_chars] = '\0';
+        return;
+    }
+    memcpy(s + max_chars - 3, "...", 4);
+}
+
+static void utc_now(char *buf, size_t size)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    if (now == (time_t)-1 || !gmtime_r(&now, &tm) || strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(buf, size, "time unavailable");
+}
+
+/* Appends "name: value" to line, three spaces after what is there already. */
+static void append_field(char *line, const char *name, const char *value)
+{
+    size_t used = strlen(line);
+    snprintf(line + used, TEXT_MAX - used, "%s%s%s", used ? "   " : "", name, value);
+}
+
+static void format_caption(const fx_figure_options *o, figure_text *text)
+{
+    char prediction[TEXT_MAX] = "", details[TEXT_MAX] = "", value[32], now[64];
+    if (o->label)
+        append_field(prediction, "Prediction: ", o->label);
+    if (o->confidence >= 0.0f) {
+        snprintf(value, sizeof value, "%.1f%%", (double)o->confidence * 100.0);
+        append_field(prediction, "Confidence: ", value);
+    }
+    if (o->method)
+        append_field(details, "Method: ", o->method);
+    if (o->layer)
+        append_field(details, "Layer: ", o->layer);
+    const char *when = o->timestamp;
+    if (!when) {
+        utc_now(now, sizeof now);
+        when = now;
+    }
+    append_field(details, "Time: ", when);
+
+    text->caption_lines = 0;
+    if (prediction[0])
+        memcpy(text->caption[text->caption_lines++], prediction, TEXT_MAX);
+    memcpy(text->caption[text->caption_lines++], details, TEXT_MAX);
+    for (uint32_t i = 0; i < text->caption_lines; i++)
+        cut_text(text->caption[i], CAPTION_MAX_CHARS);
+}
+
+/* ---- Drawing ------------------------------------------------------------ */
+
+static void fill_rect(fx_image *img, uint32_t x, uint32_t y, uint32_t w, uint32_t h, const uint8_t rgb[3])
+{
+    for (uint32_t j = y; j < y + h && j < img->height; j++) {
+        uint8_t *px = fx__row(img, j) + (size_t)x * 3;
+        for (uint32_t i = x; i < x + w && i < img->width; i++, px += 3)
+            memcpy(px, rgb, 3);
+    }
+}
+
+/* A 1 px frame just outside the rectangle (x, y, w, h); x, y >= 1. */
+static void draw_frame(fx_image *img, uint32_t x, uint32_t y, uint32_t w, uint32_t h, const uint8_t rgb[3])
+{
+    fill_rect(img, x - 1, y - 1, w + 2, 1, rgb);
+    fill_rect(img, x - 1, y + h, w + 2, 1, rgb);
+    fill_rect(img, x - 1, y, 1, h, rgb);
+    fill_rect(img, x + w, y, 1, h, rgb);
+}
+
+static void blit(fx_image *dst, uint32_t x, uint32_t y, const fx_image *src)
+{
+    for (uint32_t j = 0; j < src->height; j++)
+        memcpy(fx__row(dst, y + j) + (size_t)x * 3, fx__row(src, j), (size_t)src->width * 3);
+}
+
+/* The scale of every title: the figure's, unless one of them would be wider
+ * than its panel; then all drop to 1 so that they keep matching. */
+static uint32_t title_scale(const layout *l, const figure_text *text)
+{
+    for (uint32_t i = 0; i < l->panels; i++)
+        if (fx__text_width(text->titles[i], l->scale) > l->panel_width)
+            return 1;
+    return l->scale;
+}
+
+/* Draws a title centred over a panel, cut with "..." when it does not fit. */
+static void draw_title(fx_image *img, const layout *l, uint32_t i, const char *title, uint32_t s)
+{
+    char text[TEXT_MAX];
+    snprintf(text, sizeof text, "%s", title);
+    size_t fit = (l->panel_width + (FX_FONT_ADVANCE - FX_FONT_GLYPH_WIDTH) * s) / (FX_FONT_ADVANCE * s);
+    cut_text(text, fit);
+    uint32_t w = fx__text_width(text, s);
+    uint32_t x = panel_x(l, i) + (l->panel_width - w) / 2;
+    /* Smaller text sits on the baseline full-size titles would have. */
+    uint32_t y = l->panels_y - TITLE_GAP * l->scale - FX_FONT_ASCENT * s -
+                 (FX_FONT_GLYPH_HEIGHT - FX_FONT_ASCENT) * l->scale;
+    fx__draw_text(img, (int32_t)x, (int32_t)y, text, color_title, s);
+}
+
+/* The colormap from 1 (top) to 0 (bottom) beside the panels, with ticks. */
+static void draw_color_bar(fx_image *img, const layout *l, const uint8_t table[768])
+{
+    uint32_t s = l->scale, h = l->panel_height, y0 = l->panels_y;
+    for (uint32_t r = 0; r < h; r++) {
+        double v = h > 1 ? (double)(h - 1 - r) / (h - 1) : 1.0;
+        fill_rect(img, l->bar_x, y0 + r, BAR_WIDTH * s, 1, table + 3 * (uint32_t)(v * 255.0 + 0.5));
+    }
+    draw_frame(img, l->bar_x, y0, BAR_WIDTH * s, h, color_frame);
+
+    static const char *const labels[3] = {"1", "0.5", "0"};
+    uint32_t ticks = h >= 4 * fx__text_height(s) ? 3 : 2; /* no room for 0.5 on short panels */
+    for (uint32_t t = 0; t < 3; t++) {
+        if (t == 1 && ticks == 2)
+            continue;
+        uint32_t ty = y0 + (t == 0 ? 0 : t == 1 ? (h - 1) / 2 : h - 1);
+        uint32_t tx = l->bar_x + BAR_WIDTH * s + 1;
+        uint32_t top = ty >= s / 2 ? ty - s / 2 : 0;
+        fill_rect(img, tx, top, TICK_LENGTH * s - 1, s, color_ticks);
+        int32_t label_y = (int32_t)ty - (int32_t)(FX_FONT_ASCENT * s) / 2;
+        fx__draw_text(img, (int32_t)(tx - 1 + (TICK_LENGTH + TICK_LABEL_GAP) * s), label_y, labels[t],
+                      color_ticks, s);
+    }
+}
+
+static void draw_caption(fx_image *img, const layout *l, const figure_text *text)
+{
+    uint32_t s = l->scale;
+    fill_rect(img, 0, l->band_y, img->width, img->height - l->band_y, color_band);
+    fill_rect(img, 0, l->band_y, img->width, 1, color_frame);
+    for (uint32_t i = 0; i < text->caption_lines; i++) {
+        uint32_t y = l->band_y + BAND_PADDING * s + i * (fx__text_height(s) + LINE_GAP * s);
+        bool main_line = text->caption_lines == 2 && i == 0;
+        fx__draw_text(img, (int32_t)(MARGIN * s), (int32_t)y, text->caption[i],
+                      main_line ? color_caption_main : color_caption_detail, s);
+    }
+}
+
+/* ---- Composition -------------------------------------------------------- */
+
+/* Draws the figure from panels already at the panel size (RGB8). */
+static fx_status draw_figure(const fx_image *panels, uint32_t count, const figure_text *text, int32_t colormap,
+                             fx_image *out)
+{
+    uint8_t table[768];
+    fx_status st = fx_colormap_table(colormap, table);
+    if (st != FX_OK)
+        return st;
+    layout l = plan_layout(count, panels[0].width, panels[0].height, text);
+    fx_image canvas = {0};
+    st = fx_image_alloc(&canvas, l.width, l.height, 3, FX_PIXEL_U8);
+    if (st != FX_OK)
+        return st;
+    fill_rect(&canvas, 0, 0, l.width, l.height, color_background);
+    uint32_t titles = title_scale(&l, text);
+    for (uint32_t i = 0; i < count; i++) {
+        uint32_t x = panel_x(&l, i);
+        draw_frame(&canvas, x, l.panels_y, l.panel_width, l.panel_height, color_frame);
+        blit(&canvas, x, l.panels_y, &panels[i]);
+        draw_title(&canvas, &l, i, text->titles[i], titles);
+    }
+    draw_color_bar(&canvas, &l, table);
+    draw_caption(&canvas, &l, text);
+    *out = canvas;
+    return FX_OK;
+}
+
+static void free_images(fx_image *images, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        fx_image_free(&images[i]);
+}
+
+/* The image as 8-bit RGB at the panel size. */
+static fx_status image_panel(const fx_image *image, uint32_t w, uint32_t h, fx_image *panel)
+{
+    fx_image rgb = {0};
+    fx_status st = fx_image_to_rgb8(image, &rgb);
+    if (st != FX_OK)
+        return st;
+    panel->width = w;
+    panel->height = h;
+    st = fx_resize_bilinear(&rgb, panel);
+    fx_image_free(&rgb);
+    return st;
+}
+
+static fx_status map_at_panel_size(const fx_image *map, uint32_t w, uint32_t h, fx_image *resized)
+{
+    resized->width = w;
+    resized->height = h;
+    return fx_resize_bilinear(map, resized);
+}
+
+static fx_overlay_options overlay_options(const fx_figure_options *o)
+{
+    fx_overlay_options ov;
+    fx_overlay_options_init(&ov);
+    ov.alpha = o->alpha;
+    ov.colormap = o->colormap;
+    ov.threshold = o->threshold;
+    return ov;
+}
+
+fx_status fx_figure_compose(const fx_image *image, const fx_image *heatmap, const fx_figure_options *opts,
+                            fx_image *out)
+{
+    fx_figure_options o;
+    fx_status st = fx__image_check(image, "image");
+    if (st == FX_OK)
+        st = check_map(heatmap, "heatmap", image);
+    if (st == FX_OK)
+        st = check_output(out, "fx_figure_compose");
+    if (st == FX_OK)
+        st = check_options(opts, &o);
+    uint32_t pw = 0, ph = 0;
+    if (st == FX_OK)
+        st = panel_size(image, o.panel_height, &pw, &ph);
+    if (st != FX_OK)
+        return st;
+
+    figure_text text;
+    memset(&text, 0, sizeof text);
+    snprintf(text.titles[0], TEXT_MAX, "Original");
+    if (o.method)
+        snprintf(text.titles[1], TEXT_MAX, "Heatmap (%s)", o.method);
+    else
+        snprintf(text.titles[1], TEXT_MAX, "Heatmap");
+    snprintf(text.titles[2], TEXT_MAX, "Overlay");
+    format_caption(&o, &text);
+
+    /* panels[0..2]: original, colored heatmap, overlay; map: the resized heatmap */
+    fx_image panels[3] = {{0}}, map = {0};
+    fx_overlay_options ov = overlay_options(&o);
+    st = image_panel(image, pw, ph, &panels[0]);
+    if (st == FX_OK)
+        st = map_at_panel_size(heatmap, pw, ph, &map);
+    if (st == FX_OK)
+        st = fx_colormap_apply(&map, o.colormap, &panels[1]);
+    if (st == FX_OK)
+        st = fx_overlay(&panels[0], &map, &ov, &panels[2]);
+    if (st == FX_OK)
+        st = draw_figure(panels, 3, &text, o.colormap, out);
+    free_images(panels, 3);
+    fx_image_free(&map);
+    return st;
+}
+
+/* |a - b| divided by its maximum (all zero when the maps are equal), and the
+ * maximum itself, at the maps' full resolution. */
+static fx_status difference_map(const fx_image *a, const fx_image *b, fx_image *diff, float *max_out)
+{
+    fx_status st = fx_image_alloc(diff, a->width, a->height, 1, FX_PIXEL_F32);
+    if (st != FX_OK)
+        return st;
+    float max = 0.0f;
+    for (uint32_t y = 0; y < a->height; y++) {
+        const float *ra = (const float *)fx__row(a, y), *rb = (const float *)fx__row(b, y);
+        float *rd = (float *)fx__row(diff, y);
+        for (uint32_t x = 0; x < a->width; x++) {
+            rd[x] = fabsf(ra[x] - rb[x]);
+            if (rd[x] > max)
+                max = rd[x];
+        }
+    }
+    if (max > 0.0f)
+        for (uint32_t y = 0; y < a->height; y++) {
+            float *rd = (float *)fx__row(diff, y);
+            for (uint32_t x = 0; x < a->width; x++)
+                rd[x] /= max;
+        }
+    *max_out = max;
+    return FX_OK;
+}
+
+fx_status fx_figure_compare(const fx_image *image, const fx_image *map_a, const char *name_a, const fx_image *map_b,
+                            const char *name_b, const fx_figure_options *opts, fx_image *out)
+{
+    fx_figure_options o;
+    fx_status st = fx__image_check(image, "image");
+    if (st == FX_OK)
+        st = check_map(map_a, "map_a", image);
+    if (st == FX_OK)
+        st = check_map(map_b, "map_b", image);
+    if (st == FX_OK)
+        st = check_output(out, "fx_figure_compare");
+    if (st == FX_OK)
+        st = check_options(opts, &o);
+    uint32_t pw = 0, ph = 0;
+    if (st == FX_OK)
+        st = panel_size(image, o.panel_height, &pw, &ph);
+    if (st != FX_OK)
+        return st;
+
+    fx_image diff = {0};
+    float max = 0.0f;
+    st = difference_map(map_a, map_b, &diff, &max);
+    if (st != FX_OK)
+        return st;
+
+    figure_text text;
+    memset(&text, 0, sizeof text);
+    snprintf(text.titles[0], TEXT_MAX, "Original");
+    snprintf(text.titles[1], TEXT_MAX, "%s", name_a ? name_a : "Map A");
+    snprintf(text.titles[2], TEXT_MAX, "%s", name_b ? name_b : "Map B");
+    snprintf(text.titles[3], TEXT_MAX, "|A-B| (max %.2g)", (double)max);
+    format_caption(&o, &text);
+
+    /* panels: original, overlay of a, overlay of b, colored difference */
+    fx_image panels[4] = {{0}}, resized[3] = {{0}};
+    fx_overlay_options ov = overlay_options(&o);
+    st = image_panel(image, pw, ph, &panels[0]);
+    if (st == FX_OK)
+        st = map_at_panel_size(map_a, pw, ph, &resized[0]);
+    if (st == FX_OK)
+        st = map_at_panel_size(map_b, pw, ph, &resized[1]);
+    if (st == FX_OK)
+        st = map_at_panel_size(&diff, pw, ph, &resized[2]);
+    if (st == FX_OK)
+        st = fx_overlay(&panels[0], &resized[0], &ov, &panels[1]);
+    if (st == FX_OK)
+        st = fx_overlay(&panels[0], &resized[1], &ov, &panels[2]);
+    if (st == FX_OK)
+        st = fx_colormap_apply(&resized[2], o.colormap, &panels[3]);
+    if (st == FX_OK)
+        st = draw_figure(panels, 4, &text, o.colormap, out);
+    free_images(panels, 4);
+    free_images(resized, 3);
+    fx_image_free(&diff);
+    return st;
+}
