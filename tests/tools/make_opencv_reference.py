@@ -16,13 +16,14 @@ File format (all integers little-endian uint32):
                       image, then per map its FX_COLORMAP_* value and
                       cv2.applyColorMap's result converted to RGB.
 
-With --disabled (meson -Dopencv_tests=disabled) both files hold zero cases,
-and the tests only say in a TAP comment that they were not made.
 """
 import argparse
 import pathlib
 import struct
 import sys
+
+import cv2
+import numpy as np
 
 VERSION = 1
 FX_PIXEL_U8, FX_PIXEL_U16, FX_PIXEL_F32 = 1, 2, 3
@@ -88,18 +89,15 @@ def opencv_resize(cv2, img, w, h):
     return out.reshape(h, w, img.shape[2])
 
 
-def write_resize(path, disabled):
+def write_resize(path):
     cases = []
-    if not disabled:
-        import cv2
-        import numpy as np
-        rng = np.random.default_rng(20240611)
-        for pixel_type, channels in RESIZE_TYPES:
-            for sw, sh, dw, dh in RESIZE_SIZES:
-                src = random_image(rng, np, sw, sh, channels, pixel_type)
-                dst = opencv_resize(cv2, src, dw, dh)
-                assert dst.dtype == src.dtype
-                cases.append((sw, sh, dw, dh, channels, pixel_type, src, dst))
+    rng = np.random.default_rng(20240611)
+    for pixel_type, channels in RESIZE_TYPES:
+        for sw, sh, dw, dh in RESIZE_SIZES:
+            src = random_image(rng, np, sw, sh, channels, pixel_type)
+            dst = opencv_resize(cv2, src, dw, dh)
+            assert dst.dtype == src.dtype
+            cases.append((sw, sh, dw, dh, channels, pixel_type, src, dst))
     with open(path, "wb") as f:
         f.write(b"FXRS" + struct.pack("<II", VERSION, len(cases)))
         for sw, sh, dw, dh, channels, pixel_type, src, dst in cases:
@@ -108,24 +106,19 @@ def write_resize(path, disabled):
             f.write(dst.tobytes())
 
 
-def write_colormap(path, disabled):
+def write_colormap(path):
     width, height = 97, 61
     maps = []
-    gray = None
-    if not disabled:
-        import cv2
-        import numpy as np
-        rng = np.random.default_rng(7)
-        gray = rng.integers(0, 256, size=(height, width), dtype=np.uint8)
-        # Make sure every index appears at least once.
-        gray.reshape(-1)[:256] = np.arange(256, dtype=np.uint8)
-        for value, name in COLORMAPS:
-            bgr = cv2.applyColorMap(gray, getattr(cv2, name))
-            maps.append((value, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)))
+    rng = np.random.default_rng(7)
+    gray = rng.integers(0, 256, size=(height, width), dtype=np.uint8)
+    # Make sure every index appears at least once.
+    gray.reshape(-1)[:256] = np.arange(256, dtype=np.uint8)
+    for value, name in COLORMAPS:
+        bgr = cv2.applyColorMap(gray, getattr(cv2, name))
+        maps.append((value, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)))
     with open(path, "wb") as f:
         f.write(b"FXCM" + struct.pack("<IIII", VERSION, width, height, len(maps)))
-        if maps:
-            f.write(gray.tobytes())
+        f.write(gray.tobytes())
         for value, rgb in maps:
             f.write(struct.pack("<I", value))
             f.write(rgb.tobytes())
@@ -135,12 +128,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("resize_out", type=pathlib.Path)
     parser.add_argument("colormap_out", type=pathlib.Path)
-    parser.add_argument("--disabled", action="store_true")
     args = parser.parse_args()
     if sys.byteorder != "little":
         sys.exit("make_opencv_reference.py: the file headers assume a little-endian host")
-    write_resize(args.resize_out, args.disabled)
-    write_colormap(args.colormap_out, args.disabled)
+    write_resize(args.resize_out)
+    write_colormap(args.colormap_out)
 
 
 if __name__ == "__main__":

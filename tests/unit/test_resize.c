@@ -328,12 +328,7 @@ static void test_matches_opencv(void **state)
     assert_memory_equal(take_bytes(ref, &pos, 4), "FXRS", 4);
     assert_int_equal(take_u32(ref, &pos), 1);
     uint32_t count = take_u32(ref, &pos);
-    if (count == 0) {
-        /* Only with -Dopencv_tests=disabled. Not cmocka's skip(): its TAP
-         * output ("not ok # SKIP") reads as a failure to meson. */
-        print_message("# OpenCV comparison not built (-Dopencv_tests=disabled)\n");
-        return;
-    }
+    assert_true(count > 0); /* an empty reference file would make this test vacuous */
     int failures = 0;
     for (uint32_t i = 0; i < count; i++) {
         uint32_t sw = take_u32(ref, &pos), sh = take_u32(ref, &pos);
