@@ -80,43 +80,31 @@ void fx_save_options_init(fx_save_options *opts)
 static fx_status resolve_load_options(const char *fn, const fx_load_options *opts, fx_load_options *limits)
 {
     fx_load_options_init(limits);
-    if (!opts)
-        return FX_OK;
-    /* A larger struct_size comes from a newer header: its extra fields are
-     * ones this library does not know, so they are ignored. */
-    if (opts->struct_size < sizeof *opts)
-        return fx__error(FX_ERR_INVALID_ARGUMENT,
-                         "%s: opts->struct_size is %u; expected sizeof(fx_load_options) = %zu "
-                         "(fill the struct with fx_load_options_init() first)",
-                         fn, opts->struct_size, sizeof *opts);
-    if (opts->max_width == 0 || opts->max_height == 0 || opts->max_pixels == 0)
+    fx_status st = fx__options_merge(limits, sizeof *limits, opts, fn);
+    if (st != FX_OK)
+        return st;
+    if (limits->max_width == 0 || limits->max_height == 0 || limits->max_pixels == 0)
         return fx__error(FX_ERR_INVALID_ARGUMENT,
                          "%s: load limits must be >= 1, got max_width %u, max_height %u, max_pixels %llu "
                          "(defaults: %u, %u, %llu)",
-                         fn, opts->max_width, opts->max_height, (unsigned long long)opts->max_pixels,
+                         fn, limits->max_width, limits->max_height, (unsigned long long)limits->max_pixels,
                          FX_DEFAULT_MAX_SIDE, FX_DEFAULT_MAX_SIDE, (unsigned long long)FX_DEFAULT_MAX_PIXELS);
-    limits->max_width = opts->max_width;
-    limits->max_height = opts->max_height;
-    limits->max_pixels = opts->max_pixels;
     return FX_OK;
 }
 
 static fx_status resolve_save_options(const fx_save_options *opts, int *level)
 {
-    *level = FX_DEFAULT_COMPRESSION;
-    if (!opts)
-        return FX_OK;
-    if (opts->struct_size < sizeof *opts)
-        return fx__error(FX_ERR_INVALID_ARGUMENT,
-                         "fx_image_save: opts->struct_size is %u; expected sizeof(fx_save_options) = %zu "
-                         "(fill the struct with fx_save_options_init() first)",
-                         opts->struct_size, sizeof *opts);
-    if (opts->compression_level < 0 || opts->compression_level > 9)
+    fx_save_options o;
+    fx_save_options_init(&o);
+    fx_status st = fx__options_merge(&o, sizeof o, opts, "fx_image_save");
+    if (st != FX_OK)
+        return st;
+    if (o.compression_level < 0 || o.compression_level > 9)
         return fx__error(FX_ERR_INVALID_ARGUMENT,
                          "fx_image_save: compression_level %d is out of range; valid: 0 (no compression, "
                          "fastest) to 9 (smallest file), default %d",
-                         (int)opts->compression_level, FX_DEFAULT_COMPRESSION);
-    *level = opts->compression_level;
+                         (int)o.compression_level, FX_DEFAULT_COMPRESSION);
+    *level = o.compression_level;
     return FX_OK;
 }
 
@@ -699,7 +687,7 @@ fx_status fx_image_save(const char *path, const fx_image *img, const fx_save_opt
     fx_status st = check_save_image(img);
     if (st != FX_OK)
         return st;
-    int level;
+    int level = FX_DEFAULT_COMPRESSION;
     st = resolve_save_options(opts, &level);
     if (st != FX_OK)
         return st;

@@ -1135,9 +1135,17 @@ static void test_load_rejects_bad_arguments(void **state)
 
     fx_load_options opts;
     fx_load_options_init(&opts);
-    opts.struct_size = 4;
+    opts.struct_size = 2; /* shorter than the struct_size field itself */
     assert_int_equal(fx_image_load_memory(m.data, m.size, &opts, &img), FX_ERR_INVALID_ARGUMENT);
-    assert_error_contains("struct_size is 4");
+    assert_error_contains("struct_size is 2");
+    /* A program built against an older, shorter struct gets defaults for the
+     * fields it does not know: here only max_width is known to it. */
+    fx_load_options_init(&opts);
+    opts.struct_size = offsetof(fx_load_options, max_height);
+    opts.max_width = 12;
+    opts.max_height = 1; /* beyond the old struct: must be ignored */
+    assert_int_equal(fx_image_load_memory(m.data, m.size, &opts, &img), FX_ERR_LIMIT);
+    assert_error_contains("width exceeds the limit of 12");
     fx_load_options_init(&opts);
     opts.max_pixels = 0;
     assert_int_equal(fx_image_load_memory(m.data, m.size, &opts, &img), FX_ERR_INVALID_ARGUMENT);
@@ -1368,7 +1376,8 @@ static void test_load_limits_are_inclusive(void **state)
     assert_error_contains("143 pixels, over the limit of 142");
     assert_untouched(&img);
 
-    /* A larger struct_size (a newer header) is accepted. */
+    /* A larger struct_size (a program built against a newer header) is
+     * refused: it may ask for something this library cannot do. */
     struct {
         fx_load_options base;
         uint64_t future_field;
@@ -1376,7 +1385,9 @@ static void test_load_limits_are_inclusive(void **state)
     fx_load_options_init(&newer.base);
     newer.base.struct_size = sizeof newer;
     newer.future_field = 0;
-    assert_int_equal(fx_image_load_memory(m.data, m.size, &newer.base, &img), FX_OK);
+    assert_int_equal(fx_image_load_memory(m.data, m.size, &newer.base, &img), FX_ERR_INVALID_ARGUMENT);
+    assert_error_contains("newer fxcam.h");
+    assert_int_equal(fx_image_load_memory(m.data, m.size, NULL, &img), FX_OK);
     fx_image_free(&img);
     free(m.data);
 }
