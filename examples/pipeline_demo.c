@@ -34,9 +34,10 @@ static void draw_radiograph(fx_image *img, double fx, double fy)
     for (uint32_t y = 0; y < img->height; y++) {
         uint16_t *row = (uint16_t *)((uint8_t *)img->data + y * img->stride);
         for (uint32_t x = 0; x < img->width; x++) {
-            double u = (x - 0.3 * y - 60.0);      /* distance across the bone axis */
+            double u = ((double)x - 0.3 * y - 60.0);     /* distance across the bone axis */
             double along = (y + 0.3 * x) / 1.044; /* position along the axis */
-            double v = 600.0 + 300.0 * exp(-(double)(x - 192) * (x - 192) / 40000.0);
+            double dx = (double)x - 192.0;
+            double v = 600.0 + 300.0 * exp(-dx * dx / 40000.0);
             double d = fabs(u - 130.0);
             if (d < 45.0)
                 v += d > 28.0 ? 2600.0 : 1500.0; /* cortex, then canal */
