@@ -299,6 +299,149 @@ FX_API fx_status fx_figure_compare(const fx_image *image, const fx_image *map_a,
                                    const fx_image *map_b, const char *name_b,
                                    const fx_figure_options *opts, fx_image *out);
 
+/* ---- Models and Grad-CAM -----------------------------------------------
+ * Needs a library built with libtorch (meson -Dtorch=enabled); otherwise
+ * fx_model_load() returns FX_ERR_NOT_AVAILABLE. docs/model-format.md
+ * describes the models fxcam accepts and their optional fxcam.json metadata.
+ *
+ * Threads: one fx_model may be used by several threads at once
+ * (fx_gradcam_compute and every getter); results are independent objects.
+ * The CPU thread count (fx_model_options.threads) is a libtorch setting
+ * shared by the whole process: the last fx_model_load() decides it. */
+
+typedef struct fx_model fx_model;
+
+typedef struct fx_model_options {
+    uint32_t struct_size;    /* sizeof(fx_model_options) */
+    const char *device;      /* "auto" (default: CUDA when available, else CPU), "cpu", "cuda", "cuda:N" */
+    int32_t threads;         /* CPU intra-op threads; 0 (default) = all online CPUs. Process-wide. */
+    uint32_t input_width;    /* 0 (default) = from the model's metadata, else 224 */
+    uint32_t input_height;   /* 0 (default) = from the model's metadata, else 224 */
+    uint32_t input_channels; /* 1 or 3; 0 (default) = from the metadata, else 3 */
+    const float *mean;       /* input_channels values; NULL (default) = metadata, else ImageNet
+                              * (0.485, 0.456, 0.406) for 3 channels, 0.5 for 1 */
+    const float *std;        /* same; ImageNet (0.229, 0.224, 0.225), 0.5 for 1 channel */
+} fx_model_options;
+
+FX_API void fx_model_options_init(fx_model_options *opts);
+
+/* Loads a TorchScript classifier (torch.jit.save of a traced or scripted
+ * model) and checks it with one forward pass of a zero image: its output
+ * must be [batch, classes]. Every module's output shape is recorded for
+ * fx_model_layer(). On success *out receives a model released with
+ * fx_model_free(). Errors: FX_ERR_INVALID_ARGUMENT (NULL, bad option, unknown
+ * device name), FX_ERR_IO (file cannot be opened), FX_ERR_FORMAT (not a
+ * TorchScript archive, truncated), FX_ERR_MODEL (bad fxcam.json naming the
+ * key, output not [batch, classes], forward fails), FX_ERR_DEVICE (CUDA asked
+ * for but not available), FX_ERR_NOT_AVAILABLE (built without libtorch). */
+FX_API fx_status fx_model_load(const char *path, const fx_model_options *opts, fx_model **out);
+/* fx_model_free(NULL) is a no-op. No call on the model may be running. */
+FX_API void fx_model_free(fx_model *model);
+
+/* Device the model runs on, e.g. "cpu" or "cuda:0"; "" for NULL. */
+FX_API const char *fx_model_device(const fx_model *model);
+/* Input size and channels used for preprocessing. Any out pointer may be NULL. */
+FX_API fx_status fx_model_input_size(const fx_model *model, uint32_t *width, uint32_t *height,
+                                     uint32_t *channels);
+/* Number of logits (1 for a single-logit model); 0 for NULL. */
+FX_API uint32_t fx_model_class_count(const fx_model *model);
+/* Number of classes as reported in results: 2 (negative, positive) for a
+ * single-logit model, else fx_model_class_count(). */
+FX_API uint32_t fx_model_result_class_count(const fx_model *model);
+/* Name of result class i: from the metadata's class_names, else "class <i>"
+ * (single-logit models: "negative", "positive"). NULL when i is out of range.
+ * Owned by the model. */
+FX_API const char *fx_model_class_name(const fx_model *model, uint32_t index);
+/* The metadata's positive_class (the class of interest, e.g. "fracture"), or
+ * -1 when not given or for NULL. */
+FX_API int32_t fx_model_positive_class(const fx_model *model);
+/* Default target layer: the metadata's target_layer, else the automatic one:
+ * the last module, in execution order, whose output is a 4-D feature map
+ * with height * width > 1 (a parent that returns its last child's output
+ * counts as finishing after it: ResNet gives "layer4", torchvision DenseNet
+ * "features"). NULL when no module qualifies. Owned by the model. */
+FX_API const char *fx_model_default_layer(const fx_model *model);
+
+#define FX_LAYER_MAX_RANK 8
+
+typedef struct fx_layer_info {
+    uint32_t struct_size;     /* sizeof(fx_layer_info), set by the caller */
+    const char *name;         /* dotted path, e.g. "layer4.1.conv2"; owned by the model */
+    const char *type;         /* class name, e.g. "Conv2d", "Sequential"; owned by the model */
+    uint32_t rank;            /* dimensions of the output for one image at the input size; 0 when the
+                               * module is not called by forward or does not return one tensor */
+    int64_t shape[FX_LAYER_MAX_RANK];
+    int32_t is_feature_map;   /* 1 when the output is 4-D [batch, channels, h, w]: a valid target layer */
+} fx_layer_info;
+
+/* Every submodule, in definition order (fx_model_layer_count of them). A
+ * module called several times reports the shape of its last call, which is
+ * also the call that Grad-CAM captures. Errors: FX_ERR_INVALID_ARGUMENT (NULL,
+ * struct_size too small, index out of range). */
+FX_API size_t fx_model_layer_count(const fx_model *model);
+FX_API fx_status fx_model_layer(const fx_model *model, size_t index, fx_layer_info *info);
+
+typedef struct fx_gradcam_options {
+    uint32_t struct_size;   /* sizeof(fx_gradcam_options) */
+    const char *layer;      /* dotted module path; NULL (default) = fx_model_default_layer() */
+    int32_t target_class;   /* -1 (default) = predicted class; else a class index. Single-logit models:
+                             * 1 = positive (score = logit), 0 = negative (score = -logit) */
+    const int32_t *methods; /* FX_CAM_* list; NULL (default) = Grad-CAM only */
+    uint32_t method_count;  /* entries in methods; 0 = Grad-CAM only */
+    uint32_t batch_size;    /* images per forward pass; 0 (default) = 8 */
+    int32_t keep_raw;       /* non-zero: also keep unnormalized heatmaps (fx_result_raw_heatmap) */
+} fx_gradcam_options;
+
+FX_API void fx_gradcam_options_init(fx_gradcam_options *opts);
+
+typedef struct fx_result fx_result;
+
+/* Computes class-activation maps for n images. Each image (U8, U16 or F32,
+ * 1..4 channels, at least 2x2) is converted to float in [0,1] (U16 / 65535),
+ * alpha dropped, gray replicated to 3 channels or RGB turned to luma
+ * (0.299 R + 0.587 G + 0.114 B) as the model expects, resized bilinearly to
+ * the input size and normalized with (x - mean) / std. One forward pass and
+ * one gradient pass per batch serve every method. The score differentiated
+ * is the target class's logit (-logit for the negative class of a
+ * single-logit model). Predictions use softmax for >= 2 logits, sigmoid for
+ * one (probabilities [1 - p, p]). Heatmaps have each image's own size.
+ * On success *out receives a result released with fx_result_free().
+ * Errors: FX_ERR_INVALID_ARGUMENT (NULL, n == 0, bad image, image smaller
+ * than 2x2, target class out of range, unknown method), FX_ERR_LAYER (layer
+ * missing, with the closest names; or not 4-D), FX_ERR_NUMERIC (NaN or
+ * infinite logits or maps), FX_ERR_MODEL (forward fails), FX_ERR_OUT_OF_MEMORY.
+ * Thread-safe on one model. */
+FX_API fx_status fx_gradcam_compute(fx_model *model, const fx_image *images, size_t n,
+                                    const fx_gradcam_options *opts, fx_result **out);
+
+/* fx_result_free(NULL) is a no-op. */
+FX_API void fx_result_free(fx_result *result);
+/* Number of images; 0 for NULL. */
+FX_API size_t fx_result_count(const fx_result *result);
+/* Target layer used; owned by the result. */
+FX_API const char *fx_result_layer(const fx_result *result);
+/* Number of methods and method j (FX_CAM_*), in the order requested; -1 if out of range. */
+FX_API uint32_t fx_result_method_count(const fx_result *result);
+FX_API int32_t fx_result_method(const fx_result *result, uint32_t j);
+/* Per image i: predicted class (argmax of probabilities), its probability,
+ * the class whose score was differentiated. -1 / NaN when out of range. */
+FX_API int32_t fx_result_predicted_class(const fx_result *result, size_t i);
+FX_API float fx_result_confidence(const fx_result *result, size_t i);
+FX_API int32_t fx_result_target_class(const fx_result *result, size_t i);
+/* Probabilities (fx_model_result_class_count values) and logits
+ * (fx_model_class_count values) of image i; *count receives the number (may be
+ * NULL). Owned by the result; NULL when out of range. */
+FX_API const float *fx_result_probabilities(const fx_result *result, size_t i, uint32_t *count);
+FX_API const float *fx_result_logits(const fx_result *result, size_t i, uint32_t *count);
+/* Heatmap of image i for method index j (0..method_count-1): 1-channel
+ * FX_PIXEL_F32 at the image's size, min-max normalized to [0,1]. Owned by the
+ * result; NULL when out of range. */
+FX_API const fx_image *fx_result_heatmap(const fx_result *result, size_t i, uint32_t j);
+/* Same before normalization (only with keep_raw; else NULL). */
+FX_API const fx_image *fx_result_raw_heatmap(const fx_result *result, size_t i, uint32_t j);
+/* Low-resolution map at the layer's size (after ReLU, before upsampling). */
+FX_API const fx_image *fx_result_lowres(const fx_result *result, size_t i, uint32_t j);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,705 @@
+/* Models and Grad-CAM: options, preprocessing, prediction and results in
+ * plain C. Everything that touches libtorch sits behind engine_shim.h. */
+#include "engine_shim.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FX_DEFAULT_INPUT_SIZE 224
+#define FX_MAX_INPUT_SIZE 16384
+#define FX_DEFAULT_BATCH 8
+#define FX_MIN_IMAGE_SIZE 2
+
+static const float imagenet_mean[3] = {0.485f, 0.456f, 0.406f};
+static const float imagenet_std[3] = {0.229f, 0.224f, 0.225f};
+
+struct fx_model {
+    fx__shim_model *shim;
+    uint32_t width, height, channels;
+    float mean[3], std[3];
+    uint32_t logit_count;  /* model outputs */
+    uint32_t result_count; /* 2 for a single-logit model */
+    char **class_names;    /* result_count names */
+    int32_t positive_class;
+    const char *default_layer; /* owned by the shim model */
+};
+
+struct fx_result {
+    size_t n;
+    uint32_t method_count;
+    int32_t methods[FX_CAM_METHOD_COUNT * 4];
+    char *layer;
+    uint32_t logit_count, result_count;
+    float *logits;        /* [n][logit_count] */
+    float *probabilities; /* [n][result_count] */
+    int32_t *predicted, *target;
+    fx_image *heatmaps, *raw, *lowres; /* [n][method_count] */
+};
+
+/* ---- Options ------------------------------------------------------------ */
+
+void fx_model_options_init(fx_model_options *opts)
+{
+    if (!opts)
+        return;
+    memset(opts, 0, sizeof *opts);
+    opts->struct_size = sizeof *opts;
+    opts->device = "auto";
+}
+
+void fx_gradcam_options_init(fx_gradcam_options *opts)
+{
+    if (!opts)
+        return;
+    memset(opts, 0, sizeof *opts);
+    opts->struct_size = sizeof *opts;
+    opts->target_class = -1;
+}
+
+static fx_status check_size_option(const char *what, uint32_t value)
+{
+    if (value != 0 && (value < FX_MIN_IMAGE_SIZE || value > FX_MAX_INPUT_SIZE))
+        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_model_load: %s %u out of range; valid: 0 (from metadata) or %d..%d",
+                         what, value, FX_MIN_IMAGE_SIZE, FX_MAX_INPUT_SIZE);
+    return FX_OK;
+}
+
+static fx_status check_model_options(const fx_model_options *o)
+{
+    if (o->threads < 0)
+        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_model_load: threads %d is negative; valid: 0 (all CPUs) or >= 1",
+                         (int)o->threads);
+    fx_status st = check_size_option("input_width", o->input_width);
+    if (st == FX_OK)
+        st = check_size_option("input_height", o->input_height);
+    if (st != FX_OK)
+        return st;
+    if (o->input_channels != 0 && o->input_channels != 1 && o->input_channels != 3)
+        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_model_load: input_channels %u; valid: 0 (from metadata), 1 or 3",
+                         o->input_channels);
+    return FX_OK;
+}
+
+/* Picks each preprocessing value from the options, else the metadata, else
+ * the ImageNet defaults. */
+static fx_status resolve_input(fx_model *m, const fx_model_options *o, const fx__shim_metadata *md)
+{
+    m->width = o->input_width ? o->input_width : md->input_width ? md->input_width : FX_DEFAULT_INPUT_SIZE;
+    m->height = o->input_height ? o->input_height : md->input_height ? md->input_height : FX_DEFAULT_INPUT_SIZE;
+    m->channels = o->input_channels ? o->input_channels : md->channels ? md->channels : 3;
+    uint32_t c = m->channels;
+    for (uint32_t i = 0; i < c; i++) {
+        m->mean[i] = c == 3 ? imagenet_mean[i] : 0.5f;
+        m->std[i] = c == 3 ? imagenet_std[i] : 0.5f;
+    }
+    if (!o->mean && md->mean_count) {
+        if (md->mean_count != c)
+            return fx__error(FX_ERR_MODEL, "fxcam.json: \"mean\" has %u values but the model takes %u channels",
+                             md->mean_count, c);
+        memcpy(m->mean, md->mean, c * sizeof(float));
+    }
+    if (!o->std && md->std_count) {
+        if (md->std_count != c)
+            return fx__error(FX_ERR_MODEL, "fxcam.json: \"std\" has %u values but the model takes %u channels",
+                             md->std_count, c);
+        memcpy(m->std, md->std, c * sizeof(float));
+    }
+    for (uint32_t i = 0; i < c; i++) {
+        if (o->mean)
+            m->mean[i] = o->mean[i];
+        if (o->std)
+            m->std[i] = o->std[i];
+        if (!isfinite(m->mean[i]) || !isfinite(m->std[i]) || !(m->std[i] > 0.0f))
+            return fx__error(FX_ERR_INVALID_ARGUMENT,
+                             "fx_model_load: channel %u has mean %g and std %g; both must be finite and std > 0", i,
+                             (double)m->mean[i], (double)m->std[i]);
+    }
+    return FX_OK;
+}
+
+static char *copy_string(const char *s)
+{
+    size_t len = strlen(s) + 1;
+    char *p = malloc(len);
+    if (p)
+        memcpy(p, s, len);
+    return p;
+}
+
+static fx_status name_classes(fx_model *m, const fx__shim_metadata *md)
+{
+    m->result_count = m->logit_count == 1 ? 2 : m->logit_count;
+    if (md->class_name_count && md->class_name_count != m->result_count)
+        return fx__error(FX_ERR_MODEL, "fxcam.json: \"class_names\" has %u names but the model has %u classes%s",
+                         md->class_name_count, m->result_count,
+                         m->logit_count == 1 ? " (a single-logit model has 2: negative, positive)" : "");
+    if (md->positive_class >= (int32_t)m->result_count)
+        return fx__error(FX_ERR_MODEL, "fxcam.json: \"positive_class\" is %d; valid: 0..%u", (int)md->positive_class,
+                         m->result_count - 1);
+    m->positive_class = md->positive_class;
+    m->class_names = calloc(m->result_count, sizeof *m->class_names);
+    if (!m->class_names)
+        return fx__error(FX_ERR_OUT_OF_MEMORY, "fx_model_load: cannot allocate %u class names", m->result_count);
+    for (uint32_t i = 0; i < m->result_count; i++) {
+        char fallback[32];
+        if (m->logit_count == 1)
+            snprintf(fallback, sizeof fallback, "%s", i ? "positive" : "negative");
+        else
+            snprintf(fallback, sizeof fallback, "class %u", i);
+        m->class_names[i] = copy_string(md->class_name_count ? md->class_names[i] : fallback);
+        if (!m->class_names[i])
+            return fx__error(FX_ERR_OUT_OF_MEMORY, "fx_model_load: cannot allocate class names");
+    }
+    return FX_OK;
+}
+
+/* ---- Models ------------------------------------------------------------- */
+
+void fx_model_free(fx_model *model)
+{
+    if (!model)
+        return;
+    if (model->class_names)
+        for (uint32_t i = 0; i < model->result_count; i++)
+            free(model->class_names[i]);
+    free(model->class_names);
+    fx__shim_free(model->shim);
+    free(model);
+}
+
+static fx_status finish_load(fx_model *m, const fx_model_options *o)
+{
+    const fx__shim_metadata *md = fx__shim_get_metadata(m->shim);
+    fx_status st = resolve_input(m, o, md);
+    if (st == FX_OK)
+        st = fx__shim_probe(m->shim, m->channels, m->height, m->width);
+    if (st != FX_OK)
+        return st;
+    m->logit_count = fx__shim_class_count(m->shim);
+    st = name_classes(m, md);
+    if (st != FX_OK)
+        return st;
+    m->default_layer = fx__shim_auto_layer(m->shim);
+    if (md->target_layer) {
+        st = fx__shim_check_layer(m->shim, md->target_layer);
+        if (st != FX_OK) {
+            char why[768];
+            snprintf(why, sizeof why, "%s", fx_last_error());
+            return fx__error(FX_ERR_MODEL, "fxcam.json: \"target_layer\": %s", why);
+        }
+        m->default_layer = md->target_layer;
+    }
+    return FX_OK;
+}
+
+fx_status fx_model_load(const char *path, const fx_model_options *opts, fx_model **out)
+{
+    if (!path)
+        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_model_load: path is NULL");
+    if (!out)
+        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_model_load: out is NULL");
+    fx_model_options o;
+    fx_model_options_init(&o);
+    fx_status st = fx__options_merge(&o, sizeof o, opts, "fx_model_load: options");
+    if (st == FX_OK)
+        st = check_model_options(&o);
+    if (st != FX_OK)
+        return st;
+    fx_model *m = calloc(1, sizeof *m);
+    if (!m)
+        return fx__error(FX_ERR_OUT_OF_MEMORY, "fx_model_load: cannot allocate the model");
+    st = fx__shim_load(path, o.device ? o.device : "auto", o.threads, &m->shim);
+    if (st == FX_OK)
+        st = finish_load(m, &o);
+    if (st != FX_OK) {
+        fx_model_free(m);
+        return st;
+    }
+    *out = m;
+    return FX_OK;
+}
+
+const char *fx_model_device(const fx_model *model)
+{
+    return model ? fx__shim_device(model->shim) : "";
+}
+
+fx_status fx_model_input_size(const fx_model *model, uint32_t *width, uint32_t *height, uint32_t *channels)
+{
+    if (!model)
+        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_model_input_size: model is NULL");
+    if (width)
+        *width = model->width;
+    if (height)
+        *height = model->height;
+    if (channels)
+        *channels = model->channels;
+    return FX_OK;
+}
+
+uint32_t fx_model_class_count(const fx_model *model)
+{
+    return model ? model->logit_count : 0;
+}
+
+uint32_t fx_model_result_class_count(const fx_model *model)
+{
+    return model ? model->result_count : 0;
+}
+
+const char *fx_model_class_name(const fx_model *model, uint32_t index)
+{
+    return model && index < model->result_count ? model->class_names[index] : NULL;
+}
+
+int32_t fx_model_positive_class(const fx_model *model)
+{
+    return model ? model->positive_class : -1;
+}
+
+const char *fx_model_default_layer(const fx_model *model)
+{
+    return model ? model->default_layer : NULL;
+}
+
+size_t fx_model_layer_count(const fx_model *model)
+{
+    return model ? fx__shim_layer_count(model->shim) : 0;
+}
+
+fx_status fx_model_layer(const fx_model *model, size_t index, fx_layer_info *info)
+{
+    if (!model || !info)
+        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_model_layer: %s is NULL", model ? "info" : "model");
+    if (info->struct_size < sizeof *info)
+        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_model_layer: info->struct_size is %u; set it to sizeof(fx_layer_info) (%zu)",
+                         info->struct_size, sizeof *info);
+    size_t count = fx__shim_layer_count(model->shim);
+    if (index >= count)
+        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_model_layer: index %zu out of range; valid: 0..%zu", index,
+                         count ? count - 1 : 0);
+    const fx__shim_layer *l = fx__shim_layer_at(model->shim, index);
+    info->name = l->name;
+    info->type = l->type;
+    info->rank = l->rank;
+    memset(info->shape, 0, sizeof info->shape);
+    for (uint32_t d = 0; d < l->rank && d < FX_LAYER_MAX_RANK; d++)
+        info->shape[d] = l->shape[d];
+    info->is_feature_map = l->is_feature_map;
+    return FX_OK;
+}
+
+/* ---- Preprocessing ------------------------------------------------------ */
+
+static float sample_at(const fx_image *img, uint32_t x, uint32_t y, uint32_t c)
+{
+    const uint8_t *row = fx__row(img, y);
+    size_t i = (size_t)x * img->channels + c;
+    switch (img->pixel_type) {
+    case FX_PIXEL_U8: return row[i] / 255.0f;
+    case FX_PIXEL_U16: return ((const uint16_t *)(const void *)row)[i] / 65535.0f;
+    default: return ((const float *)(const void *)row)[i];
+    }
+}
+
+/* The image as float [0,1] with the model's channel count, alpha dropped. */
+static void to_model_channels(const fx_image *src, uint32_t channels, fx_image *dst)
+{
+    uint32_t color = src->channels >= 3 ? 3 : 1;
+    for (uint32_t y = 0; y < src->height; y++) {
+        float *out = (float *)(void *)fx__row(dst, y);
+        for (uint32_t x = 0; x < src->width; x++) {
+            float v[3];
+            for (uint32_t c = 0; c < color; c++)
+                v[c] = sample_at(src, x, y, c);
+            if (channels == 1) {
+                out[x] = color == 3 ? 0.299f * v[0] + 0.587f * v[1] + 0.114f * v[2] : v[0];
+            } else {
+                for (uint32_t c = 0; c < 3; c++)
+                    out[(size_t)x * 3 + c] = color == 3 ? v[c] : v[0];
+            }
+        }
+    }
+}
+
+/* Writes one image as normalized NCHW planes into dst (channels*h*w floats). */
+static fx_status preprocess(const fx_model *m, const fx_image *img, float *dst)
+{
+    fx_image converted = {0}, resized = {0};
+    fx_status st = fx_image_alloc(&converted, img->width, img->height, m->channels, FX_PIXEL_F32);
+    if (st != FX_OK)
+        return st;
+    to_model_channels(img, m->channels, &converted);
+    resized.width = m->width;
+    resized.height = m->height;
+    st = fx_resize_bilinear(&converted, &resized);
+    fx_image_free(&converted);
+    if (st != FX_OK)
+        return st;
+    size_t plane = (size_t)m->width * m->height;
+    for (uint32_t y = 0; y < m->height; y++) {
+        const float *row = (const float *)(const void *)fx__row(&resized, y);
+        for (uint32_t x = 0; x < m->width; x++)
+            for (uint32_t c = 0; c < m->channels; c++)
+                dst[c * plane + (size_t)y * m->width + x] = (row[(size_t)x * m->channels + c] - m->mean[c]) / m->std[c];
+    }
+    fx_image_free(&resized);
+    return FX_OK;
+}
+
+/* ---- Results ------------------------------------------------------------ */
+
+static void free_images(fx_image *images, size_t count)
+{
+    if (!images)
+        return;
+    for (size_t i = 0; i < count; i++)
+        fx_image_free(&images[i]);
+    free(images);
+}
+
+void fx_result_free(fx_result *r)
+{
+    if (!r)
+        return;
+    size_t maps = r->n * r->method_count;
+    free_images(r->heatmaps, maps);
+    free_images(r->raw, maps);
+    free_images(r->lowres, maps);
+    free(r->layer);
+    free(r->logits);
+    free(r->probabilities);
+    free(r->predicted);
+    free(r->target);
+    free(r);
+}
+
+static fx_result *result_new(const fx_model *m, size_t n, const int32_t *methods, uint32_t method_count,
+                             const char *layer, int keep_raw)
+{
+    fx_result *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->n = n;
+    r->method_count = method_count;
+    memcpy(r->methods, methods, method_count * sizeof *methods);
+    r->logit_count = m->logit_count;
+    r->result_count = m->result_count;
+    size_t maps = n * method_count;
+    r->layer = copy_string(layer);
+    r->logits = calloc(n * m->logit_count, sizeof(float));
+    r->probabilities = calloc(n * m->result_count, sizeof(float));
+    r->predicted = calloc(n, sizeof(int32_t));
+    r->target = calloc(n, sizeof(int32_t));
+    r->heatmaps = calloc(maps, sizeof(fx_image));
+    r->lowres = calloc(maps, sizeof(fx_image));
+    r->raw = keep_raw ? calloc(maps, sizeof(fx_image)) : NULL;
+    if (!r->layer || !r->logits || !r->probabilities || !r->predicted || !r->target || !r->heatmaps || !r->lowres ||
+        (keep_raw && !r->raw)) {
+        fx_result_free(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* ---- Prediction and target score ---------------------------------------- */
+
+typedef struct score_context {
+    fx_result *result;
+    size_t first; /* index of the batch's first image */
+    int32_t target_class;
+} score_context;
+
+static void predict(const float *logits, uint32_t count, float *probs, int32_t *predicted)
+{
+    if (count == 1) {
+        double p = 1.0 / (1.0 + exp(-(double)logits[0]));
+        probs[0] = (float)(1.0 - p);
+        probs[1] = (float)p;
+        *predicted = p >= 0.5 ? 1 : 0;
+        return;
+    }
+    double top = logits[0], sum = 0.0;
+    uint32_t best = 0;
+    for (uint32_t c = 1; c < count; c++)
+        if (logits[c] > top) {
+            top = logits[c];
+            best = c;
+        }
+    for (uint32_t c = 0; c < count; c++)
+        sum += exp((double)logits[c] - top);
+    for (uint32_t c = 0; c < count; c++)
+        probs[c] = (float)(exp((double)logits[c] - top) / sum);
+    *predicted = (int32_t)best;
+}
+
+static fx_status choose_scores(void *user, const float *logits, uint32_t n, uint32_t classes, float *weights)
+{
+    score_context *ctx = user;
+    fx_result *r = ctx->result;
+    for (uint32_t i = 0; i < n; i++) {
+        const float *l = logits + (size_t)i * classes;
+        size_t image = ctx->first + i;
+        for (uint32_t c = 0; c < classes; c++)
+            if (!isfinite(l[c]))
+                return fx__error(FX_ERR_NUMERIC, "fx_gradcam_compute: logit %u of image %zu is %g; the model "
+                                                 "produced a non-finite value",
+                                 c, image, (double)l[c]);
+        memcpy(r->logits + image * classes, l, classes * sizeof(float));
+        predict(l, classes, r->probabilities + image * r->result_count, &r->predicted[image]);
+        int32_t target = ctx->target_class >= 0 ? ctx->target_class : r->predicted[image];
+        r->target[image] = target;
+        if (classes == 1)
+            weights[i] = target == 1 ? 1.0f : -1.0f;
+        else
+            weights[(size_t)i * classes + (uint32_t)target] = 1.0f;
+    }
+    return FX_OK;
+}
+
+/* ---- Grad-CAM ----------------------------------------------------------- */
+
+static fx_status check_gradcam_request(const fx_model *m, const fx_image *images, size_t n,
+                                       const fx_gradcam_options *o)
+{
+    if (n == 0)
+        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_gradcam_compute: n is 0; pass at least one image");
+    for (size_t i = 0; i < n; i++) {
+        char what[64];
+        snprintf(what, sizeof what, "fx_gradcam_compute: images[%zu]", i);
+        fx_status st = fx__image_check(&images[i], what);
+        if (st != FX_OK)
+            return st;
+        if (images[i].width < FX_MIN_IMAGE_SIZE || images[i].height < FX_MIN_IMAGE_SIZE)
+            return fx__error(FX_ERR_INVALID_ARGUMENT, "%s is %ux%u; images must be at least %dx%d pixels", what,
+                             images[i].width, images[i].height, FX_MIN_IMAGE_SIZE, FX_MIN_IMAGE_SIZE);
+    }
+    int32_t last = m->logit_count == 1 ? 1 : (int32_t)m->logit_count - 1;
+    if (o->target_class < -1 || o->target_class > last)
+        return fx__error(FX_ERR_INVALID_ARGUMENT,
+                         "fx_gradcam_compute: target_class %d out of range; valid: -1 (predicted) or 0..%d%s",
+                         (int)o->target_class, (int)last,
+                         m->logit_count == 1 ? " (single-logit model: 0 = negative, 1 = positive)" : "");
+    if (o->method_count > FX_CAM_METHOD_COUNT * 4)
+        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_gradcam_compute: method_count %u; at most %d", o->method_count,
+                         FX_CAM_METHOD_COUNT * 4);
+    for (uint32_t j = 0; o->methods && j < o->method_count; j++)
+        if (!fx_cam_method_name(o->methods[j]))
+            return fx__error(FX_ERR_INVALID_ARGUMENT,
+                             "fx_gradcam_compute: methods[%u] = %d is not a method; valid: FX_CAM_GRADCAM (0) .. "
+                             "FX_CAM_LAYERCAM (4)",
+                             j, (int)o->methods[j]);
+    return FX_OK;
+}
+
+static fx_status store_lowres(const float *map, uint32_t h, uint32_t w, fx_image *out)
+{
+    fx_status st = fx_image_alloc(out, w, h, 1, FX_PIXEL_F32);
+    if (st != FX_OK)
+        return st;
+    for (uint32_t y = 0; y < h; y++)
+        memcpy(fx__row(out, y), map + (size_t)y * w, w * sizeof(float));
+    return FX_OK;
+}
+
+/* Turns one batch's activations and gradients into every requested map. */
+static fx_status make_maps(fx_result *r, const fx_image *images, size_t first, const fx__shim_capture *cap,
+                           int keep_raw)
+{
+    size_t hw = (size_t)cap->h * cap->w, sample = (size_t)cap->k * hw;
+    float *map = malloc(hw * sizeof(float));
+    if (!map)
+        return fx__error(FX_ERR_OUT_OF_MEMORY, "fx_gradcam_compute: cannot allocate a %ux%u map", cap->w, cap->h);
+    fx_status st = FX_OK;
+    for (uint32_t i = 0; i < cap->n && st == FX_OK; i++) {
+        size_t image = first + i;
+        for (uint32_t j = 0; j < r->method_count && st == FX_OK; j++) {
+            size_t slot = image * r->method_count + j;
+            st = fx_cam_lowres(r->methods[j], cap->activations + i * sample, cap->gradients + i * sample, 1, cap->k,
+                               cap->h, cap->w, map);
+            if (st == FX_OK)
+                st = store_lowres(map, cap->h, cap->w, &r->lowres[slot]);
+            r->heatmaps[slot].width = images[image].width;
+            r->heatmaps[slot].height = images[image].height;
+            if (st == FX_OK)
+                st = fx_cam_upsample(map, cap->h, cap->w, 1, &r->heatmaps[slot]);
+            if (st == FX_OK && keep_raw) {
+                r->raw[slot].width = images[image].width;
+                r->raw[slot].height = images[image].height;
+                st = fx_cam_upsample(map, cap->h, cap->w, 0, &r->raw[slot]);
+            }
+        }
+    }
+    free(map);
+    return st;
+}
+
+static fx_status run_batches(fx_model *m, const fx_image *images, size_t n, const fx_gradcam_options *o,
+                             fx_result *r)
+{
+    uint32_t batch = o->batch_size ? o->batch_size : FX_DEFAULT_BATCH;
+    if (batch > n)
+        batch = (uint32_t)n;
+    size_t per_image = (size_t)m->channels * m->width * m->height;
+    float *input = malloc(per_image * batch * sizeof(float));
+    if (!input)
+        return fx__error(FX_ERR_OUT_OF_MEMORY, "fx_gradcam_compute: cannot allocate a batch of %u inputs", batch);
+    fx_status st = FX_OK;
+    for (size_t first = 0; first < n && st == FX_OK; first += batch) {
+        uint32_t count = (uint32_t)(n - first < batch ? n - first : batch);
+        for (uint32_t i = 0; i < count && st == FX_OK; i++)
+            st = preprocess(m, &images[first + i], input + i * per_image);
+        if (st != FX_OK)
+            break;
+        score_context ctx = {r, first, o->target_class};
+        fx__shim_capture cap = {0};
+        st = fx__shim_run(m->shim, input, count, r->layer, choose_scores, &ctx, &cap);
+        if (st == FX_OK)
+            st = make_maps(r, images, first, &cap, o->keep_raw);
+        fx__shim_capture_free(&cap);
+    }
+    free(input);
+    return st;
+}
+
+fx_status fx_gradcam_compute(fx_model *model, const fx_image *images, size_t n, const fx_gradcam_options *opts,
+                             fx_result **out)
+{
+    if (!model || !images || !out)
+        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_gradcam_compute: %s is NULL",
+                         !model ? "model" : !images ? "images" : "out");
+    fx_gradcam_options o;
+    fx_gradcam_options_init(&o);
+    fx_status st = fx__options_merge(&o, sizeof o, opts, "fx_gradcam_compute: options");
+    if (st == FX_OK)
+        st = check_gradcam_request(model, images, n, &o);
+    if (st != FX_OK)
+        return st;
+    const char *layer = o.layer ? o.layer : model->default_layer;
+    if (!layer)
+        return fx__error(FX_ERR_LAYER, "fx_gradcam_compute: the model has no layer with a 4-D output of spatial "
+                                       "size > 1; name one in options.layer");
+    st = fx__shim_check_layer(model->shim, layer);
+    if (st != FX_OK)
+        return st;
+    static const int32_t gradcam_only[1] = {FX_CAM_GRADCAM};
+    const int32_t *methods = o.methods && o.method_count ? o.methods : gradcam_only;
+    uint32_t method_count = o.methods && o.method_count ? o.method_count : 1;
+    fx_result *r = result_new(model, n, methods, method_count, layer, o.keep_raw);
+    if (!r)
+        return fx__error(FX_ERR_OUT_OF_MEMORY, "fx_gradcam_compute: cannot allocate results for %zu images", n);
+    st = run_batches(model, images, n, &o, r);
+    if (st != FX_OK) {
+        fx_result_free(r);
+        return st;
+    }
+    *out = r;
+    return FX_OK;
+}
+
+fx_status fx__model_capture(fx_model *model, const fx_image *image, const char *layer, int32_t target_class,
+                            fx__shim_capture *out)
+{
+    static const int32_t gradcam_only[1] = {FX_CAM_GRADCAM};
+    fx_gradcam_options o;
+    fx_gradcam_options_init(&o);
+    o.target_class = target_class;
+    fx_status st = check_gradcam_request(model, image, 1, &o);
+    if (st == FX_OK)
+        st = fx__shim_check_layer(model->shim, layer);
+    if (st != FX_OK)
+        return st;
+    fx_result *r = result_new(model, 1, gradcam_only, 1, layer, 0);
+    float *input = malloc((size_t)model->channels * model->width * model->height * sizeof(float));
+    if (!r || !input) {
+        fx_result_free(r);
+        free(input);
+        return fx__error(FX_ERR_OUT_OF_MEMORY, "fx__model_capture: out of memory");
+    }
+    st = preprocess(model, image, input);
+    score_context ctx = {r, 0, target_class};
+    if (st == FX_OK)
+        st = fx__shim_run(model->shim, input, 1, layer, choose_scores, &ctx, out);
+    fx_result_free(r);
+    free(input);
+    return st;
+}
+
+/* ---- Result getters ----------------------------------------------------- */
+
+size_t fx_result_count(const fx_result *r)
+{
+    return r ? r->n : 0;
+}
+
+const char *fx_result_layer(const fx_result *r)
+{
+    return r ? r->layer : NULL;
+}
+
+uint32_t fx_result_method_count(const fx_result *r)
+{
+    return r ? r->method_count : 0;
+}
+
+int32_t fx_result_method(const fx_result *r, uint32_t j)
+{
+    return r && j < r->method_count ? r->methods[j] : -1;
+}
+
+int32_t fx_result_predicted_class(const fx_result *r, size_t i)
+{
+    return r && i < r->n ? r->predicted[i] : -1;
+}
+
+float fx_result_confidence(const fx_result *r, size_t i)
+{
+    return r && i < r->n ? r->probabilities[i * r->result_count + (uint32_t)r->predicted[i]] : NAN;
+}
+
+int32_t fx_result_target_class(const fx_result *r, size_t i)
+{
+    return r && i < r->n ? r->target[i] : -1;
+}
+
+const float *fx_result_probabilities(const fx_result *r, size_t i, uint32_t *count)
+{
+    if (!r || i >= r->n)
+        return NULL;
+    if (count)
+        *count = r->result_count;
+    return r->probabilities + i * r->result_count;
+}
+
+const float *fx_result_logits(const fx_result *r, size_t i, uint32_t *count)
+{
+    if (!r || i >= r->n)
+        return NULL;
+    if (count)
+        *count = r->logit_count;
+    return r->logits + i * r->logit_count;
+}
+
+static const fx_image *map_at(const fx_result *r, const fx_image *maps, size_t i, uint32_t j)
+{
+    if (!r || !maps || i >= r->n || j >= r->method_count)
+        return NULL;
+    return &maps[i * r->method_count + j];
+}
+
+const fx_image *fx_result_heatmap(const fx_result *r, size_t i, uint32_t j)
+{
+    return map_at(r, r ? r->heatmaps : NULL, i, j);
+}
+
+const fx_image *fx_result_raw_heatmap(const fx_result *r, size_t i, uint32_t j)
+{
+    return map_at(r, r ? r->raw : NULL, i, j);
+}
+
+const fx_image *fx_result_lowres(const fx_result *r, size_t i, uint32_t j)
+{
+    return map_at(r, r ? r->lowres : NULL, i, j);
+}

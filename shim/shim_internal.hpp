@@ -1,0 +1,85 @@
+// State shared by the two shim translation units. C++ only; never included
+// from lib/.
+#ifndef FX_SHIM_INTERNAL_HPP
+#define FX_SHIM_INTERNAL_HPP
+
+#include <torch/script.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+extern "C" {
+#include "engine_shim.h"
+}
+
+namespace fxshim {
+
+struct LayerEntry {
+    std::string name;
+    std::string type;
+    fx__shim_layer info{};
+};
+
+// One prim::CallMethod("forward") on a submodule, found while inlining.
+struct ModuleCall {
+    std::string path;
+    torch::jit::Value *output; // nullptr when the call returns several values
+    size_t depth;              // number of dots + 1: parents are shallower
+};
+
+// The forward graph rewritten to also return one layer's output as a leaf.
+struct CaptureGraph {
+    std::shared_ptr<torch::jit::Graph> graph;
+    std::unique_ptr<torch::jit::GraphExecutor> executor;
+};
+
+// One submodule call seen by the probe: `position` orders calls by when their
+// output is computed (index of the producing node in the inlined graph).
+struct ProbedCall {
+    std::string path;
+    size_t position;
+    size_t depth;
+    bool is_tensor;
+    std::vector<int64_t> shape;
+};
+
+// Runs forward on input with every submodule call's output recorded.
+fx_status probe_calls(fx__shim_model &m, const at::Tensor &input, at::Tensor *output,
+                      std::vector<ProbedCall> *calls);
+
+// Turns any exception into an fx__error status; `what` names the operation.
+fx_status status_from_current_exception(fx_status status, const char *what);
+
+// Makes sure the graph executor runs graphs as written (see shim_capture.cpp).
+void disable_executor_optimizations();
+
+} // namespace fxshim
+
+struct fx__shim_model {
+    torch::jit::Module module;
+    torch::Device device{torch::kCPU};
+    std::string device_name;
+
+    // fxcam.json
+    fx__shim_metadata meta{};
+    std::vector<std::string> class_names;
+    std::vector<const char *> class_name_ptrs;
+    std::string target_layer;
+
+    // The probe.
+    uint32_t channels = 0, height = 0, width = 0, classes = 0;
+    std::vector<std::unique_ptr<fxshim::LayerEntry>> layers;
+    std::map<std::string, size_t> layer_index;
+    std::string auto_layer;
+
+    // Rewritten graphs per target layer, built on first use.
+    std::mutex cache_mutex;
+    std::map<std::string, std::shared_ptr<fxshim::CaptureGraph>> captures;
+    std::shared_ptr<fxshim::CaptureGraph> plain;
+};
+
+#endif

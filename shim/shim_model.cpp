@@ -1,0 +1,417 @@
+// Loading a TorchScript model, its fxcam.json metadata, the probe forward that
+// records class count and layer shapes, and target-layer lookup.
+#include "shim_internal.hpp"
+
+#include <ATen/Parallel.h>
+#include <torch/cuda.h>
+#include <torch/csrc/jit/runtime/graph_executor.h>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstdio>
+#include <cstring>
+#include <sstream>
+#include <unistd.h>
+
+namespace fxshim {
+
+namespace {
+
+// fx_last_error holds 1 KiB; libtorch messages can be pages long.
+std::string first_lines(const std::string &msg)
+{
+    std::string s = msg.substr(0, 600);
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' '))
+        s.pop_back();
+    return s;
+}
+
+std::string shape_string(const fx__shim_layer &l)
+{
+    std::ostringstream os;
+    os << "[";
+    for (uint32_t i = 0; i < l.rank; i++)
+        os << (i ? ", " : "") << l.shape[i];
+    os << "]";
+    return os.str();
+}
+
+// "__torch__.torch.nn.modules.conv.___torch_mangle_3.Conv2d" -> "Conv2d".
+std::string short_type_name(const torch::jit::Module &m)
+{
+    auto name = m.type()->name();
+    if (!name)
+        return "Module";
+    std::string q = name->name();
+    return q.empty() ? std::string("Module") : q;
+}
+
+size_t edit_distance(const std::string &a, const std::string &b)
+{
+    std::vector<size_t> row(b.size() + 1);
+    for (size_t j = 0; j <= b.size(); j++)
+        row[j] = j;
+    for (size_t i = 1; i <= a.size(); i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= b.size(); j++) {
+            size_t up = row[j];
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+            diag = up;
+        }
+    }
+    return row[b.size()];
+}
+
+size_t shared_prefix(const std::string &a, const std::string &b)
+{
+    size_t n = 0;
+    while (n < a.size() && n < b.size() && a[n] == b[n])
+        n++;
+    return n;
+}
+
+template <typename T> T json_get(const nlohmann::json &j, const char *key, const char *expected)
+{
+    try {
+        return j.at(key).get<T>();
+    } catch (const std::exception &) {
+        throw std::runtime_error(std::string("fxcam.json: \"") + key + "\" must be " + expected + ", got " +
+                                 j.at(key).dump().substr(0, 80));
+    }
+}
+
+void parse_floats(const nlohmann::json &j, const char *key, float *dst, uint32_t *count)
+{
+    auto v = json_get<std::vector<double>>(j, key, "an array of 1 or 3 numbers");
+    if (v.size() != 1 && v.size() != 3)
+        throw std::runtime_error(std::string("fxcam.json: \"") + key + "\" has " + std::to_string(v.size()) +
+                                 " values; expected 1 (gray) or 3 (RGB)");
+    for (size_t i = 0; i < v.size(); i++)
+        dst[i] = (float)v[i];
+    *count = (uint32_t)v.size();
+}
+
+void parse_metadata(fx__shim_model &m, const std::string &text)
+{
+    nlohmann::json j;
+    try {
+        j = nlohmann::json::parse(text);
+    } catch (const std::exception &e) {
+        throw std::runtime_error(std::string("fxcam.json is not valid JSON: ") + e.what());
+    }
+    if (!j.is_object())
+        throw std::runtime_error("fxcam.json: the top level must be an object {...}");
+    fx__shim_metadata &md = m.meta;
+    if (j.contains("input_size")) {
+        auto size = json_get<std::vector<int64_t>>(j, "input_size", "[height, width] (two integers)");
+        if (size.size() != 2 || size[0] < 2 || size[1] < 2 || size[0] > 16384 || size[1] > 16384)
+            throw std::runtime_error("fxcam.json: \"input_size\" must be [height, width] with values in 2..16384");
+        md.input_height = (uint32_t)size[0];
+        md.input_width = (uint32_t)size[1];
+    }
+    if (j.contains("channels")) {
+        auto c = json_get<int64_t>(j, "channels", "1 or 3");
+        if (c != 1 && c != 3)
+            throw std::runtime_error("fxcam.json: \"channels\" is " + std::to_string(c) + "; expected 1 or 3");
+        md.channels = (uint32_t)c;
+    }
+    if (j.contains("mean"))
+        parse_floats(j, "mean", md.mean, &md.mean_count);
+    if (j.contains("std")) {
+        parse_floats(j, "std", md.std, &md.std_count);
+        for (uint32_t i = 0; i < md.std_count; i++)
+            if (!(md.std[i] > 0.0f))
+                throw std::runtime_error("fxcam.json: \"std\" values must be > 0");
+    }
+    if (j.contains("class_names")) {
+        m.class_names = json_get<std::vector<std::string>>(j, "class_names", "an array of strings");
+        for (const auto &s : m.class_names)
+            m.class_name_ptrs.push_back(s.c_str());
+        md.class_name_count = (uint32_t)m.class_names.size();
+        md.class_names = m.class_name_ptrs.data();
+    }
+    md.positive_class = -1;
+    if (j.contains("positive_class")) {
+        auto p = json_get<int64_t>(j, "positive_class", "a class index (integer >= 0)");
+        if (p < 0 || p > INT32_MAX)
+            throw std::runtime_error("fxcam.json: \"positive_class\" must be >= 0");
+        md.positive_class = (int32_t)p;
+    }
+    if (j.contains("target_layer")) {
+        m.target_layer = json_get<std::string>(j, "target_layer", "a string (dotted module path)");
+        md.target_layer = m.target_layer.c_str();
+    }
+}
+
+fx_status parse_device(const char *name, torch::Device *device)
+{
+    std::string s = name ? name : "auto";
+    if (s == "auto") {
+        *device = torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+        return FX_OK;
+    }
+    if (s != "cpu" && s.rfind("cuda", 0) != 0)
+        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_model_load: unknown device '%s'; valid: auto, cpu, cuda, cuda:N",
+                         s.c_str());
+    try {
+        *device = torch::Device(s);
+    } catch (...) {
+        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_model_load: cannot parse device '%s'; valid: auto, cpu, cuda, cuda:N",
+                         s.c_str());
+    }
+    if (device->is_cuda()) {
+        if (!torch::cuda::is_available())
+            return fx__error(FX_ERR_DEVICE, "fx_model_load: device '%s' requested but CUDA is not available in this "
+                                            "build or on this machine; use \"cpu\" or \"auto\"",
+                             s.c_str());
+        if (!device->has_index())
+            *device = torch::Device(torch::kCUDA, 0);
+        int64_t count = (int64_t)torch::cuda::device_count();
+        if (device->index() >= count)
+            return fx__error(FX_ERR_DEVICE, "fx_model_load: device '%s' does not exist; this machine has %lld CUDA "
+                                            "device(s) (cuda:0..cuda:%lld)",
+                             s.c_str(), (long long)count, (long long)count - 1);
+    }
+    return FX_OK;
+}
+
+void set_threads(int32_t threads)
+{
+    long n = threads > 0 ? threads : sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1)
+        n = 1;
+    if (at::get_num_threads() != (int)n)
+        at::set_num_threads((int)n);
+}
+
+} // namespace
+
+fx_status status_from_current_exception(fx_status status, const char *what)
+{
+    try {
+        throw;
+    } catch (const c10::Error &e) {
+        return fx__error(status, "%s: %s", what, first_lines(e.what_without_backtrace()).c_str());
+    } catch (const std::bad_alloc &) {
+        return fx__error(FX_ERR_OUT_OF_MEMORY, "%s: out of memory", what);
+    } catch (const std::exception &e) {
+        return fx__error(status, "%s: %s", what, first_lines(e.what()).c_str());
+    } catch (...) {
+        return fx__error(FX_ERR_INTERNAL, "%s: unknown exception", what);
+    }
+}
+
+} // namespace fxshim
+
+using namespace fxshim;
+
+extern "C" fx_status fx__shim_load(const char *path, const char *device, int32_t threads, fx__shim_model **out)
+{
+    FILE *f = std::fopen(path, "rb");
+    if (!f)
+        return fx__error(FX_ERR_IO, "fx_model_load: cannot open '%s': %s", path, std::strerror(errno));
+    std::fclose(f);
+    std::unique_ptr<fx__shim_model> m;
+    try {
+        m = std::make_unique<fx__shim_model>();
+        fx_status st = parse_device(device, &m->device);
+        if (st != FX_OK)
+            return st;
+        m->device_name = m->device.str();
+        set_threads(threads);
+        disable_executor_optimizations();
+    } catch (...) {
+        return status_from_current_exception(FX_ERR_INTERNAL, "fx_model_load");
+    }
+    torch::jit::ExtraFilesMap extra{{"fxcam.json", ""}};
+    try {
+        m->module = torch::jit::load(path, m->device, extra);
+    } catch (...) {
+        std::string what = std::string("fx_model_load: '") + path +
+                           "' is not a readable TorchScript archive (save it with torch.jit.save)";
+        return status_from_current_exception(FX_ERR_FORMAT, what.c_str());
+    }
+    try {
+        m->meta.positive_class = -1;
+        if (!extra["fxcam.json"].empty())
+            parse_metadata(*m, extra["fxcam.json"]);
+        m->module.eval();
+        // Gradients flow only from the target layer onward (shim_capture.cpp),
+        // never into the weights.
+        for (auto p : m->module.parameters())
+            p.requires_grad_(false);
+        if (!m->module.find_method("forward"))
+            return fx__error(FX_ERR_MODEL, "fx_model_load: '%s' has no forward method", path);
+    } catch (...) {
+        return status_from_current_exception(FX_ERR_MODEL, "fx_model_load");
+    }
+    *out = m.release();
+    return FX_OK;
+}
+
+extern "C" void fx__shim_free(fx__shim_model *model)
+{
+    try {
+        delete model;
+    } catch (...) {
+    }
+}
+
+extern "C" const fx__shim_metadata *fx__shim_get_metadata(const fx__shim_model *model)
+{
+    return &model->meta;
+}
+
+extern "C" const char *fx__shim_device(const fx__shim_model *model)
+{
+    return model->device_name.c_str();
+}
+
+namespace {
+
+fx_status check_output(const at::Tensor &out, int64_t batch)
+{
+    if (out.dim() != 2 || out.size(0) != batch) {
+        std::ostringstream os;
+        os << "[";
+        for (int64_t i = 0; i < out.dim(); i++)
+            os << (i ? ", " : "") << out.size(i);
+        os << "]";
+        return fx__error(FX_ERR_MODEL,
+                         "model output of shape %s for a batch of %lld is not [batch, classes]: fxcam needs a "
+                         "classifier returning one row of logits per image",
+                         os.str().c_str(), (long long)batch);
+    }
+    if (out.size(1) < 1 || out.size(1) > INT32_MAX)
+        return fx__error(FX_ERR_MODEL, "model output has %lld classes; expected 1..%d", (long long)out.size(1),
+                         INT32_MAX);
+    return FX_OK;
+}
+
+void record_layers(fx__shim_model &m, const std::vector<ProbedCall> &calls)
+{
+    // Every submodule, in definition order; the shape comes from its last call.
+    for (const auto &named : m.module.named_modules()) {
+        if (named.name.empty())
+            continue;
+        auto e = std::make_unique<LayerEntry>();
+        e->name = named.name;
+        e->type = short_type_name(named.value);
+        m.layer_index[e->name] = m.layers.size();
+        m.layers.push_back(std::move(e));
+    }
+    const ProbedCall *best = nullptr;
+    for (const auto &c : calls) {
+        auto it = m.layer_index.find(c.path);
+        if (it == m.layer_index.end() || !c.is_tensor)
+            continue;
+        fx__shim_layer &info = m.layers[it->second]->info;
+        info.rank = (uint32_t)std::min<size_t>(c.shape.size(), FX__SHIM_MAX_RANK);
+        for (uint32_t i = 0; i < info.rank; i++)
+            info.shape[i] = c.shape[i];
+        info.is_feature_map = c.shape.size() == 4;
+        bool spatial = c.shape.size() == 4 && c.shape[2] * c.shape[3] > 1;
+        if (spatial && (!best || c.position > best->position ||
+                        (c.position == best->position && c.depth < best->depth)))
+            best = &c;
+    }
+    for (auto &e : m.layers) {
+        e->info.name = e->name.c_str();
+        e->info.type = e->type.c_str();
+    }
+    if (best)
+        m.auto_layer = best->path;
+}
+
+} // namespace
+
+extern "C" fx_status fx__shim_probe(fx__shim_model *model, uint32_t channels, uint32_t height, uint32_t width)
+{
+    try {
+        auto input = torch::zeros({1, (int64_t)channels, (int64_t)height, (int64_t)width},
+                                  torch::TensorOptions().device(model->device));
+        at::Tensor output;
+        std::vector<ProbedCall> calls;
+        fx_status st = probe_calls(*model, input, &output, &calls);
+        if (st != FX_OK)
+            return st;
+        st = check_output(output, 1);
+        if (st != FX_OK)
+            return st;
+        model->channels = channels;
+        model->height = height;
+        model->width = width;
+        model->classes = (uint32_t)output.size(1);
+        record_layers(*model, calls);
+        return FX_OK;
+    } catch (...) {
+        return status_from_current_exception(FX_ERR_MODEL, "fx_model_load: probe forward of a zero input failed");
+    }
+}
+
+extern "C" uint32_t fx__shim_class_count(const fx__shim_model *model)
+{
+    return model->classes;
+}
+
+extern "C" size_t fx__shim_layer_count(const fx__shim_model *model)
+{
+    return model->layers.size();
+}
+
+extern "C" const fx__shim_layer *fx__shim_layer_at(const fx__shim_model *model, size_t index)
+{
+    return index < model->layers.size() ? &model->layers[index]->info : nullptr;
+}
+
+extern "C" const char *fx__shim_auto_layer(const fx__shim_model *model)
+{
+    return model->auto_layer.empty() ? nullptr : model->auto_layer.c_str();
+}
+
+extern "C" fx_status fx__shim_check_layer(const fx__shim_model *model, const char *name)
+{
+    try {
+        auto it = model->layer_index.find(name);
+        if (it != model->layer_index.end()) {
+            const fx__shim_layer &l = model->layers[it->second]->info;
+            if (l.is_feature_map)
+                return FX_OK;
+            if (l.rank == 0)
+                return fx__error(FX_ERR_LAYER,
+                                 "layer '%s' (%s) has no recorded output: forward never calls it, calls it only inside "
+                                 "control flow (scripted if/loop), or it does not return a tensor; pick a layer with "
+                                 "a 4-D output (see fx_model_layer)",
+                                 name, l.type);
+            return fx__error(FX_ERR_LAYER,
+                             "layer '%s' (%s) outputs shape %s, not a 4-D [batch, channels, height, width] "
+                             "feature map; pick a convolutional layer (see fx_model_layer)",
+                             name, l.type, shape_string(l).c_str());
+        }
+        // Suggest the nearest feature-map layers: small edit distance, long
+        // shared prefix.
+        std::vector<std::pair<long, std::string>> scored;
+        std::string wanted = name;
+        for (const auto &e : model->layers) {
+            if (!e->info.is_feature_map)
+                continue;
+            long score = (long)edit_distance(wanted, e->name) * 4 - (long)shared_prefix(wanted, e->name);
+            scored.emplace_back(score, e->name);
+        }
+        std::sort(scored.begin(), scored.end());
+        std::string list;
+        for (size_t i = 0; i < scored.size() && i < 5; i++)
+            list += (i ? ", " : "") + scored[i].second;
+        if (list.empty())
+            return fx__error(FX_ERR_LAYER, "layer '%s' not found, and the model has no layer with a 4-D output",
+                             name);
+        return fx__error(FX_ERR_LAYER, "layer '%s' not found; closest: %s (fx_model_layer lists all %zu)", name,
+                         list.c_str(), model->layers.size());
+    } catch (...) {
+        return status_from_current_exception(FX_ERR_INTERNAL, "layer lookup");
+    }
+}

@@ -1,0 +1,62 @@
+/* The engine interface when fxcam is built without libtorch (-Dtorch=disabled):
+ * loading answers FX_ERR_NOT_AVAILABLE, so nothing else is ever reached. */
+#include "engine_shim.h"
+
+#include <stdlib.h>
+
+fx_status fx__shim_load(const char *path, const char *device, int32_t threads, fx__shim_model **out)
+{
+    (void)path;
+    (void)device;
+    (void)threads;
+    (void)out;
+    return fx__error(FX_ERR_NOT_AVAILABLE,
+                     "fx_model_load: this fxcam was built without libtorch (meson option -Dtorch=enabled)");
+}
+
+void fx__shim_free(fx__shim_model *model) { (void)model; }
+const fx__shim_metadata *fx__shim_get_metadata(const fx__shim_model *model) { (void)model; return NULL; }
+const char *fx__shim_device(const fx__shim_model *model) { (void)model; return ""; }
+fx_status fx__shim_probe(fx__shim_model *model, uint32_t channels, uint32_t height, uint32_t width)
+{
+    (void)model;
+    (void)channels;
+    (void)height;
+    (void)width;
+    return fx__error(FX_ERR_NOT_AVAILABLE, "built without libtorch");
+}
+uint32_t fx__shim_class_count(const fx__shim_model *model) { (void)model; return 0; }
+size_t fx__shim_layer_count(const fx__shim_model *model) { (void)model; return 0; }
+const fx__shim_layer *fx__shim_layer_at(const fx__shim_model *model, size_t index)
+{
+    (void)model;
+    (void)index;
+    return NULL;
+}
+const char *fx__shim_auto_layer(const fx__shim_model *model) { (void)model; return NULL; }
+fx_status fx__shim_check_layer(const fx__shim_model *model, const char *name)
+{
+    (void)model;
+    (void)name;
+    return fx__error(FX_ERR_NOT_AVAILABLE, "built without libtorch");
+}
+fx_status fx__shim_run(fx__shim_model *model, const float *input, uint32_t n, const char *layer,
+                       fx__shim_score_fn score_fn, void *user, fx__shim_capture *out)
+{
+    (void)model;
+    (void)input;
+    (void)n;
+    (void)layer;
+    (void)score_fn;
+    (void)user;
+    (void)out;
+    return fx__error(FX_ERR_NOT_AVAILABLE, "built without libtorch");
+}
+void fx__shim_capture_free(fx__shim_capture *capture)
+{
+    if (!capture)
+        return;
+    free(capture->logits);
+    free(capture->activations);
+    free(capture->gradients);
+}

@@ -1,0 +1,234 @@
+#!/usr/bin/python3
+"""Fixture models and an independent hook-based Grad-CAM reference for the
+engine test (tests/engine/test_engine.c).
+
+Models are random-init torchvision networks (fixed seeds, nothing is
+downloaded), saved traced and scripted with torch.jit.save. For each case the
+eager model (same weights) runs the same preprocessed input with forward hooks
+on the target module; torch.autograd.grad gives the gradient of the target
+score with respect to the hooked output, and the CAM formulas of
+docs/algorithms.md are evaluated here in float64 torch. Everything is written
+as raw little-endian float32 files, plus manifest.txt (one case per line).
+
+Usage: make_fixtures.py OUTPUT_DIR
+"""
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torchvision
+
+torch.set_num_threads(max(1, os.cpu_count() or 1))
+OUT = sys.argv[1]
+os.makedirs(OUT, exist_ok=True)
+EPS = 1e-7
+IMAGENET = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
+METHODS = ["gradcam", "gradcam++", "hirescam", "xgradcam", "layercam"]
+
+
+def write(name, array):
+    np.ascontiguousarray(array, dtype="<f4").tofile(os.path.join(OUT, name))
+
+
+def test_images():
+    """An RGB 8-bit image (83x71) and a gray 16-bit one (61x77), smooth plus noise."""
+    rng = np.random.default_rng(7)
+    h, w = 71, 83
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = np.stack([np.sin(xx / 9.0), np.cos(yy / 7.0), np.sin((xx + yy) / 11.0)], -1)
+    rgb = np.clip((base * 0.4 + 0.5) * 255 + rng.normal(0, 20, (h, w, 3)), 0, 255).astype(np.uint8)
+    rgb.tofile(os.path.join(OUT, "image_rgb8.raw"))
+    h2, w2 = 77, 61
+    yy, xx = np.mgrid[0:h2, 0:w2]
+    gray = np.clip((np.sin(xx / 5.0) * np.cos(yy / 8.0) * 0.45 + 0.5) * 65535 + rng.normal(0, 900, (h2, w2)),
+                   0, 65535).astype("<u2")
+    gray.tofile(os.path.join(OUT, "image_gray16.raw"))
+    return {"rgb8": (rgb, w, h, 3, 1), "gray16": (gray[..., None], w2, h2, 1, 2)}
+
+
+def preprocess(img, channels, size, mean, std):
+    x = torch.from_numpy(img.astype(np.float32) / (255.0 if img.dtype == np.uint8 else 65535.0))
+    if x.shape[-1] == 3 and channels == 1:
+        x = (0.299 * x[..., 0] + 0.587 * x[..., 1] + 0.114 * x[..., 2])[..., None]
+    elif x.shape[-1] == 1 and channels == 3:
+        x = x.repeat(1, 1, 3)
+    x = x.permute(2, 0, 1)[None]
+    x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=False)
+    m = torch.tensor(mean, dtype=torch.float32)[None, :, None, None]
+    s = torch.tensor(std, dtype=torch.float32)[None, :, None, None]
+    return (x - m) / s
+
+
+def cam_lowres(method, A, G):
+    A = A.double()
+    G = G.double()
+    if method == "gradcam":
+        cam = (G.mean(dim=(2, 3), keepdim=True) * A).sum(1)
+    elif method == "gradcam++":
+        g2, g3 = G ** 2, G ** 3
+        s = A.sum(dim=(2, 3), keepdim=True)
+        alpha = g2 / (2 * g2 + s * g3 + EPS)
+        alpha = torch.where(G != 0, alpha, torch.zeros_like(alpha))
+        w = (torch.clamp(G, min=0) * alpha).sum(dim=(2, 3), keepdim=True)
+        cam = (w * A).sum(1)
+    elif method == "hirescam":
+        cam = (G * A).sum(1)
+    elif method == "xgradcam":
+        s = A.sum(dim=(2, 3), keepdim=True)
+        w = (G * A).sum(dim=(2, 3), keepdim=True) / (s + EPS)
+        cam = (w * A).sum(1)
+    else:
+        cam = (torch.clamp(G, min=0) * A).sum(1)
+    return torch.clamp(cam, min=0)[0]
+
+
+def heatmap(lowres, w, h):
+    up = F.interpolate(lowres.float()[None, None], size=(h, w), mode="bilinear", align_corners=False)[0, 0].double()
+    return (up - up.min()) / (up.max() - up.min() + EPS)
+
+
+def reference(model, x, layer, target):
+    """Forward hook on `layer` (its last call wins, as in fxcam), gradient of
+    the target score with respect to that output."""
+    module = model.get_submodule(layer)
+    seen = {}
+
+    def hook(mod, inp, out):
+        seen["out"] = out
+        return out.clone()  # later in-place ops (DenseNet's relu_) must not alter it
+
+    handle = module.register_forward_hook(hook)
+    try:
+        logits = model(x)
+    finally:
+        handle.remove()
+    if logits.shape[1] == 1:
+        p = torch.sigmoid(logits[0, 0]).item()
+        t = (1 if p >= 0.5 else 0) if target < 0 else target
+        score = logits[0, 0] if t == 1 else -logits[0, 0]
+    else:
+        t = int(logits[0].argmax()) if target < 0 else target
+        score = logits[0, t]
+    (grad,) = torch.autograd.grad(score, seen["out"])
+    return logits.detach()[0], t, seen["out"].detach(), grad.detach()
+
+
+def small_cnn(out_channels=8, classes=3, in_ch=3):
+    return nn.Sequential(nn.Conv2d(in_ch, out_channels, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                         nn.Flatten(), nn.Linear(out_channels, classes))
+
+
+def vgg11_small():
+    m = torchvision.models.vgg11(num_classes=10)
+    m.classifier = nn.Sequential(nn.Linear(512 * 7 * 7, 10))  # the 4096-wide head would weigh 500 MB
+    return m
+
+
+def resnet10(num_classes):
+    """A ResNet-18 with one block per stage: the same module names and layer4
+    at half the file size, for the head and preprocessing variants."""
+    return torchvision.models.resnet.ResNet(torchvision.models.resnet.BasicBlock, [1, 1, 1, 1],
+                                            num_classes=num_classes)
+
+
+def resnet10_gray():
+    m = resnet10(4)
+    m.conv1 = nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
+    return m
+
+
+MANIFEST = []
+
+
+def save(model, name, kind, size, channels, metadata):
+    example = torch.zeros(1, channels, *size)
+    with torch.no_grad():
+        jit = torch.jit.trace(model, example, check_trace=False) if kind == "traced" else torch.jit.script(model)
+    files = {"fxcam.json": json.dumps(metadata)} if metadata is not None else {}
+    path = os.path.join(OUT, f"{name}_{kind}.pt")
+    torch.jit.save(jit, path, _extra_files=files)
+    return path
+
+
+def case(name, ctor, kinds, layers, size=(64, 64), channels=3, metadata=None, image="rgb8", target=-1,
+         mean=None, std=None, seed=0):
+    torch.manual_seed(seed)
+    model = ctor().eval()
+    if metadata is None and tuple(size) != (224, 224):
+        metadata = {"input_size": list(size)}
+    if mean is None:
+        mean, std = (IMAGENET if channels == 3 else ([0.5], [0.5]))
+    img, w, h, _, _ = IMAGES[image]
+    x = preprocess(img, channels, size, mean, std)
+    for kind in kinds:
+        path = save(model, name, kind, size, channels, metadata)
+        for layer in layers:
+            logits, t, A, G = reference(model, x, layer, target)
+            tag = f"{name}_{kind}.{layer}.{target}"
+            write(tag + ".logits", logits.numpy())
+            write(tag + ".act", A.numpy())
+            write(tag + ".grad", G.numpy())
+            for mname in METHODS:
+                low = cam_lowres(mname, A, G)
+                write(f"{tag}.{mname}.lowres", low.float().numpy())
+                write(f"{tag}.{mname}.heat", heatmap(low, w, h).float().numpy())
+            MANIFEST.append(" ".join(str(v) for v in [
+                os.path.basename(path), layer, image, target, t, logits.numel(), A.shape[1], A.shape[2],
+                A.shape[3], tag]))
+
+
+start = time.time()
+IMAGES = test_images()
+tv = torchvision.models
+case("resnet18", lambda: tv.resnet18(num_classes=10), ["traced", "scripted"],
+     ["layer4", "layer3", "layer4.1.conv2", "layer4.1.relu"])
+case("densenet121", lambda: tv.densenet121(num_classes=10), ["traced", "scripted"],
+     ["features", "features.denseblock4.denselayer16", "features.transition3"])
+case("mobilenet_v3_small", lambda: tv.mobilenet_v3_small(num_classes=10), ["traced", "scripted"],
+     ["features", "features.9"])
+case("vgg11", vgg11_small, ["traced"], ["features.18", "features.20"], seed=3)
+case("resnet50", lambda: tv.resnet50(num_classes=10), ["traced"], ["layer4", "layer4.2.conv3"], seed=4)
+case("efficientnet_b0", lambda: tv.efficientnet_b0(num_classes=10), ["traced"], ["features", "features.7"], seed=5)
+meta2 = {"input_size": [64, 64], "channels": 3, "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25],
+         "class_names": ["normal", "fracture"], "positive_class": 1, "target_layer": "layer3"}
+case("two_class", lambda: resnet10(2), ["traced"], ["layer3", "layer4"], metadata=meta2,
+     mean=meta2["mean"], std=meta2["std"], target=0, seed=6)
+meta1 = {"input_size": [64, 64], "class_names": ["no fracture", "fracture"], "positive_class": 1}
+for t in (-1, 0, 1):
+    case("single_logit", lambda: resnet10(1), ["traced"], ["layer4"], metadata=meta1, target=t,
+         seed=7)
+meta_gray = {"input_size": [72, 56], "channels": 1, "mean": [0.5], "std": [0.5]}
+case("gray", resnet10_gray, ["scripted"], ["layer4", "layer2"], size=(72, 56), channels=1, metadata=meta_gray,
+     image="gray16", seed=8)
+# Default input size (224) and ImageNet statistics, no metadata.
+case("resnet10_224", lambda: resnet10(5), ["traced"], ["layer4"], size=(224, 224), seed=9)
+
+# Models that must be refused.
+torch.manual_seed(10)
+torch.jit.save(torch.jit.trace(nn.Sequential(nn.Conv2d(3, 4, 3)), torch.zeros(1, 3, 64, 64)),
+               os.path.join(OUT, "bad_output.pt"), _extra_files={"fxcam.json": json.dumps({"input_size": [64, 64]})})
+nan_model = small_cnn()
+with torch.no_grad():
+    nan_model[4].bias[1] = float("nan")
+torch.jit.save(torch.jit.trace(nan_model, torch.zeros(1, 3, 64, 64)), os.path.join(OUT, "nan_logits.pt"),
+               _extra_files={"fxcam.json": json.dumps({"input_size": [64, 64]})})
+small = torch.jit.trace(small_cnn(), torch.zeros(1, 3, 64, 64))
+torch.jit.save(small, os.path.join(OUT, "bad_json.pt"), _extra_files={"fxcam.json": "{\"input_size\": [64, 64"})
+torch.jit.save(small, os.path.join(OUT, "bad_type.pt"), _extra_files={"fxcam.json": json.dumps({"mean": "gray"})})
+torch.jit.save(small, os.path.join(OUT, "bad_names.pt"),
+               _extra_files={"fxcam.json": json.dumps({"input_size": [64, 64], "class_names": ["a", "b"]})})
+with open(os.path.join(OUT, "two_class_traced.pt"), "rb") as f:
+    blob = f.read()
+with open(os.path.join(OUT, "truncated.pt"), "wb") as f:
+    f.write(blob[: len(blob) // 2])
+with open(os.path.join(OUT, "not_a_model.pt"), "w") as f:
+    f.write("this is a text file, not a TorchScript archive\n")
+
+with open(os.path.join(OUT, "manifest.txt"), "w") as f:
+    f.write("\n".join(MANIFEST) + "\n")
+print(f"{len(MANIFEST)} reference cases in {time.time() - start:.1f} s")
