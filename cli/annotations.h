@@ -1,0 +1,38 @@
+/* Box annotations (boxes.csv), shared by evaluate and demo. */
+#ifndef FXCAM_CLI_ANNOTATIONS_H
+#define FXCAM_CLI_ANNOTATIONS_H
+
+#include "cli.h"
+
+typedef struct cli_box {
+    int64_t x0, y0, x1, y1; /* inclusive pixel coordinates */
+} cli_box;
+
+typedef struct cli_annotation {
+    char *file;
+    int label;              /* 1 = positive class, 0 = normal */
+    cli_box *boxes;
+    size_t box_count;
+} cli_annotation;
+
+typedef struct cli_annotations {
+    cli_annotation *items;  /* one per file, in first-appearance order */
+    size_t count;
+} cli_annotations;
+
+/* Parses "file,label,x0,y0,x1,y1" rows (header line first; one row per box;
+ * empty box fields for an image without boxes). On error returns false and
+ * writes "line N: what was wrong" into err. */
+bool cli_annotations_parse(const char *text, size_t size, cli_annotations *out, char *err, size_t err_size);
+void cli_annotations_free(cli_annotations *a);
+const cli_annotation *cli_annotations_find(const cli_annotations *a, const char *file);
+
+/* Whether (x, y) lies inside one of the boxes. */
+bool cli_point_in_boxes(const cli_annotation *a, uint32_t x, uint32_t y);
+/* Share of the heatmap's sum that lies inside the union of the boxes; 0 for
+ * an all-zero map. */
+double cli_energy_in_boxes(const cli_annotation *a, const fx_image *heatmap);
+/* Draws the boxes as 2-pixel outlines on an RGB8 image. */
+void cli_draw_boxes(const cli_annotation *a, fx_image *rgb, uint8_t r, uint8_t g, uint8_t b);
+
+#endif

@@ -1,0 +1,347 @@
+/* Command-line parsing: one table of options shared by every command, each
+ * command accepting a subset. Values are checked here so that a bad value is
+ * a usage error (exit 2) reported before any model is loaded. */
+#include "cli.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct cli_option {
+    int id;
+    const char *name;   /* long name, without "--" */
+    const char *alias;  /* other spelling (generate_gradcam.py's underscores), or NULL */
+    char short_name;    /* 0 = none */
+    const char *value;  /* value placeholder; NULL for a flag */
+    const char *help;
+} cli_option;
+
+static const cli_option options[OPT_COUNT] = {
+    {OPT_HELP, "help", NULL, 'h', NULL, "show this help and exit"},
+    {OPT_MODEL, "model", NULL, 'm', "PATH",
+     "TorchScript model (.pt); default: the embedded fracture model"},
+    {OPT_IMAGE, "image", NULL, 'i', "PATH", "input PNG image"},
+    {OPT_OUTPUT, "output", NULL, 'o', "PATH", "output PNG; default: <image name>_<method>.png"},
+    {OPT_IMAGE_DIR, "image-dir", "image_dir", 0, "DIR", "folder of PNG images"},
+    {OPT_OUTPUT_DIR, "output-dir", "output_dir", 0, "DIR", "folder for the outputs (created if missing)"},
+    {OPT_MAX_IMAGES, "max-images", "max_images", 0, "N", "process at most N images (the first in sorted order)"},
+    {OPT_BATCH_SIZE, "batch-size", "batch_size", 0, "B", "images per forward pass (1..1024; default 8)"},
+    {OPT_RECURSIVE, "recursive", NULL, 'r', NULL,
+     "descend into subfolders; outputs mirror the folder tree"},
+    {OPT_RESUME, "resume", NULL, 0, NULL, "skip images whose output file already exists"},
+    {OPT_BOXES, "boxes", NULL, 0, "CSV",
+     "annotations: file,label,x0,y0,x1,y1 (inclusive pixel box; empty box for normal images)"},
+    {OPT_CSV, "csv", NULL, 0, "PATH", "also write the per-image results as CSV"},
+    {OPT_METHOD, "method", NULL, 0, "NAME",
+     "gradcam (default), gradcam++, hirescam, xgradcam or layercam"},
+    {OPT_LAYER, "layer", NULL, 'l', "NAME", "target layer (see 'fxcam layers'); default: the model's"},
+    {OPT_CLASS, "class", NULL, 'c', "K|NAME",
+     "class whose map is computed, by index or name; default: the predicted class"},
+    {OPT_ALPHA, "alpha", NULL, 0, "A", "heatmap weight in the overlay, 0..1 (default 0.4)"},
+    {OPT_COLORMAP, "colormap", NULL, 0, "NAME",
+     "jet (default), hot, viridis, plasma, inferno, turbo, magma, bone or gray"},
+    {OPT_DEVICE, "device", NULL, 'd', "DEV", "auto (default), cpu, cuda or cuda:N"},
+    {OPT_THREADS, "threads", NULL, 't', "N", "CPU threads; 0 (default) = all CPUs"},
+    {OPT_HEATMAP_ONLY, "heatmap-only", "heatmap_only", 0, NULL,
+     "write only the colored heatmap, at the image's size"},
+    {OPT_OVERLAY_ONLY, "overlay-only", "overlay_only", 0, NULL,
+     "write only the heatmap blended over the image, at the image's size"},
+    {OPT_FEATURE_MAPS, "feature-maps", "feature_maps", 0, NULL,
+     "list only the layers that output feature maps (valid --layer values)"},
+};
+
+static void print_message(const char *command, const char *fmt, va_list ap)
+{
+    fprintf(stderr, "fxcam%s%s: error: ", command ? " " : "", command ? command : "");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
+void cli_error(const char *command, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    print_message(command, fmt, ap);
+    va_end(ap);
+}
+
+int cli_usage_error(const char *command, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    print_message(command, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "Run 'fxcam%s%s --help' for usage.\n", command ? " " : "", command ? command : "");
+    return CLI_EXIT_USAGE;
+}
+
+static bool accepts(const cli_command *command, int id)
+{
+    for (const int *o = command->options; *o >= 0; o++) {
+        if (*o == id) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void print_option(const cli_option *o, FILE *to)
+{
+    char left[64];
+    int n = 0;
+    if (o->short_name) {
+        n = snprintf(left, sizeof left, "-%c, --%s", o->short_name, o->name);
+    } else {
+        n = snprintf(left, sizeof left, "    --%s", o->name);
+    }
+    if (o->value && n > 0 && (size_t)n < sizeof left) {
+        snprintf(left + n, sizeof left - (size_t)n, " %s", o->value);
+    }
+    if (strlen(left) > 24) {
+        fprintf(to, "  %s\n  %-24s  %s\n", left, "", o->help);
+    } else {
+        fprintf(to, "  %-24s  %s\n", left, o->help);
+    }
+}
+
+void cli_print_command_help(const cli_command *command, FILE *to)
+{
+    fprintf(to, "Usage: %s\n\n%s\n", command->usage, command->summary);
+    if (command->details) {
+        fprintf(to, "\n%s", command->details);
+    }
+    fprintf(to, "\nOptions:\n");
+    for (const int *o = command->options; *o >= 0; o++) {
+        print_option(&options[*o], to);
+    }
+}
+
+/* The option named by `arg` ("--name", "--name=value", "-x"); *inline_value
+ * receives the text after '=' when present. */
+static const cli_option *find_option(const char *arg, const char **inline_value)
+{
+    *inline_value = NULL;
+    if (arg[0] == '-' && arg[1] != '-' && arg[1] != '\0' && arg[2] == '\0') {
+        for (int i = 0; i < OPT_COUNT; i++) {
+            if (options[i].short_name == arg[1]) {
+                return &options[i];
+            }
+        }
+        return NULL;
+    }
+    const char *name = arg + 2;
+    const char *eq = strchr(name, '=');
+    size_t len = eq ? (size_t)(eq - name) : strlen(name);
+    for (int i = 0; i < OPT_COUNT; i++) {
+        const cli_option *o = &options[i];
+        if ((strlen(o->name) == len && strncmp(o->name, name, len) == 0) ||
+            (o->alias && strlen(o->alias) == len && strncmp(o->alias, name, len) == 0)) {
+            *inline_value = eq ? eq + 1 : NULL;
+            return o;
+        }
+    }
+    return NULL;
+}
+
+static bool parse_size(const char *text, unsigned long long max, unsigned long long *out)
+{
+    if (!isdigit((unsigned char)text[0])) {
+        return false;
+    }
+    errno = 0;
+    char *end = NULL;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (errno != 0 || *end != '\0' || v > max) {
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+static bool valid_device(const char *d)
+{
+    if (strcmp(d, "auto") == 0 || strcmp(d, "cpu") == 0 || strcmp(d, "cuda") == 0) {
+        return true;
+    }
+    unsigned long long index = 0;
+    return strncmp(d, "cuda:", 5) == 0 && parse_size(d + 5, 1023, &index);
+}
+
+/* --method takes one name or a comma-separated list (evaluate compares
+ * several); repeated --method options add up. */
+static int add_methods(cli_settings *s, const char *value)
+{
+    const char *p = value;
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        char name[32];
+        if (len == 0 || len >= sizeof name) {
+            return cli_usage_error(s->command, "invalid --method '%s'; valid methods: gradcam, gradcam++, "
+                                   "hirescam, xgradcam, layercam", value);
+        }
+        memcpy(name, p, len);
+        name[len] = '\0';
+        int32_t method = 0;
+        if (fx_cam_method_from_name(name, &method) != FX_OK) {
+            return cli_usage_error(s->command, "unknown --method '%s'; valid methods: gradcam, gradcam++, "
+                                   "hirescam, xgradcam, layercam", name);
+        }
+        bool seen = false;
+        for (uint32_t j = 0; j < s->method_count; j++) {
+            seen = seen || s->methods[j] == method;
+        }
+        if (!seen) {
+            s->methods[s->method_count++] = method;
+        }
+        p += len;
+        if (*p == ',') {
+            p++;
+        }
+    }
+    return CLI_EXIT_OK;
+}
+
+static int set_value(cli_settings *s, const cli_option *o, const char *v)
+{
+    unsigned long long n = 0;
+    switch (o->id) {
+    case OPT_MODEL: s->model = v; break;
+    case OPT_IMAGE: s->image = v; break;
+    case OPT_OUTPUT: s->output = v; break;
+    case OPT_IMAGE_DIR: s->image_dir = v; break;
+    case OPT_OUTPUT_DIR: s->output_dir = v; break;
+    case OPT_BOXES: s->boxes = v; break;
+    case OPT_CSV: s->csv = v; break;
+    case OPT_LAYER: s->layer = v; break;
+    case OPT_CLASS: s->class_name = v; break;
+    case OPT_METHOD: return add_methods(s, v);
+    case OPT_MAX_IMAGES:
+        if (!parse_size(v, SIZE_MAX, &n) || n == 0) {
+            return cli_usage_error(s->command, "invalid --max-images '%s'; expected a whole number >= 1", v);
+        }
+        s->max_images = (size_t)n;
+        break;
+    case OPT_BATCH_SIZE:
+        if (!parse_size(v, 1024, &n) || n == 0) {
+            return cli_usage_error(s->command, "invalid --batch-size '%s'; expected a whole number from 1 to 1024", v);
+        }
+        s->batch_size = (uint32_t)n;
+        break;
+    case OPT_THREADS:
+        if (!parse_size(v, 1024, &n)) {
+            return cli_usage_error(s->command, "invalid --threads '%s'; expected 0 (all CPUs) to 1024", v);
+        }
+        s->threads = (int32_t)n;
+        break;
+    case OPT_ALPHA: {
+        char *end = NULL;
+        errno = 0;
+        double a = strtod(v, &end);
+        if (end == v || *end != '\0' || errno != 0 || !(a >= 0.0 && a <= 1.0)) {
+            return cli_usage_error(s->command, "invalid --alpha '%s'; expected a number from 0 to 1", v);
+        }
+        s->alpha = (float)a;
+        break;
+    }
+    case OPT_COLORMAP:
+        if (fx_colormap_from_name(v, &s->colormap) != FX_OK) {
+            return cli_usage_error(s->command, "unknown --colormap '%s'; valid colormaps: jet, hot, viridis, "
+                                   "plasma, inferno, turbo, magma, bone, gray", v);
+        }
+        break;
+    case OPT_DEVICE:
+        if (!valid_device(v)) {
+            return cli_usage_error(s->command, "unknown --device '%s'; valid devices: auto, cpu, cuda, cuda:N", v);
+        }
+        s->device = v;
+        break;
+    default:
+        return cli_usage_error(s->command, "internal error: option --%s has no value handler", o->name);
+    }
+    return CLI_EXIT_OK;
+}
+
+static void set_flag(cli_settings *s, int id)
+{
+    switch (id) {
+    case OPT_HELP: s->help = true; break;
+    case OPT_RECURSIVE: s->recursive = true; break;
+    case OPT_RESUME: s->resume = true; break;
+    case OPT_HEATMAP_ONLY: s->heatmap_only = true; break;
+    case OPT_OVERLAY_ONLY: s->overlay_only = true; break;
+    case OPT_FEATURE_MAPS: s->feature_maps = true; break;
+    default: break;
+    }
+}
+
+static void settings_init(cli_settings *s, const char *command)
+{
+    memset(s, 0, sizeof *s);
+    s->command = command;
+    s->device = "auto";
+    s->colormap = FX_COLORMAP_JET;
+    s->alpha = 0.4f;
+    s->batch_size = 8;
+}
+
+/* Lists the command's options for an "unknown option" message. */
+static void list_options(const cli_command *command, char *buf, size_t size)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (const int *o = command->options; *o >= 0 && used < size; o++) {
+        int n = snprintf(buf + used, size - used, "%s--%s", used ? ", " : "", options[*o].name);
+        if (n < 0) {
+            break;
+        }
+        used += (size_t)n;
+    }
+}
+
+int cli_parse(const cli_command *command, int argc, char **argv, cli_settings *s)
+{
+    settings_init(s, command->name);
+    for (int i = 0; i < argc; i++) {
+        const char *arg = argv[i];
+        if (arg[0] != '-' || arg[1] == '\0') {
+            return cli_usage_error(command->name, "unexpected argument '%s' (every input is given with an "
+                                   "option, e.g. --image PATH)", arg);
+        }
+        const char *value = NULL;
+        const cli_option *o = find_option(arg, &value);
+        if (!o || !accepts(command, o->id)) {
+            char valid[1024];
+            list_options(command, valid, sizeof valid);
+            return cli_usage_error(command->name, "%s option '%s'; valid options: %s",
+                                   o ? "this command has no" : "unknown", arg, valid);
+        }
+        if (!o->value) {
+            if (value) {
+                return cli_usage_error(command->name, "option --%s takes no value", o->name);
+            }
+            set_flag(s, o->id);
+            continue;
+        }
+        if (!value) {
+            if (i + 1 >= argc) {
+                return cli_usage_error(command->name, "option --%s needs a value (%s)", o->name, o->value);
+            }
+            value = argv[++i];
+        }
+        if (value[0] == '\0') {
+            return cli_usage_error(command->name, "option --%s needs a non-empty value (%s)", o->name, o->value);
+        }
+        int rc = set_value(s, o, value);
+        if (rc != CLI_EXIT_OK) {
+            return rc;
+        }
+    }
+    if (s->heatmap_only && s->overlay_only) {
+        return cli_usage_error(command->name, "--heatmap-only and --overlay-only exclude each other; give one");
+    }
+    return CLI_EXIT_OK;
+}

@@ -1,0 +1,201 @@
+/* Declarations shared by the fxcam command's source files. The command uses
+ * libfxcam's public API only (fxcam.h). */
+#ifndef FXCAM_CLI_H
+#define FXCAM_CLI_H
+
+#include "fxcam.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* Exit statuses (docs/cli.md). */
+#define CLI_EXIT_OK 0
+#define CLI_EXIT_FAILURE 1 /* runtime error, or some images failed */
+#define CLI_EXIT_USAGE 2   /* bad command line */
+
+/* ---- Command-line options (args.c) ------------------------------------- */
+
+enum cli_option_id {
+    OPT_HELP,
+    OPT_MODEL,
+    OPT_IMAGE,
+    OPT_OUTPUT,
+    OPT_IMAGE_DIR,
+    OPT_OUTPUT_DIR,
+    OPT_MAX_IMAGES,
+    OPT_BATCH_SIZE,
+    OPT_RECURSIVE,
+    OPT_RESUME,
+    OPT_BOXES,
+    OPT_CSV,
+    OPT_METHOD,
+    OPT_LAYER,
+    OPT_CLASS,
+    OPT_ALPHA,
+    OPT_COLORMAP,
+    OPT_DEVICE,
+    OPT_THREADS,
+    OPT_HEATMAP_ONLY,
+    OPT_OVERLAY_ONLY,
+    OPT_FEATURE_MAPS,
+    OPT_COUNT
+};
+
+/* Everything a command line can set; each command accepts a subset. */
+typedef struct cli_settings {
+    const char *command;    /* "single", "batch", ... */
+    bool help;
+    const char *model;      /* NULL = the embedded model */
+    const char *image;
+    const char *output;
+    const char *image_dir;
+    const char *output_dir;
+    const char *boxes;
+    const char *csv;
+    const char *layer;      /* NULL = the model's default layer */
+    const char *class_name; /* --class as given; resolved against the model */
+    const char *device;     /* "auto", "cpu", "cuda", "cuda:N" */
+    int32_t methods[FX_CAM_METHOD_COUNT];
+    uint32_t method_count;  /* 0 = the command's default */
+    int32_t colormap;
+    float alpha;
+    int32_t threads;        /* 0 = all CPUs */
+    size_t max_images;      /* 0 = no limit */
+    uint32_t batch_size;
+    bool recursive;
+    bool resume;
+    bool heatmap_only;
+    bool overlay_only;
+    bool feature_maps;
+} cli_settings;
+
+typedef struct cli_command {
+    const char *name;
+    const char *summary;   /* one line for the tool's --help */
+    const char *usage;     /* usage line(s) */
+    const char *details;   /* paragraphs after the usage; may be NULL */
+    const int *options;    /* OPT_* ids accepted, ending with -1 */
+    int (*run)(const cli_settings *settings);
+} cli_command;
+
+/* Parses argv (after the command name) into *settings. Returns CLI_EXIT_OK,
+ * or CLI_EXIT_USAGE after printing what was wrong to stderr. */
+int cli_parse(const cli_command *command, int argc, char **argv, cli_settings *settings);
+void cli_print_command_help(const cli_command *command, FILE *to);
+/* "fxcam <command>: error: ..." on stderr, then a hint to --help; returns CLI_EXIT_USAGE. */
+int cli_usage_error(const char *command, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* "fxcam <command>: error: ..." on stderr. */
+void cli_error(const char *command, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* ---- Commands ---------------------------------------------------------- */
+
+int cli_run_single(const cli_settings *s);
+int cli_run_compare(const cli_settings *s);
+int cli_run_layers(const cli_settings *s);
+int cli_run_info(const cli_settings *s);
+int cli_run_batch(const cli_settings *s);
+int cli_run_demo(const cli_settings *s);
+int cli_run_evaluate(const cli_settings *s);
+
+/* ---- Shared helpers (common.c) ----------------------------------------- */
+
+/* Loads --model, or the embedded model when settings->model is NULL, with
+ * --device and --threads. Prints the reason on failure. */
+int cli_load_model(const cli_settings *s, fx_model **out);
+/* Resolves --class (an index or a class name) to *target (-1 when not
+ * given). Prints the valid classes on failure and returns CLI_EXIT_USAGE. */
+int cli_resolve_class(const cli_settings *s, const fx_model *model, int32_t *target);
+/* Exit status and message for a failed fx_gradcam_compute: a wrong --layer
+ * or --class is a usage error. */
+int cli_compute_failed(const char *command, fx_status status);
+/* "Grad-CAM", "Grad-CAM++", ... for figures. */
+const char *cli_method_title(int32_t method);
+/* File-name friendly method name: "gradcam", "gradcampp", ... */
+const char *cli_method_slug(int32_t method);
+/* Position of the largest value of a 1-channel F32 heatmap (first one in
+ * row-major order). */
+void cli_heatmap_peak(const fx_image *heatmap, uint32_t *x, uint32_t *y);
+/* Writes what the settings ask for (figure, heatmap or overlay) for image i of
+ * result, method index j, to path. Returns an fx_status; fx_last_error() has
+ * the reason. */
+fx_status cli_write_output(const cli_settings *s, const fx_model *model, const fx_image *image,
+                           const fx_result *result, size_t i, uint32_t j, const char *path);
+/* Writes text to path atomically (temporary file + rename). Returns 0 or -1
+ * with errno set. */
+int cli_write_file_atomic(const char *path, const char *text, size_t size);
+/* Creates dir and its parents (mkdir -p). Returns 0 or -1 with errno set. */
+int cli_make_dirs(const char *dir);
+/* Seconds from a monotonic clock. */
+double cli_now(void);
+/* malloc'ed printf; exits on out-of-memory. */
+char *cli_strdup_printf(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+/* Growing text buffer for summaries and CSV files. */
+typedef struct cli_text {
+    char *data;
+    size_t size;
+    size_t capacity;
+} cli_text;
+void cli_text_printf(cli_text *t, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* Appends a CSV field, quoted when it holds a comma, quote or newline. */
+void cli_text_csv_field(cli_text *t, const char *field, bool last);
+void cli_text_free(cli_text *t);
+
+/* ---- Embedded data (embedded.c, generated) ----------------------------- */
+
+typedef struct cli_asset {
+    const char *name;           /* file name, e.g. "fracture_densenet.pt" */
+    const unsigned char *data;
+    size_t size;
+} cli_asset;
+
+/* The default model, or NULL when this build embeds none. */
+const cli_asset *cli_embedded_model(void);
+/* The sample radiographs (PNG) and their boxes.csv. */
+size_t cli_embedded_sample_count(void);
+const cli_asset *cli_embedded_sample(size_t index);
+
+/* ---- Progress (progress.c) --------------------------------------------- */
+
+typedef struct cli_progress {
+    FILE *to;
+    bool terminal;     /* redraw one line with \r; else one line per item */
+    size_t total;
+    size_t done;
+    size_t failed;
+    double start;
+    bool line_drawn;   /* a bar is on screen and must be cleared before other output */
+} cli_progress;
+
+void cli_progress_start(cli_progress *p, FILE *to, size_t total);
+/* Reports one finished item: its name and a short outcome ("fracture 93.4%",
+ * "FAILED: ..."). */
+void cli_progress_step(cli_progress *p, const char *name, const char *outcome, bool failed);
+/* Prints a message on its own line without breaking the bar. */
+void cli_progress_note(cli_progress *p, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+void cli_progress_finish(cli_progress *p);
+/* "1:05" / "1:02:03". */
+void cli_format_duration(double seconds, char *buf, size_t size);
+
+#endif

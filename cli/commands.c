@@ -1,0 +1,254 @@
+/* The one-image and model-inspection commands: single, compare, layers, info. */
+#include "cli.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* "<dir>/wrist.png" -> "wrist<suffix>.png" in the current directory. */
+static char *default_output(const char *image, const char *suffix)
+{
+    const char *base = strrchr(image, '/');
+    base = base ? base + 1 : image;
+    size_t len = strlen(base);
+    if (len > 4 && strcasecmp(base + len - 4, ".png") == 0) {
+        len -= 4;
+    }
+    return cli_strdup_printf("%.*s%s.png", (int)len, base, suffix);
+}
+
+static const char *output_kind_suffix(const cli_settings *s)
+{
+    return s->heatmap_only ? "_heatmap" : s->overlay_only ? "_overlay" : "";
+}
+
+static int load_image(const cli_settings *s, fx_image *image)
+{
+    if (!s->image) {
+        return cli_usage_error(s->command, "no input image; give one with --image PATH");
+    }
+    if (fx_image_load(s->image, NULL, image) != FX_OK) {
+        cli_error(s->command, "cannot read the image '%s': %s", s->image, fx_last_error());
+        return CLI_EXIT_FAILURE;
+    }
+    return CLI_EXIT_OK;
+}
+
+/* Loads model and image and computes the requested methods for one image. */
+static int compute_one(const cli_settings *s, const int32_t *methods, uint32_t method_count, fx_model **model,
+                       fx_image *image, fx_result **result)
+{
+    if (!s->image) {
+        return cli_usage_error(s->command, "no input image; give one with --image PATH");
+    }
+    int rc = cli_load_model(s, model);
+    if (rc != CLI_EXIT_OK) {
+        return rc;
+    }
+    fx_gradcam_options opts;
+    fx_gradcam_options_init(&opts);
+    opts.layer = s->layer;
+    opts.methods = methods;
+    opts.method_count = method_count;
+    rc = cli_resolve_class(s, *model, &opts.target_class);
+    if (rc == CLI_EXIT_OK) {
+        rc = load_image(s, image);
+    }
+    if (rc == CLI_EXIT_OK) {
+        fx_status status = fx_gradcam_compute(*model, image, 1, &opts, result);
+        if (status != FX_OK) {
+            rc = cli_compute_failed(s->command, status);
+        }
+    }
+    if (rc != CLI_EXIT_OK) {
+        fx_image_free(image);
+        fx_model_free(*model);
+        *model = NULL;
+    }
+    return rc;
+}
+
+int cli_run_single(const cli_settings *s)
+{
+    if (s->method_count > 1) {
+        return cli_usage_error(s->command, "give one --method (to see two side by side, use 'fxcam compare')");
+    }
+    int32_t method = s->method_count ? s->methods[0] : FX_CAM_GRADCAM;
+    fx_model *model = NULL;
+    fx_image image = {0};
+    fx_result *result = NULL;
+    int rc = compute_one(s, &method, 1, &model, &image, &result);
+    if (rc != CLI_EXIT_OK) {
+        return rc;
+    }
+    char *suffix = cli_strdup_printf("_%s%s", cli_method_slug(method), output_kind_suffix(s));
+    char *output = s->output ? cli_strdup_printf("%s", s->output) : default_output(s->image, suffix);
+    fx_status status = cli_write_output(s, model, &image, result, 0, 0, output);
+    if (status != FX_OK) {
+        cli_error(s->command, "cannot write '%s': %s", output, fx_last_error());
+        rc = CLI_EXIT_FAILURE;
+    } else {
+        int32_t predicted = fx_result_predicted_class(result, 0);
+        printf("%s (%.1f%%)  ->  %s\n", fx_model_class_name(model, (uint32_t)predicted),
+               100.0 * fx_result_confidence(result, 0), output);
+    }
+    free(suffix);
+    free(output);
+    fx_result_free(result);
+    fx_image_free(&image);
+    fx_model_free(model);
+    return rc;
+}
+
+static float max_difference(const fx_image *a, const fx_image *b)
+{
+    float best = 0.0f;
+    for (uint32_t y = 0; y < a->height; y++) {
+        const float *ra = (const float *)((const uint8_t *)a->data + (size_t)y * a->stride);
+        const float *rb = (const float *)((const uint8_t *)b->data + (size_t)y * b->stride);
+        for (uint32_t x = 0; x < a->width; x++) {
+            best = fmaxf(best, fabsf(ra[x] - rb[x]));
+        }
+    }
+    return best;
+}
+
+int cli_run_compare(const cli_settings *s)
+{
+    static const int32_t methods[2] = {FX_CAM_GRADCAM, FX_CAM_GRADCAM_PLUSPLUS};
+    fx_model *model = NULL;
+    fx_image image = {0};
+    fx_result *result = NULL;
+    int rc = compute_one(s, methods, 2, &model, &image, &result);
+    if (rc != CLI_EXIT_OK) {
+        return rc;
+    }
+    char *output = s->output ? cli_strdup_printf("%s", s->output) : default_output(s->image, "_compare");
+    const fx_image *a = fx_result_heatmap(result, 0, 0);
+    const fx_image *b = fx_result_heatmap(result, 0, 1);
+    int32_t predicted = fx_result_predicted_class(result, 0);
+    int32_t target = fx_result_target_class(result, 0);
+    char method[160];
+    snprintf(method, sizeof method, "Grad-CAM vs Grad-CAM++%s%s", target != predicted ? " of class " : "",
+             target != predicted ? fx_model_class_name(model, (uint32_t)target) : "");
+    fx_figure_options f;
+    fx_figure_options_init(&f);
+    f.label = fx_model_class_name(model, (uint32_t)predicted);
+    f.confidence = fx_result_confidence(result, 0);
+    f.method = method;
+    f.layer = fx_result_layer(result);
+    f.alpha = s->alpha;
+    f.colormap = s->colormap;
+    fx_image figure = {0};
+    fx_status status = fx_figure_compare(&image, a, "Grad-CAM", b, "Grad-CAM++", &f, &figure);
+    if (status == FX_OK) {
+        status = fx_image_save(output, &figure, NULL);
+    }
+    if (status != FX_OK) {
+        cli_error(s->command, "cannot write '%s': %s", output, fx_last_error());
+        rc = CLI_EXIT_FAILURE;
+    } else {
+        printf("%s (%.1f%%)  ->  %s  (largest |Grad-CAM - Grad-CAM++|: %.3f)\n", f.label,
+               100.0 * f.confidence, output, (double)max_difference(a, b));
+    }
+    fx_image_free(&figure);
+    free(output);
+    fx_result_free(result);
+    fx_image_free(&image);
+    fx_model_free(model);
+    return rc;
+}
+
+static void format_shape(const fx_layer_info *info, char *buf, size_t size)
+{
+    if (info->rank == 0) {
+        snprintf(buf, size, "-");
+        return;
+    }
+    size_t used = 0;
+    for (uint32_t d = 0; d < info->rank && d < FX_LAYER_MAX_RANK && used < size; d++) {
+        int n = snprintf(buf + used, size - used, "%s%lld", d ? " x " : "", (long long)info->shape[d]);
+        used += n > 0 ? (size_t)n : 0;
+    }
+}
+
+int cli_run_layers(const cli_settings *s)
+{
+    fx_model *model = NULL;
+    int rc = cli_load_model(s, &model);
+    if (rc != CLI_EXIT_OK) {
+        return rc;
+    }
+    const char *chosen = fx_model_default_layer(model);
+    size_t count = fx_model_layer_count(model);
+    size_t name_width = 5, type_width = 4;
+    for (size_t i = 0; i < count; i++) {
+        fx_layer_info info = {.struct_size = sizeof info};
+        if (fx_model_layer(model, i, &info) == FX_OK) {
+            name_width = strlen(info.name) > name_width ? strlen(info.name) : name_width;
+            type_width = strlen(info.type) > type_width ? strlen(info.type) : type_width;
+        }
+    }
+    printf("  %-*s  %-*s  %s\n", (int)name_width, "LAYER", (int)type_width, "TYPE", "OUTPUT SHAPE (one image)");
+    size_t shown = 0;
+    for (size_t i = 0; i < count; i++) {
+        fx_layer_info info = {.struct_size = sizeof info};
+        if (fx_model_layer(model, i, &info) != FX_OK) {
+            rc = cli_compute_failed(s->command, FX_ERR_INTERNAL);
+            break;
+        }
+        if (s->feature_maps && !info.is_feature_map) {
+            continue;
+        }
+        char shape[160];
+        format_shape(&info, shape, sizeof shape);
+        bool is_default = chosen && strcmp(chosen, info.name) == 0;
+        printf("%c %-*s  %-*s  %s\n", is_default ? '*' : ' ', (int)name_width, info.name, (int)type_width,
+               info.type, shape);
+        shown++;
+    }
+    printf("\n%zu of %zu layers shown%s. * = default target layer (%s); feature-map layers are valid "
+           "--layer values.\n", shown, count, s->feature_maps ? " (feature maps only)" : "",
+           chosen ? chosen : "none: give --layer");
+    fx_model_free(model);
+    return rc;
+}
+
+int cli_run_info(const cli_settings *s)
+{
+    fx_model *model = NULL;
+    int rc = cli_load_model(s, &model);
+    if (rc != CLI_EXIT_OK) {
+        return rc;
+    }
+    const cli_asset *embedded = cli_embedded_model();
+    uint32_t width = 0, height = 0, channels = 0;
+    fx_model_input_size(model, &width, &height, &channels);
+    if (s->model) {
+        printf("model:          %s\n", s->model);
+    } else {
+        printf("model:          embedded %s (%zu bytes)\n", embedded->name, embedded->size);
+    }
+    printf("device:         %s\n", fx_model_device(model));
+    printf("input:          %u x %u, %u channel%s\n", width, height, channels, channels == 1 ? "" : "s");
+    printf("logits:         %u\n", fx_model_class_count(model));
+    int32_t positive = fx_model_positive_class(model);
+    printf("classes:       ");
+    for (uint32_t i = 0; i < fx_model_result_class_count(model); i++) {
+        printf(" %u=%s%s", i, fx_model_class_name(model, i), (int32_t)i == positive ? " (positive)" : "");
+    }
+    printf("\n");
+    const char *layer = fx_model_default_layer(model);
+    size_t feature_maps = 0, count = fx_model_layer_count(model);
+    for (size_t i = 0; i < count; i++) {
+        fx_layer_info info = {.struct_size = sizeof info};
+        if (fx_model_layer(model, i, &info) == FX_OK && info.is_feature_map) {
+            feature_maps++;
+        }
+    }
+    printf("default layer:  %s\n", layer ? layer : "none (give --layer)");
+    printf("layers:         %zu (%zu with feature maps; see 'fxcam layers')\n", count, feature_maps);
+    fx_model_free(model);
+    return CLI_EXIT_OK;
+}

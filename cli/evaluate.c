@@ -1,0 +1,257 @@
+/* fxcam evaluate: classification accuracy, and how well the heatmaps point at
+ * annotated boxes (pointing game, energy in box), per method. */
+#include "annotations.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct method_score {
+    size_t hits;        /* boxed images whose peak is inside a box */
+    double energy;      /* sum over boxed images */
+} method_score;
+
+typedef struct evaluation {
+    const cli_settings *s;
+    fx_model *model;
+    fx_gradcam_options opts;
+    int32_t methods[FX_CAM_METHOD_COUNT];
+    uint32_t method_count;
+    int32_t positive;
+    size_t images, correct, boxed, failed;
+    method_score scores[FX_CAM_METHOD_COUNT];
+    cli_text csv;
+} evaluation;
+
+static bool read_file(const char *path, char **data, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        return false;
+    }
+    cli_text t = {0};
+    char buf[8192];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
+        cli_text_printf(&t, "%.*s", (int)n, buf);
+    }
+    bool ok = !ferror(f);
+    fclose(f);
+    *data = t.data ? t.data : cli_strdup_printf("%s", "");
+    *size = t.size;
+    return ok;
+}
+
+static void score_image(evaluation *ev, const cli_annotation *a, const fx_result *result, size_t i)
+{
+    int32_t predicted = fx_result_predicted_class(result, i);
+    bool says_positive = predicted == ev->positive;
+    ev->images++;
+    ev->correct += says_positive == (a->label == 1);
+    bool boxed = a->box_count > 0;
+    ev->boxed += boxed;
+    for (uint32_t j = 0; j < ev->method_count; j++) {
+        const fx_image *heatmap = fx_result_heatmap(result, i, j);
+        uint32_t px = 0, py = 0;
+        cli_heatmap_peak(heatmap, &px, &py);
+        bool hit = boxed && cli_point_in_boxes(a, px, py);
+        double energy = boxed ? cli_energy_in_boxes(a, heatmap) : 0.0;
+        if (boxed) {
+            ev->scores[j].hits += hit;
+            ev->scores[j].energy += energy;
+        }
+        cli_text_csv_field(&ev->csv, a->file, false);
+        cli_text_printf(&ev->csv, "%d,", a->label);
+        cli_text_csv_field(&ev->csv, fx_model_class_name(ev->model, (uint32_t)predicted), false);
+        cli_text_printf(&ev->csv, "%.4f,%s,%u,%u,", (double)fx_result_confidence(result, i),
+                        fx_cam_method_name(ev->methods[j]), px, py);
+        if (boxed) {
+            cli_text_printf(&ev->csv, "%d,%.4f,ok\n", hit ? 1 : 0, energy);
+        } else {
+            cli_text_printf(&ev->csv, ",,ok\n");
+        }
+    }
+}
+
+static void record_failure(evaluation *ev, const cli_annotation *a, const char *what)
+{
+    ev->failed++;
+    fprintf(stderr, "fxcam evaluate: %s: %s: %s\n", a->file, what, fx_last_error());
+    cli_text_csv_field(&ev->csv, a->file, false);
+    cli_text_printf(&ev->csv, "%d,,,,,,,,", a->label);
+    char *status = cli_strdup_printf("failed: %s: %s", what, fx_last_error());
+    cli_text_csv_field(&ev->csv, status, true);
+    free(status);
+}
+
+/* Evaluates annotations [first, first + n). Returns CLI_EXIT_OK, or the exit
+ * status of an error that would fail every image (wrong layer). */
+static int evaluate_chunk(evaluation *ev, const cli_annotation *items, size_t n)
+{
+    fx_image *images = calloc(n, sizeof *images);
+    const cli_annotation **loaded = calloc(n, sizeof *loaded);
+    if (!images || !loaded) {
+        exit(CLI_EXIT_FAILURE);
+    }
+    size_t count = 0;
+    for (size_t k = 0; k < n; k++) {
+        char *path = cli_strdup_printf("%s/%s", ev->s->image_dir, items[k].file);
+        if (fx_image_load(path, NULL, &images[count]) == FX_OK) {
+            loaded[count++] = &items[k];
+        } else {
+            record_failure(ev, &items[k], "cannot read the image");
+        }
+        free(path);
+    }
+    int rc = CLI_EXIT_OK;
+    fx_result *result = NULL;
+    fx_status status = count ? fx_gradcam_compute(ev->model, images, count, &ev->opts, &result) : FX_OK;
+    if (status == FX_ERR_LAYER || status == FX_ERR_DEVICE) {
+        rc = cli_compute_failed(ev->s->command, status);
+    } else if (status == FX_OK) {
+        for (size_t k = 0; k < count; k++) {
+            score_image(ev, loaded[k], result, k);
+        }
+    } else {
+        for (size_t k = 0; k < count; k++) {
+            fx_result *one = NULL;
+            if (fx_gradcam_compute(ev->model, &images[k], 1, &ev->opts, &one) == FX_OK) {
+                score_image(ev, loaded[k], one, 0);
+            } else {
+                record_failure(ev, loaded[k], "cannot compute the heatmaps");
+            }
+            fx_result_free(one);
+        }
+    }
+    fx_result_free(result);
+    for (size_t k = 0; k < count; k++) {
+        fx_image_free(&images[k]);
+    }
+    free(images);
+    free(loaded);
+    return rc;
+}
+
+static void print_report(const evaluation *ev)
+{
+    const char *positive = fx_model_class_name(ev->model, (uint32_t)ev->positive);
+    printf("images:    %zu evaluated, %zu failed; %zu with boxes\n", ev->images, ev->failed, ev->boxed);
+    printf("accuracy:  %.2f%% (%zu/%zu; label 1 = %s)\n", ev->images ? 100.0 * (double)ev->correct / (double)ev->images : 0.0,
+           ev->correct, ev->images, positive);
+    printf("maps of class '%s', layer %s\n\n", fx_model_class_name(ev->model, (uint32_t)ev->opts.target_class),
+           ev->opts.layer ? ev->opts.layer : fx_model_default_layer(ev->model));
+    printf("%-12s %-22s %s\n", "method", "pointing game", "energy in box (mean)");
+    for (uint32_t j = 0; j < ev->method_count; j++) {
+        char hits[64];
+        if (ev->boxed) {
+            snprintf(hits, sizeof hits, "%.2f%% (%zu/%zu)", 100.0 * (double)ev->scores[j].hits / (double)ev->boxed,
+                     ev->scores[j].hits, ev->boxed);
+            printf("%-12s %-22s %.4f\n", fx_cam_method_name(ev->methods[j]), hits,
+                   ev->scores[j].energy / (double)ev->boxed);
+        } else {
+            printf("%-12s %-22s %s\n", fx_cam_method_name(ev->methods[j]), "- (no boxes)", "-");
+        }
+    }
+}
+
+static int setup(evaluation *ev)
+{
+    const cli_settings *s = ev->s;
+    if (!s->image_dir) {
+        return cli_usage_error(s->command, "no image folder; give one with --image-dir DIR");
+    }
+    if (!s->boxes) {
+        return cli_usage_error(s->command, "no annotations; give them with --boxes CSV "
+                               "(file,label,x0,y0,x1,y1)");
+    }
+    ev->method_count = s->method_count;
+    memcpy(ev->methods, s->methods, sizeof ev->methods);
+    if (ev->method_count == 0) {
+        ev->methods[0] = FX_CAM_GRADCAM;
+        ev->methods[1] = FX_CAM_GRADCAM_PLUSPLUS;
+        ev->method_count = 2;
+    }
+    int rc = cli_load_model(s, &ev->model);
+    if (rc != CLI_EXIT_OK) {
+        return rc;
+    }
+    ev->positive = fx_model_positive_class(ev->model);
+    if (ev->positive < 0) {
+        if (fx_model_result_class_count(ev->model) != 2) {
+            cli_error(s->command, "the model names no positive class (fxcam.json positive_class) and has %u "
+                      "classes, so label 1 is ambiguous", fx_model_result_class_count(ev->model));
+            return CLI_EXIT_FAILURE;
+        }
+        ev->positive = 1;
+        fprintf(stderr, "fxcam evaluate: the model names no positive class; label 1 = class 1 (%s)\n",
+                fx_model_class_name(ev->model, 1));
+    }
+    fx_gradcam_options_init(&ev->opts);
+    ev->opts.layer = s->layer;
+    ev->opts.methods = ev->methods;
+    ev->opts.method_count = ev->method_count;
+    ev->opts.batch_size = s->batch_size;
+    rc = cli_resolve_class(s, ev->model, &ev->opts.target_class);
+    if (ev->opts.target_class < 0) {
+        ev->opts.target_class = ev->positive;
+    }
+    return rc;
+}
+
+int cli_run_evaluate(const cli_settings *s)
+{
+    evaluation ev;
+    memset(&ev, 0, sizeof ev);
+    ev.s = s;
+    int rc = setup(&ev);
+    cli_annotations annotations = {0};
+    if (rc == CLI_EXIT_OK) {
+        char *text = NULL;
+        size_t size = 0;
+        char err[512];
+        if (!read_file(s->boxes, &text, &size)) {
+            cli_error(s->command, "cannot read the annotations '%s': %s", s->boxes, strerror(errno));
+            rc = CLI_EXIT_FAILURE;
+        } else if (!cli_annotations_parse(text, size, &annotations, err, sizeof err)) {
+            cli_error(s->command, "invalid annotations '%s': %s", s->boxes, err);
+            rc = CLI_EXIT_FAILURE;
+        }
+        free(text);
+    }
+    if (rc == CLI_EXIT_OK) {
+        cli_text_printf(&ev.csv, "file,label,predicted_class,confidence,method,peak_x,peak_y,pointing_hit,"
+                                 "energy_in_box,status\n");
+        size_t total = annotations.count;
+        if (s->max_images && s->max_images < total) {
+            total = s->max_images;
+        }
+        cli_progress progress;
+        cli_progress_start(&progress, stderr, total);
+        for (size_t first = 0; first < total && rc == CLI_EXIT_OK; first += s->batch_size) {
+            size_t n = total - first < s->batch_size ? total - first : s->batch_size;
+            rc = evaluate_chunk(&ev, annotations.items + first, n);
+            if (progress.terminal) {
+                for (size_t k = 0; k < n; k++) {
+                    cli_progress_step(&progress, annotations.items[first + k].file, "", false);
+                }
+            }
+        }
+        cli_progress_finish(&progress);
+    }
+    if (rc == CLI_EXIT_OK) {
+        print_report(&ev);
+        if (s->csv && cli_write_file_atomic(s->csv, ev.csv.data, ev.csv.size) != 0) {
+            cli_error(s->command, "cannot write '%s': %s", s->csv, strerror(errno));
+            rc = CLI_EXIT_FAILURE;
+        } else if (s->csv) {
+            printf("\nper-image results: %s\n", s->csv);
+        }
+        if (ev.failed) {
+            rc = CLI_EXIT_FAILURE;
+        }
+    }
+    cli_annotations_free(&annotations);
+    cli_text_free(&ev.csv);
+    fx_model_free(ev.model);
+    return rc;
+}

@@ -1,0 +1,162 @@
+/* fxcam: the command-line tool. Dispatches to one function per subcommand,
+ * prints the tool's help and version. */
+#include "cli.h"
+
+#include <string.h>
+
+#define GLOBAL_OPTIONS OPT_METHOD, OPT_LAYER, OPT_CLASS, OPT_ALPHA, OPT_COLORMAP, OPT_DEVICE, OPT_THREADS
+
+static const int single_options[] = {OPT_HELP, OPT_MODEL, OPT_IMAGE, OPT_OUTPUT, OPT_HEATMAP_ONLY,
+                                     OPT_OVERLAY_ONLY, GLOBAL_OPTIONS, -1};
+static const int batch_options[] = {OPT_HELP, OPT_MODEL, OPT_IMAGE_DIR, OPT_OUTPUT_DIR, OPT_MAX_IMAGES,
+                                    OPT_BATCH_SIZE, OPT_RECURSIVE, OPT_RESUME, OPT_HEATMAP_ONLY,
+                                    OPT_OVERLAY_ONLY, GLOBAL_OPTIONS, -1};
+static const int compare_options[] = {OPT_HELP, OPT_MODEL, OPT_IMAGE, OPT_OUTPUT, OPT_LAYER, OPT_CLASS,
+                                      OPT_ALPHA, OPT_COLORMAP, OPT_DEVICE, OPT_THREADS, -1};
+static const int layers_options[] = {OPT_HELP, OPT_MODEL, OPT_FEATURE_MAPS, OPT_DEVICE, OPT_THREADS, -1};
+static const int info_options[] = {OPT_HELP, OPT_MODEL, OPT_DEVICE, OPT_THREADS, -1};
+static const int demo_options[] = {OPT_HELP, OPT_OUTPUT_DIR, OPT_DEVICE, OPT_THREADS, -1};
+static const int evaluate_options[] = {OPT_HELP, OPT_MODEL, OPT_IMAGE_DIR, OPT_BOXES, OPT_CSV, OPT_METHOD,
+                                       OPT_LAYER, OPT_CLASS, OPT_BATCH_SIZE, OPT_MAX_IMAGES, OPT_DEVICE,
+                                       OPT_THREADS, -1};
+
+static const cli_command commands[] = {
+    {"single", "Heatmap of one image: a figure (original | heatmap | overlay) with the prediction.",
+     "fxcam single --image PATH [--output PATH] [--model PATH] [options]",
+     "Writes a figure with the original image, the heatmap and the overlay, a caption\n"
+     "(predicted class, confidence, method, layer, time) and a color bar, and prints\n"
+     "the prediction, e.g. \"fracture (93.4%)  ->  xray_gradcam.png\".\n"
+     "With --heatmap-only or --overlay-only it writes that single image instead.\n\n"
+     "Example:\n"
+     "  fxcam single --image wrist.png --output wrist_cam.png --method gradcam++\n",
+     single_options, cli_run_single},
+    {"batch", "Heatmap figures for every PNG of a folder, with summary.txt and summary.csv.",
+     "fxcam batch --image-dir DIR --output-dir DIR [--model PATH] [options]",
+     "Processes every *.png of --image-dir in sorted order (subfolders with\n"
+     "--recursive), several images per forward pass, and writes one figure per image\n"
+     "as <name>_<method>.png into --output-dir, plus summary.txt (counts per class,\n"
+     "mean confidence, failures, timings) and summary.csv (file, predicted_class,\n"
+     "confidence, peak_x, peak_y, output, status). Files are written atomically.\n"
+     "An image that cannot be read is reported and skipped; files without the .png\n"
+     "extension are listed and ignored. Exit status 1 when any image failed.\n"
+     "The underscore spellings --image_dir, --output_dir, --max_images also work.\n\n"
+     "Example:\n"
+     "  fxcam batch --image-dir xrays/ --output-dir cams/ --batch-size 16 --resume\n",
+     batch_options, cli_run_batch},
+    {"compare", "Grad-CAM and Grad-CAM++ of one image side by side, with their difference.",
+     "fxcam compare --image PATH [--output PATH] [--model PATH] [options]",
+     "Both maps come from one pass through the model. The figure shows the original,\n"
+     "the two overlays and |Grad-CAM - Grad-CAM++| on its own scale.\n\n"
+     "Example:\n"
+     "  fxcam compare --image wrist.png --output wrist_compare.png\n",
+     compare_options, cli_run_compare},
+    {"layers", "List the model's layers with type and output shape; * marks the default target.",
+     "fxcam layers [--model PATH] [--feature-maps]",
+     "Layers whose output is a feature map [batch, channels, h, w] are valid --layer\n"
+     "values; --feature-maps lists only those.\n",
+     layers_options, cli_run_layers},
+    {"info", "Show the model: classes, input size, device, default target layer.",
+     "fxcam info [--model PATH]", NULL, info_options, cli_run_info},
+    {"demo", "Run the embedded fracture model on the bundled sample radiographs.",
+     "fxcam demo [--output-dir DIR]",
+     "Needs no files: writes one Grad-CAM figure and one Grad-CAM / Grad-CAM++\n"
+     "comparison per sample into ./fxcam-demo/ (or --output-dir) and prints where.\n"
+     "Annotated fracture boxes are drawn in green.\n",
+     demo_options, cli_run_demo},
+    {"evaluate", "Check maps against annotated boxes: accuracy, pointing game, energy in box.",
+     "fxcam evaluate --image-dir DIR --boxes CSV [--model PATH] [--method M[,M...]] [--csv PATH]",
+     "Reads the annotations (file,label,x0,y0,x1,y1; label 1 = the model's positive\n"
+     "class, 0 = normal; inclusive pixel boxes) and reports, per method:\n"
+     "  accuracy       predicted class == labelled class, over every image\n"
+     "  pointing game  share of boxed images whose heatmap peak lies inside a box\n"
+     "  energy in box  heatmap sum inside the boxes / heatmap sum, averaged\n"
+     "Maps are computed for the positive class (--class overrides). Default\n"
+     "methods: gradcam,gradcam++.\n\n"
+     "Example:\n"
+     "  fxcam evaluate --image-dir heldout/ --boxes heldout/boxes.csv --csv eval.csv\n",
+     evaluate_options, cli_run_evaluate},
+};
+
+static const size_t command_count = sizeof commands / sizeof commands[0];
+
+static void print_tool_help(FILE *to)
+{
+    fprintf(to,
+            "Usage: fxcam COMMAND [options]\n\n"
+            "Grad-CAM heatmaps for TorchScript image classifiers: where does the network\n"
+            "look when it decides? Without --model, fxcam uses its embedded fracture\n"
+            "classifier (X-ray radiographs, classes normal / fracture).\n\n"
+            "Commands:\n");
+    for (size_t i = 0; i < command_count; i++) {
+        fprintf(to, "  %-9s %s\n", commands[i].name, commands[i].summary);
+    }
+    fprintf(to,
+            "\nOptions shared by the commands that compute heatmaps:\n"
+            "  --method NAME      gradcam (default), gradcam++, hirescam, xgradcam, layercam\n"
+            "  --layer NAME       target layer (see 'fxcam layers')\n"
+            "  --class K|NAME     class whose map is computed (default: the predicted one)\n"
+            "  --alpha A          heatmap weight in the overlay, 0..1 (default 0.4)\n"
+            "  --colormap NAME    jet (default), hot, viridis, plasma, inferno, turbo, magma, bone, gray\n"
+            "  --device DEV       auto (default), cpu, cuda, cuda:N\n"
+            "  --threads N        CPU threads (default: all)\n\n"
+            "Run 'fxcam COMMAND --help' for a command's options. Try 'fxcam demo' first.\n"
+            "Exit status: 0 success, 1 runtime error or some images failed, 2 usage error.\n"
+            "  -h, --help         show this help\n"
+            "  -V, --version      show the version of fxcam and of the library\n");
+}
+
+static void print_version(void)
+{
+    const cli_asset *model = cli_embedded_model();
+    printf("fxcam %s (libfxcam %s)\n", FX_VERSION_STRING, fx_version_string());
+    if (model) {
+        printf("embedded model: %s (%zu bytes), %zu sample files\n", model->name, model->size,
+               cli_embedded_sample_count());
+    } else {
+        printf("embedded model: none in this build\n");
+    }
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_tool_help(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "-h") == 0 || strcmp(name, "--help") == 0 || strcmp(name, "help") == 0) {
+        if (strcmp(name, "help") == 0 && argc > 2) {
+            for (size_t i = 0; i < command_count; i++) {
+                if (strcmp(argv[2], commands[i].name) == 0) {
+                    cli_print_command_help(&commands[i], stdout);
+                    return CLI_EXIT_OK;
+                }
+            }
+            return cli_usage_error(NULL, "unknown command '%s'; valid commands: single, batch, compare, "
+                                   "layers, info, demo, evaluate", argv[2]);
+        }
+        print_tool_help(stdout);
+        return CLI_EXIT_OK;
+    }
+    if (strcmp(name, "-V") == 0 || strcmp(name, "--version") == 0 || strcmp(name, "version") == 0) {
+        print_version();
+        return CLI_EXIT_OK;
+    }
+    for (size_t i = 0; i < command_count; i++) {
+        if (strcmp(name, commands[i].name) != 0) {
+            continue;
+        }
+        cli_settings settings;
+        int rc = cli_parse(&commands[i], argc - 2, argv + 2, &settings);
+        if (rc != CLI_EXIT_OK) {
+            return rc;
+        }
+        if (settings.help) {
+            cli_print_command_help(&commands[i], stdout);
+            return CLI_EXIT_OK;
+        }
+        return commands[i].run(&settings);
+    }
+    return cli_usage_error(NULL, "unknown command '%s'; valid commands: single, batch, compare, layers, "
+                           "info, demo, evaluate", name);
+}

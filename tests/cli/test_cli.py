@@ -1,0 +1,643 @@
+"""Tests of the fxcam command, run by `meson test` (suite "cli") with the built
+executable in $FXCAM.
+
+Most tests use a small hand-built TorchScript model whose Grad-CAM is known in
+closed form: features = relu(1x1 conv with weight 1) = the input itself,
+global average pooling, and a linear layer whose "fracture" logit grows with
+the mean brightness. Its Grad-CAM for "fracture" is therefore the input image
+resized to 64x64 and back, min-max normalized: the tests recompute that with
+OpenCV, and know which images are "fractures" (a bright rectangle on a dark
+background) and where the heatmap must peak.
+
+Tests marked `torch` need a library built with libtorch; in a build without
+it meson deselects them (-m "not torch") rather than skipping them.
+"""
+import csv
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+FXCAM = os.environ.get("FXCAM", "")
+SOURCE_ROOT = os.environ.get("FXCAM_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
+HAS_TORCH = os.environ.get("FXCAM_HAS_TORCH", "1") == "1"
+EMBEDDED_MODEL = os.path.join(SOURCE_ROOT, "models", "fracture_densenet.pt")
+SAMPLES = os.path.join(SOURCE_ROOT, "models", "samples")
+
+torch_only = pytest.mark.torch
+
+W, H = 96, 80          # test image size (not square, not the model's 64x64)
+BOX = (50, 20, 69, 39)  # inclusive x0, y0, x1, y1 of the bright rectangle
+
+
+def run(*args, cwd=None, timeout=300):
+    assert FXCAM and os.path.isfile(FXCAM), "set FXCAM to the built fxcam executable"
+    return subprocess.run([FXCAM, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def read_png(path):
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    assert img is not None, "%s does not decode as an image" % path
+    return img
+
+
+# ---- fixtures ------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    import torch
+    from collections import OrderedDict
+    from torch import nn
+
+    class Tiny(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.features = nn.Sequential(OrderedDict(conv=nn.Conv2d(1, 1, 1), relu=nn.ReLU()))
+            self.pool = nn.AdaptiveAvgPool2d(1)
+            self.classifier = nn.Linear(1, 2)
+            with torch.no_grad():
+                self.features.conv.weight.fill_(1.0)
+                self.features.conv.bias.zero_()
+                # fracture iff mean brightness > 0.07
+                self.classifier.weight.copy_(torch.tensor([[-50.0], [50.0]]))
+                self.classifier.bias.copy_(torch.tensor([3.5, -3.5]))
+
+        def forward(self, x):
+            return self.classifier(torch.flatten(self.pool(self.features(x)), 1))
+
+    path = tmp_path_factory.mktemp("model") / "tiny.pt"
+    traced = torch.jit.trace(Tiny().eval(), torch.zeros(1, 1, 64, 64))
+    meta = {"input_size": [64, 64], "channels": 1, "mean": [0.0], "std": [1.0],
+            "class_names": ["normal", "fracture"], "positive_class": 1, "target_layer": "features"}
+    torch.jit.save(traced, str(path), _extra_files={"fxcam.json": json.dumps(meta)})
+    return str(path)
+
+
+def make_image(seed, fracture):
+    rng = np.random.default_rng(seed)
+    img = rng.integers(2500, 3500, size=(H, W)).astype(np.uint16)
+    if fracture:
+        x0, y0, x1, y1 = BOX
+        img[y0:y1 + 1, x0:x1 + 1] = 60000
+    return img
+
+
+@pytest.fixture()
+def image_dir(tmp_path):
+    """Six 16-bit gray PNGs: fracture for even indexes, normal for odd."""
+    d = tmp_path / "images"
+    d.mkdir()
+    for i in range(6):
+        cv2.imwrite(str(d / ("img%02d.png" % i)), make_image(i, i % 2 == 0))
+    return d
+
+
+def expected_heatmap(img16):
+    """Grad-CAM of the tiny model for "fracture", recomputed with OpenCV."""
+    x = img16.astype(np.float32) / 65535.0
+    small = cv2.resize(x, (64, 64), interpolation=cv2.INTER_LINEAR)
+    up = cv2.resize(small, (img16.shape[1], img16.shape[0]), interpolation=cv2.INTER_LINEAR)
+    return (up - up.min()) / (up.max() - up.min() + 1e-7)
+
+
+def jet_rgb(heat):
+    u8 = np.clip(heat * 255 + 0.5, 0, 255).astype(np.uint8)
+    return cv2.applyColorMap(u8, cv2.COLORMAP_JET)[..., ::-1]  # RGB
+
+
+def read_rgb(path):
+    return read_png(path)[..., ::-1]
+
+
+# ---- help, version, usage errors ------------------------------------------
+
+
+def test_version():
+    r = run("--version")
+    assert r.returncode == 0
+    assert re.match(r"fxcam \d+\.\d+\.\d+ \(libfxcam \d+\.\d+\.\d+\)", r.stdout)
+
+
+def test_tool_help_lists_every_command():
+    r = run("--help")
+    assert r.returncode == 0
+    for command in ("single", "batch", "compare", "layers", "info", "demo", "evaluate"):
+        assert re.search(r"^  %s\s" % command, r.stdout, re.M), command
+    assert "Exit status" in r.stdout
+
+
+def test_no_arguments_is_a_usage_error():
+    r = run()
+    assert r.returncode == 2
+    assert "Usage: fxcam COMMAND" in r.stderr
+
+
+@pytest.mark.parametrize("command", ["single", "batch", "compare", "layers", "info", "demo", "evaluate"])
+def test_command_help(command):
+    r = run(command, "--help")
+    assert r.returncode == 0
+    assert r.stdout.startswith("Usage: fxcam %s" % command)
+    assert "Options:" in r.stdout and "--help" in r.stdout
+    assert r.stderr == ""
+    assert run("help", command).stdout == r.stdout
+
+
+def test_unknown_command():
+    r = run("singel")
+    assert r.returncode == 2
+    assert "unknown command 'singel'" in r.stderr
+    assert "single, batch, compare, layers, info, demo, evaluate" in r.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["single", "--image", "x.png", "--method", "gradcam+++"],
+     "unknown --method 'gradcam+++'; valid methods: gradcam, gradcam++, hirescam, xgradcam, layercam"),
+    (["single", "--image", "x.png", "--colormap", "rainbow"], "unknown --colormap 'rainbow'; valid colormaps: jet"),
+    (["single", "--image", "x.png", "--alpha", "1.5"], "invalid --alpha '1.5'; expected a number from 0 to 1"),
+    (["single", "--image", "x.png", "--alpha", "abc"], "invalid --alpha 'abc'"),
+    (["single", "--image", "x.png", "--device", "gpu"], "unknown --device 'gpu'; valid devices: auto, cpu, cuda"),
+    (["single", "--image", "x.png", "--threads", "-1"], "invalid --threads '-1'"),
+    (["single", "--image"], "option --image needs a value (PATH)"),
+    (["single", "--frobnicate"], "unknown option '--frobnicate'; valid options: --help, --model, --image"),
+    (["single", "--image-dir", "d"], "this command has no option '--image-dir'"),
+    (["single", "stray.png"], "unexpected argument 'stray.png'"),
+    (["single", "--image", "x.png", "--method", "gradcam,gradcam++"], "give one --method"),
+    (["single", "--image", "x.png", "--heatmap-only", "--overlay-only"], "exclude each other"),
+    (["single"], "no input image; give one with --image PATH"),
+    (["batch", "--output-dir", "o"], "no input folder; give one with --image-dir DIR"),
+    (["batch", "--image-dir", "d"], "no output folder; give one with --output-dir DIR"),
+    (["batch", "--image-dir", "d", "--output-dir", "o", "--batch-size", "0"],
+     "invalid --batch-size '0'; expected a whole number from 1 to 1024"),
+    (["batch", "--image_dir", "d", "--output_dir", "o", "--max_images", "x"], "invalid --max-images 'x'"),
+    (["evaluate", "--image-dir", "d"], "no annotations; give them with --boxes CSV"),
+    (["layers", "--help=yes"], "option --help takes no value"),
+])
+def test_usage_errors_exit_2(args, message, tmp_path):
+    r = run(*args, cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    assert message in r.stderr
+    assert "Run 'fxcam %s --help' for usage." % args[0] in r.stderr
+    assert r.stdout == ""
+
+
+# ---- model errors ---------------------------------------------------------
+
+
+def test_missing_model_says_so(tmp_path):
+    r = run("info", "--model", str(tmp_path / "nope.pt"))
+    assert r.returncode == 1
+    assert "fxcam info: error: cannot open the model '%s': No such file or directory" % (tmp_path / "nope.pt") \
+        in r.stderr
+
+
+def test_not_a_model(tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_text("not a torchscript archive")
+    r = run("layers", "--model", str(bad))
+    assert r.returncode == 1
+    assert "cannot load the model '%s'" % bad in r.stderr
+    if not HAS_TORCH:
+        assert "libtorch" in r.stderr or "not available" in r.stderr.lower()
+
+
+# ---- with the tiny model ----------------------------------------------------
+
+
+@torch_only
+def test_info(tiny_model):
+    r = run("info", "--model", tiny_model, "--device", "cpu")
+    assert r.returncode == 0, r.stderr
+    assert "device:         cpu" in r.stdout
+    assert "input:          64 x 64, 1 channel" in r.stdout
+    assert "0=normal 1=fracture (positive)" in r.stdout
+    assert "default layer:  features" in r.stdout
+
+
+@torch_only
+def test_layers_marks_the_default(tiny_model):
+    r = run("layers", "--model", tiny_model)
+    assert r.returncode == 0, r.stderr
+    rows = [line for line in r.stdout.splitlines() if line[2:3].strip()]
+    table = {line[2:].split()[0]: line for line in rows[1:] if not line.startswith("\n")}
+    assert table["features"].startswith("* ")
+    assert re.search(r"features\.conv\s+Conv2d\s+1 x 1 x 64 x 64", table["features.conv"])
+    assert re.search(r"classifier\s+Linear\s+1 x 2", table["classifier"])
+    assert not table["classifier"].startswith("*")
+    r = run("layers", "--model", tiny_model, "--feature-maps")
+    assert r.returncode == 0
+    assert "classifier" not in r.stdout and "features.relu" in r.stdout
+    assert "(feature maps only)" in r.stdout
+
+
+@torch_only
+def test_single_figure(tiny_model, tmp_path):
+    cv2.imwrite(str(tmp_path / "frac.png"), make_image(1, True))
+    out = tmp_path / "fig.png"
+    r = run("single", "--model", tiny_model, "--image", str(tmp_path / "frac.png"), "--output", str(out))
+    assert r.returncode == 0, r.stderr
+    m = re.fullmatch(r"fracture \((\d+\.\d)%\)  ->  (.*)\n", r.stdout)
+    assert m and m.group(2) == str(out)
+    fig = read_png(out)
+    assert fig.ndim == 3 and fig.shape[2] == 3
+    # three panels of the image's height side by side, plus caption and legend
+    assert fig.shape[1] >= 3 * W and fig.shape[0] > H
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+@torch_only
+def test_single_heatmap_only_matches_opencv(tiny_model, tmp_path):
+    img = make_image(3, True)
+    cv2.imwrite(str(tmp_path / "frac.png"), img)
+    r = run("single", "--model", tiny_model, "--image", "frac.png", "--heatmap-only", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.endswith("->  frac_gradcam_heatmap.png\n")
+    got = read_rgb(tmp_path / "frac_gradcam_heatmap.png").astype(int)
+    assert got.shape == (H, W, 3)
+    want = jet_rgb(expected_heatmap(img)).astype(int)
+    diff = np.abs(got - want)
+    assert np.mean(diff) < 1.0 and np.percentile(diff, 99) <= 8, (np.mean(diff), diff.max())
+
+
+@torch_only
+def test_single_overlay_only(tiny_model, tmp_path):
+    img = make_image(4, True)
+    cv2.imwrite(str(tmp_path / "frac.png"), img)
+    r = run("single", "--model", tiny_model, "--image", "frac.png", "--overlay-only", "--alpha", "0.5",
+            "--output", "ov.png", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    got = read_rgb(tmp_path / "ov.png").astype(float)
+    assert got.shape == (H, W, 3)
+    # fx_image_to_rgb8 windows the 16-bit image from its min to its max
+    gray = (img.astype(float) - img.min()) / (img.max() - img.min()) * 255
+    want = 0.5 * gray[..., None] + 0.5 * jet_rgb(expected_heatmap(img)).astype(float)
+    assert np.mean(np.abs(got - want)) < 1.5
+
+
+@torch_only
+def test_single_class_by_name_and_index(tiny_model, tmp_path):
+    cv2.imwrite(str(tmp_path / "frac.png"), make_image(5, True))
+    a = run("single", "--model", tiny_model, "--image", "frac.png", "--class", "NORMAL", "--heatmap-only",
+            "--output", "a.png", cwd=tmp_path)
+    b = run("single", "--model", tiny_model, "--image", "frac.png", "--class", "0", "--heatmap-only",
+            "--output", "b.png", cwd=tmp_path)
+    assert a.returncode == 0 and b.returncode == 0, a.stderr + b.stderr
+    # prediction unchanged, map of "normal": all weights negative -> ReLU -> zero map -> jet(0)
+    assert a.stdout.startswith("fracture (")
+    ha, hb = read_rgb(tmp_path / "a.png"), read_rgb(tmp_path / "b.png")
+    assert np.array_equal(ha, hb)
+    assert np.all(ha == jet_rgb(np.zeros((1, 1)))[0, 0])
+
+
+@torch_only
+def test_wrong_class(tiny_model, tmp_path):
+    cv2.imwrite(str(tmp_path / "frac.png"), make_image(5, True))
+    r = run("single", "--model", tiny_model, "--image", "frac.png", "--class", "broken", cwd=tmp_path)
+    assert r.returncode == 2
+    assert "unknown --class 'broken'; this model's classes are 0 (normal), 1 (fracture)" in r.stderr
+
+
+@torch_only
+def test_wrong_layer_lists_closest(tiny_model, tmp_path):
+    cv2.imwrite(str(tmp_path / "frac.png"), make_image(5, True))
+    r = run("single", "--model", tiny_model, "--image", "frac.png", "--layer", "features.cnv", cwd=tmp_path)
+    assert r.returncode == 2
+    assert "fxcam single: error:" in r.stderr
+    assert "features.cnv" in r.stderr and "features.conv" in r.stderr
+    assert not list(tmp_path.glob("frac_*.png"))
+
+
+@torch_only
+def test_unreadable_image(tiny_model, tmp_path):
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 20)
+    r = run("single", "--model", tiny_model, "--image", str(tmp_path / "broken.png"))
+    assert r.returncode == 1
+    assert "cannot read the image '%s'" % (tmp_path / "broken.png") in r.stderr
+
+
+@torch_only
+def test_compare(tiny_model, tmp_path):
+    cv2.imwrite(str(tmp_path / "frac.png"), make_image(6, True))
+    r = run("compare", "--model", tiny_model, "--image", "frac.png", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert re.fullmatch(r"fracture \(\d+\.\d%\)  ->  frac_compare\.png  \(largest \|Grad-CAM - Grad-CAM\+\+\|: "
+                        r"\d\.\d{3}\)\n", r.stdout), r.stdout
+    fig = read_png(tmp_path / "frac_compare.png")
+    assert fig.shape[1] >= 4 * W and fig.shape[0] > H
+
+
+# ---- batch ------------------------------------------------------------------
+
+
+def read_summary_csv(path):
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+@torch_only
+def test_batch(tiny_model, image_dir, tmp_path):
+    out = tmp_path / "out"
+    r = run("batch", "--model", tiny_model, "--image-dir", str(image_dir), "--output-dir", str(out),
+            "--batch-size", "4")
+    assert r.returncode == 0, r.stderr
+    # not a terminal: one plain line per image, in sorted order
+    lines = [line for line in r.stderr.splitlines() if line.startswith("[")]
+    assert lines == ["[%d/6] img%02d.png: %s (%s" % (i + 1, i, "fracture" if i % 2 == 0 else "normal", lines[i].split("(")[1])
+                     for i in range(6)]
+    assert "\r" not in r.stderr
+    for i in range(6):
+        fig = read_png(out / ("img%02d_gradcam.png" % i))
+        assert fig.shape[1] >= 3 * W
+    rows = read_summary_csv(out / "summary.csv")
+    assert [row["file"] for row in rows] == ["img%02d.png" % i for i in range(6)]
+    assert list(rows[0].keys()) == ["file", "predicted_class", "confidence", "peak_x", "peak_y", "output", "status"]
+    for i, row in enumerate(rows):
+        assert row["status"] == "ok"
+        assert row["predicted_class"] == ("fracture" if i % 2 == 0 else "normal")
+        assert 0.5 <= float(row["confidence"]) <= 1.0
+        assert row["output"] == str(out / ("img%02d_gradcam.png" % i))
+        if i % 2 == 0:  # the peak of the fracture map is on the bright box
+            x, y = int(row["peak_x"]), int(row["peak_y"])
+            assert BOX[0] <= x <= BOX[2] and BOX[1] <= y <= BOX[3]
+    text = (out / "summary.txt").read_text()
+    assert "6 PNG files, 6 processed, 0 failed, 0 skipped" in text
+    assert re.search(r"^fracture\s+3  \d+\.\d%$", text, re.M)
+    assert re.search(r"^normal\s+3  \d+\.\d%$", text, re.M)
+    mean = np.mean([float(row["confidence"]) for row in rows]) * 100
+    m = re.search(r"^all\s+6  (\d+\.\d)%$", text, re.M)
+    assert m and abs(float(m.group(1)) - mean) < 0.06
+    assert re.search(r"^time: +\d+\.\d\d s total .*, \d+\.\d{3} s per processed image, batch size 4$", text, re.M)
+    assert "failures:     0" in text
+    assert "6 processed, 0 failed, 0 skipped, 0 ignored" in r.stdout
+
+
+@torch_only
+def test_batch_bad_files_are_reported_and_skipped(tiny_model, image_dir, tmp_path):
+    good = (image_dir / "img00.png").read_bytes()
+    (image_dir / "img02.png").write_bytes(good[: len(good) // 2])  # truncated PNG
+    (image_dir / "notes.png").write_text("this is not an image\n")  # not a PNG at all
+    (image_dir / "readme.txt").write_text("hello\n")                # not .png: ignored
+    out = tmp_path / "out"
+    r = run("batch", "--model", tiny_model, "--image_dir", str(image_dir), "--output_dir", str(out),
+            "--batch-size", "3")
+    assert r.returncode == 1, r.stderr
+    assert "img02.png: FAILED (cannot read the image:" in r.stderr
+    assert "notes.png: FAILED (cannot read the image:" in r.stderr
+    assert "ignored: readme.txt: not a .png file" in r.stderr
+    rows = {row["file"]: row for row in read_summary_csv(out / "summary.csv")}
+    assert rows["img02.png"]["status"].startswith("failed: cannot read the image")
+    assert rows["notes.png"]["status"].startswith("failed: cannot read the image")
+    assert rows["readme.txt"]["status"] == "ignored: not a .png file"
+    for name in ("img00", "img01", "img03", "img04", "img05"):
+        assert rows[name + ".png"]["status"] == "ok"
+        read_png(out / (name + "_gradcam.png"))
+    assert not (out / "img02_gradcam.png").exists() and not (out / "notes_gradcam.png").exists()
+    text = (out / "summary.txt").read_text()
+    assert "7 PNG files, 5 processed, 2 failed, 0 skipped" in text
+    assert re.search(r"^  img02\.png: cannot read the image: .+$", text, re.M)
+    assert re.search(r"^  readme\.txt: not a \.png file$", text, re.M)
+
+
+@torch_only
+def test_batch_bad_image_in_a_computed_batch_fails_alone(tiny_model, image_dir, tmp_path):
+    # a 1x1 image decodes but fx_gradcam_compute refuses it (smaller than 2x2):
+    # the other images of its batch must still be processed.
+    cv2.imwrite(str(image_dir / "img02.png"), np.zeros((1, 1), np.uint16))
+    out = tmp_path / "out"
+    r = run("batch", "--model", tiny_model, "--image-dir", str(image_dir), "--output-dir", str(out),
+            "--batch-size", "6")
+    assert r.returncode == 1
+    rows = {row["file"]: row for row in read_summary_csv(out / "summary.csv")}
+    assert rows["img02.png"]["status"].startswith("failed: cannot compute the heatmap")
+    assert sum(row["status"] == "ok" for row in rows.values()) == 5
+
+
+@torch_only
+def test_batch_recursive_max_images_and_modes(tiny_model, image_dir, tmp_path):
+    sub = image_dir / "sub" / "deeper"
+    sub.mkdir(parents=True)
+    cv2.imwrite(str(sub / "a.png"), make_image(9, True))
+    out = tmp_path / "out"
+    r = run("batch", "--model", tiny_model, "--image-dir", str(image_dir), "--output-dir", str(out),
+            "--recursive", "--overlay-only", "--method", "gradcam++")
+    assert r.returncode == 0, r.stderr
+    assert read_png(out / "sub" / "deeper" / "a_gradcampp_overlay.png").shape == (H, W, 3)
+    assert read_png(out / "img05_gradcampp_overlay.png").shape == (H, W, 3)
+    out2 = tmp_path / "out2"
+    r = run("batch", "--model", tiny_model, "--image-dir", str(image_dir), "--output-dir", str(out2),
+            "--max-images", "2", "--heatmap-only")
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in out2.iterdir()) == ["img00_gradcam_heatmap.png", "img01_gradcam_heatmap.png",
+                                                      "summary.csv", "summary.txt"]
+
+
+@torch_only
+def test_batch_no_png(tiny_model, tmp_path):
+    (tmp_path / "in").mkdir()
+    r = run("batch", "--model", tiny_model, "--image-dir", str(tmp_path / "in"), "--output-dir", str(tmp_path / "o"))
+    assert r.returncode == 1
+    assert "no .png files in" in r.stderr
+
+
+def test_batch_missing_dir(tmp_path):
+    r = run("batch", "--image-dir", str(tmp_path / "none"), "--output-dir", str(tmp_path / "o"))
+    assert r.returncode == 1
+    assert "the image folder '%s' does not exist" % (tmp_path / "none") in r.stderr
+
+
+@torch_only
+def test_batch_wrong_layer_stops(tiny_model, image_dir, tmp_path):
+    r = run("batch", "--model", tiny_model, "--image-dir", str(image_dir), "--output-dir", str(tmp_path / "o"),
+            "--layer", "featurez")
+    assert r.returncode == 2
+    assert "featurez" in r.stderr and "features" in r.stderr
+    assert not list((tmp_path / "o").glob("*.png"))
+
+
+@torch_only
+def test_killed_batch_leaves_no_partial_png_and_resume_finishes(tiny_model, tmp_path):
+    src = tmp_path / "many"
+    src.mkdir()
+    big = cv2.resize(make_image(1, True), (W * 8, H * 8), interpolation=cv2.INTER_NEAREST)
+    for i in range(40):
+        cv2.imwrite(str(src / ("x%03d.png" % i)), big)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([FXCAM, "batch", "--model", tiny_model, "--image-dir", str(src), "--output-dir",
+                             str(out), "--batch-size", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    done = 0
+    deadline = time.time() + 120
+    while done < 3 and time.time() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        done += line.startswith("[")
+    time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    proc.stderr.close()
+    assert done == 3, "the batch did not start"
+    written = sorted(out.glob("*.png"))
+    assert 3 <= len(written) < 40
+    for p in written:  # every PNG complete: OpenCV and a full zlib pass both accept it
+        assert read_png(p).shape[1] >= 3 * W * 8 or read_png(p).shape[0] >= 8 * H
+    assert not (out / "summary.txt").exists()
+    # temporaries of an interrupted write never carry the final name; resume removes them
+    for t in out.glob("*.tmp"):
+        assert re.fullmatch(r"x\d{3}_gradcam\.png\.[0-9a-f]+\.tmp", t.name), t.name
+    r = run("batch", "--model", tiny_model, "--image-dir", str(src), "--output-dir", str(out), "--resume")
+    assert r.returncode == 0, r.stderr
+    assert not list(out.glob("*.tmp"))
+    rows = read_summary_csv(out / "summary.csv")
+    skipped = [row for row in rows if row["status"] == "skipped: output exists (--resume)"]
+    assert len(skipped) == len(written)
+    assert sum(row["status"] == "ok" for row in rows) == 40 - len(written)
+    assert len(list(out.glob("x*_gradcam.png"))) == 40
+    assert "%d skipped (output existed)" % len(written) in (out / "summary.txt").read_text()
+
+
+@torch_only
+def test_resume_skips_finished(tiny_model, image_dir, tmp_path):
+    out = tmp_path / "out"
+    assert run("batch", "--model", tiny_model, "--image-dir", str(image_dir), "--output-dir", str(out),
+               "--max-images", "3").returncode == 0
+    before = {p.name: p.stat().st_mtime_ns for p in out.glob("*.png")}
+    time.sleep(0.02)
+    r = run("batch", "--model", tiny_model, "--image-dir", str(image_dir), "--output-dir", str(out), "--resume")
+    assert r.returncode == 0, r.stderr
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.png") if p.name in before} == before
+    assert "3 processed, 0 failed, 3 skipped" in r.stdout
+    assert len(list(out.glob("img*_gradcam.png"))) == 6
+
+
+# ---- evaluate -----------------------------------------------------------------
+
+
+@torch_only
+def test_evaluate(tiny_model, image_dir, tmp_path):
+    boxes = tmp_path / "boxes.csv"
+    rows = ["file,label,x0,y0,x1,y1"]
+    for i in range(6):
+        if i % 2 == 0:
+            rows.append("img%02d.png,1,%d,%d,%d,%d" % ((i,) + BOX))
+        else:
+            rows.append("img%02d.png,0,,,," % i)
+    # img04 labelled normal although it is bright: one classification error;
+    # img02's box moved away from the bright area: one pointing-game miss.
+    rows[5] = "img04.png,0,,,,"
+    rows[3] = "img02.png,1,0,0,9,9"
+    rows.append("img02.png,1,10,70,20,79")  # a second box, also away from the peak
+    boxes.write_text("\n".join(rows) + "\n")
+    csv_out = tmp_path / "eval.csv"
+    r = run("evaluate", "--model", tiny_model, "--image-dir", str(image_dir), "--boxes", str(boxes),
+            "--csv", str(csv_out), "--method", "gradcam", "--method", "gradcam++")
+    assert r.returncode == 0, r.stderr
+    assert "accuracy:  83.33% (5/6; label 1 = fracture)" in r.stdout
+    assert "2 with boxes" in r.stdout
+    # energy in box recomputed here: the map is known in closed form
+    energy0 = None
+    for i, box_list in ((0, [BOX]),):
+        heat = expected_heatmap(make_image(i, True))
+        x0, y0, x1, y1 = box_list[0]
+        energy0 = heat[y0:y1 + 1, x0:x1 + 1].sum() / heat.sum()
+    heat2 = expected_heatmap(make_image(2, True))
+    mask = np.zeros_like(heat2, bool)
+    mask[0:10, 0:10] = True
+    mask[70:80, 10:21] = True
+    energy2 = heat2[mask].sum() / heat2.sum()
+    m = re.search(r"^gradcam\s+50\.00% \(1/2\)\s+(\d\.\d{4})$", r.stdout, re.M)
+    assert m, r.stdout
+    assert abs(float(m.group(1)) - (energy0 + energy2) / 2) < 2e-3
+    assert re.search(r"^gradcam\+\+\s+50\.00% \(1/2\)\s+\d\.\d{4}$", r.stdout, re.M)
+    table = list(csv.DictReader(open(csv_out, newline="")))
+    assert len(table) == 12
+    first = table[0]
+    assert first["file"] == "img00.png" and first["method"] == "gradcam" and first["pointing_hit"] == "1"
+    assert abs(float(first["energy_in_box"]) - energy0) < 2e-3
+    assert table[1]["method"] == "gradcam++"
+    assert all(row["pointing_hit"] == "" for row in table if row["label"] == "0")
+
+
+@torch_only
+def test_evaluate_bad_annotations(tiny_model, image_dir, tmp_path):
+    boxes = tmp_path / "boxes.csv"
+    boxes.write_text("file,label,x0,y0,x1,y1\nimg00.png,1,5,5,2,9\n")
+    r = run("evaluate", "--model", tiny_model, "--image-dir", str(image_dir), "--boxes", str(boxes))
+    assert r.returncode == 1
+    assert "invalid annotations '%s': line 2: invalid box '5,5,2,9'" % boxes in r.stderr
+    boxes.write_text("file,label,x0,y0,x1,y1\nimg00.png,1,,,,\nmissing.png,0,,,,\n")
+    r = run("evaluate", "--model", tiny_model, "--image-dir", str(image_dir), "--boxes", str(boxes))
+    assert r.returncode == 1
+    assert "missing.png: cannot read the image" in r.stderr
+    assert "1 evaluated, 1 failed" in r.stdout
+
+
+# ---- the embedded model and samples -------------------------------------------
+
+
+def sample_boxes():
+    boxes = {}
+    with open(os.path.join(SAMPLES, "boxes.csv"), newline="") as fh:
+        for row in csv.DictReader(fh):
+            entry = boxes.setdefault(row["file"], (int(row["label"]), []))
+            if row["x0"]:
+                entry[1].append(tuple(int(row[k]) for k in ("x0", "y0", "x1", "y1")))
+    return boxes
+
+
+def test_embedded_model_is_built_in():
+    assert os.path.isfile(EMBEDDED_MODEL), "models/fracture_densenet.pt is missing from the source tree"
+    r = run("--version")
+    assert "embedded model: fracture_densenet.pt (%d bytes), %d sample files" % (
+        os.path.getsize(EMBEDDED_MODEL), len(sample_boxes()) + 1) in r.stdout
+
+
+@torch_only
+def test_embedded_info_and_layers():
+    r = run("info")
+    assert r.returncode == 0, r.stderr
+    assert "model:          embedded fracture_densenet.pt" in r.stdout
+    assert "0=normal 1=fracture (positive)" in r.stdout
+    assert "1 channel" in r.stdout
+    assert "default layer:  features" in r.stdout
+    r = run("layers", "--feature-maps")
+    assert r.returncode == 0
+    assert re.search(r"^\* features\s", r.stdout, re.M)
+
+
+@torch_only
+def test_demo(tmp_path):
+    r = run("demo", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "fxcam-demo"
+    assert "demo: wrote %d figures" % (2 * len(sample_boxes())) in r.stdout
+    assert str(out) in r.stdout
+    for name, (label, boxes) in sample_boxes().items():
+        stem = name[:-4]
+        img = read_png(os.path.join(SAMPLES, name))
+        for suffix, panels in (("_gradcam", 3), ("_compare", 4)):
+            fig = read_png(out / (stem + suffix + ".png"))
+            assert fig.shape[1] >= panels * min(img.shape[0], 512) * img.shape[1] // img.shape[0] - panels
+        line = next(line for line in r.stdout.splitlines() if line.startswith(name))
+        assert line.split("annotated ")[1].split()[0] == ("fracture" if label == 1 else "normal")
+
+
+@torch_only
+def test_embedded_single_and_evaluate(tmp_path):
+    boxes = sample_boxes()
+    name = next(n for n, (label, b) in boxes.items() if label == 1 and b)
+    r = run("single", "--image", os.path.join(SAMPLES, name), "--output", "f.png", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert re.fullmatch(r"(fracture|normal) \(\d+\.\d%\)  ->  f\.png\n", r.stdout)
+    r = run("evaluate", "--image-dir", SAMPLES, "--boxes", os.path.join(SAMPLES, "boxes.csv"))
+    assert r.returncode == 0, r.stderr
+    m = re.search(r"accuracy:  (\d+\.\d\d)% \((\d+)/(\d+);", r.stdout)
+    assert m and int(m.group(3)) == len(boxes)
+    assert re.search(r"^gradcam\s+\d+\.\d\d% \(\d+/%d\)" % sum(1 for _, b in boxes.values() if b), r.stdout, re.M)
