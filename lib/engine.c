@@ -599,6 +599,11 @@ fx_status fx_gradcam_compute(fx_model *model, const fx_image *images, size_t n, 
     return FX_OK;
 }
 
+fx__shim_model *fx__model_shim(fx_model *model)
+{
+    return model ? model->shim : NULL;
+}
+
 fx_status fx__model_capture(fx_model *model, const fx_image *image, const char *layer, int32_t target_class,
                             fx__shim_capture *out)
 {

@@ -79,6 +79,9 @@ fx_status fx__shim_run(fx__shim_model *model, const float *input, uint32_t n, co
                        fx__shim_score_fn score_fn, void *user, fx__shim_capture *out);
 void fx__shim_capture_free(fx__shim_capture *capture);
 
+/* For the benchmark: the shim model behind a public model. */
+fx__shim_model *fx__model_shim(fx_model *model);
+
 /* For tests: preprocesses one image like fx_gradcam_compute and returns the
  * raw capture (logits, activations, gradients) of layer for target_class
  * (-1 = predicted). Release with fx__shim_capture_free. */
