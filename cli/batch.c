@@ -501,7 +501,9 @@ int cli_run_batch(const cli_settings *s)
     if (rc == CLI_EXIT_OK) {
         double start = cli_now();
         collect(&run, s->image_dir, "");
-        qsort(run.pngs.items, run.pngs.count, sizeof *run.pngs.items, compare_items);
+        if (run.pngs.count) {
+            qsort(run.pngs.items, run.pngs.count, sizeof *run.pngs.items, compare_items);
+        }
         if (run.ignored.count) {
             qsort(run.ignored.items, run.ignored.count, sizeof *run.ignored.items, compare_items);
         }
