@@ -88,7 +88,7 @@ static bool accepts(const cli_command *command, int id)
     return false;
 }
 
-static void print_option(const cli_option *o, FILE *to)
+static void print_option(const cli_option *o, const char *help, FILE *to)
 {
     char left[64];
     int n = 0;
@@ -101,9 +101,9 @@ static void print_option(const cli_option *o, FILE *to)
         snprintf(left + n, sizeof left - (size_t)n, " %s", o->value);
     }
     if (strlen(left) > 24) {
-        fprintf(to, "  %s\n  %-24s  %s\n", left, "", o->help);
+        fprintf(to, "  %s\n  %-24s  %s\n", left, "", help);
     } else {
-        fprintf(to, "  %-24s  %s\n", left, o->help);
+        fprintf(to, "  %-24s  %s\n", left, help);
     }
 }
 
@@ -115,7 +115,11 @@ void cli_print_command_help(const cli_command *command, FILE *to)
     }
     fprintf(to, "\nOptions:\n");
     for (const int *o = command->options; *o >= 0; o++) {
-        print_option(&options[*o], to);
+        const char *help = options[*o].help;
+        for (const cli_option_help *h = command->help_overrides; h && h->id >= 0; h++) {
+            help = h->id == *o ? h->help : help;
+        }
+        print_option(&options[*o], help, to);
     }
 }
 

@@ -71,12 +71,19 @@ typedef struct cli_settings {
     bool feature_maps;
 } cli_settings;
 
+/* A command's own wording of an option's help, where its default differs. */
+typedef struct cli_option_help {
+    int id;
+    const char *help;
+} cli_option_help;
+
 typedef struct cli_command {
     const char *name;
     const char *summary;   /* one line for the tool's --help */
     const char *usage;     /* usage line(s) */
     const char *details;   /* paragraphs after the usage; may be NULL */
     const int *options;    /* OPT_* ids accepted, ending with -1 */
+    const cli_option_help *help_overrides; /* ending with id -1; may be NULL */
     int (*run)(const cli_settings *settings);
 } cli_command;
 

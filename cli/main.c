@@ -20,6 +20,21 @@ static const int evaluate_options[] = {OPT_HELP, OPT_MODEL, OPT_IMAGE_DIR, OPT_B
                                        OPT_LAYER, OPT_CLASS, OPT_BATCH_SIZE, OPT_MAX_IMAGES, OPT_DEVICE,
                                        OPT_THREADS, -1};
 
+static const cli_option_help compare_help[] = {
+    {OPT_OUTPUT, "output PNG; default: <image name>_compare.png"},
+    {-1, NULL},
+};
+static const cli_option_help demo_help[] = {
+    {OPT_OUTPUT_DIR, "folder for the figures (default: ./fxcam-demo)"},
+    {-1, NULL},
+};
+static const cli_option_help evaluate_help[] = {
+    {OPT_METHOD, "methods to score, comma-separated or repeated (default: gradcam,gradcam++)"},
+    {OPT_CLASS, "class whose map is scored, by index or name; default: the positive class"},
+    {OPT_MAX_IMAGES, "evaluate only the first N images listed in --boxes"},
+    {-1, NULL},
+};
+
 static const cli_command commands[] = {
     {"single", "Heatmap of one image: a figure (original | heatmap | overlay) with the prediction.",
      "fxcam single --image PATH [--output PATH] [--model PATH] [options]",
@@ -29,7 +44,7 @@ static const cli_command commands[] = {
      "With --heatmap-only or --overlay-only it writes that single image instead.\n\n"
      "Example:\n"
      "  fxcam single --image wrist.png --output wrist_cam.png --method gradcam++\n",
-     single_options, cli_run_single},
+     single_options, NULL, cli_run_single},
     {"batch", "Heatmap figures for every PNG of a folder, with summary.txt and summary.csv.",
      "fxcam batch --image-dir DIR --output-dir DIR [--model PATH] [options]",
      "Processes every *.png of --image-dir in sorted order (subfolders with\n"
@@ -42,27 +57,27 @@ static const cli_command commands[] = {
      "The underscore spellings --image_dir, --output_dir, --max_images also work.\n\n"
      "Example:\n"
      "  fxcam batch --image-dir xrays/ --output-dir cams/ --batch-size 16 --resume\n",
-     batch_options, cli_run_batch},
+     batch_options, NULL, cli_run_batch},
     {"compare", "Grad-CAM and Grad-CAM++ of one image side by side, with their difference.",
      "fxcam compare --image PATH [--output PATH] [--model PATH] [options]",
      "Both maps come from one pass through the model. The figure shows the original,\n"
      "the two overlays and |Grad-CAM - Grad-CAM++| on its own scale.\n\n"
      "Example:\n"
      "  fxcam compare --image wrist.png --output wrist_compare.png\n",
-     compare_options, cli_run_compare},
+     compare_options, compare_help, cli_run_compare},
     {"layers", "List the model's layers with type and output shape; * marks the default target.",
      "fxcam layers [--model PATH] [--feature-maps]",
      "Layers whose output is a feature map [batch, channels, h, w] are valid --layer\n"
      "values; --feature-maps lists only those.\n",
-     layers_options, cli_run_layers},
+     layers_options, NULL, cli_run_layers},
     {"info", "Show the model: classes, input size, device, default target layer.",
-     "fxcam info [--model PATH]", NULL, info_options, cli_run_info},
+     "fxcam info [--model PATH]", NULL, info_options, NULL, cli_run_info},
     {"demo", "Run the embedded fracture model on the bundled sample radiographs.",
      "fxcam demo [--output-dir DIR]",
      "Needs no files: writes one Grad-CAM figure and one Grad-CAM / Grad-CAM++\n"
      "comparison per sample into ./fxcam-demo/ (or --output-dir) and prints where.\n"
      "Annotated fracture boxes are drawn in green.\n",
-     demo_options, cli_run_demo},
+     demo_options, demo_help, cli_run_demo},
     {"evaluate", "Check maps against annotated boxes: accuracy, pointing game, energy in box.",
      "fxcam evaluate --image-dir DIR --boxes CSV [--model PATH] [--method M[,M...]] [--csv PATH]",
      "Reads the annotations (file,label,x0,y0,x1,y1; label 1 = the model's positive\n"
@@ -74,7 +89,7 @@ static const cli_command commands[] = {
      "methods: gradcam,gradcam++.\n\n"
      "Example:\n"
      "  fxcam evaluate --image-dir heldout/ --boxes heldout/boxes.csv --csv eval.csv\n",
-     evaluate_options, cli_run_evaluate},
+     evaluate_options, evaluate_help, cli_run_evaluate},
 };
 
 static const size_t command_count = sizeof commands / sizeof commands[0];
