@@ -31,9 +31,14 @@ static void *xrealloc(void *p, size_t size)
 
 char *cli_strdup_printf(const char *fmt, ...)
 {
+    if (!fmt) {
+        /* never happens; tells GCC so under -fsanitize (-Wformat-truncation) */
+        fmt = "";
+    }
     va_list ap;
+    char probe[1];
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = vsnprintf(probe, sizeof probe, fmt, ap);
     va_end(ap);
     char *s = xrealloc(NULL, (size_t)(n < 0 ? 0 : n) + 1);
     va_start(ap, fmt);
@@ -45,8 +50,9 @@ char *cli_strdup_printf(const char *fmt, ...)
 void cli_text_printf(cli_text *t, const char *fmt, ...)
 {
     va_list ap;
+    char probe[1];
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = vsnprintf(probe, sizeof probe, fmt, ap);
     va_end(ap);
     if (n <= 0) {
         return;
