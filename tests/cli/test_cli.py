@@ -643,4 +643,4 @@ def test_embedded_single_and_evaluate(tmp_path):
     assert r.returncode == 0, r.stderr
     m = re.search(r"accuracy:  (\d+\.\d\d)% \((\d+)/(\d+);", r.stdout)
     assert m and int(m.group(3)) == len(boxes)
-    assert re.search(r"^gradcam\s+\d+\.\d\d% \(\d+/%d\)" % sum(1 for _, b in boxes.values() if b), r.stdout, re.M)
+    assert re.search(r"^gradcam\s+\d+\.\d\d%% \(\d+/%d\)" % sum(1 for _, b in boxes.values() if b), r.stdout, re.M)
