@@ -1,0 +1,42 @@
+"""fxcam: Grad-CAM heatmaps for TorchScript CNNs, over libfxcam's C API (ctypes).
+
+    import fxcam
+    model = fxcam.Model()                    # the default fracture model
+    cam = fxcam.GradCAM(model)               # or GradCAMPlusPlus, layer_name="features"
+    heatmap, overlay = cam.generate_visualization("xray.png")
+    cam.visualize("xray.png", save_path="xray_gradcam.png")
+    fxcam.batch_visualize(model, "validation/", "out/")
+
+Images are PNG paths or arrays (NumPy uint8/uint16/float32, HxW or HxWxC);
+without NumPy, nested lists or shaped buffers (see fxcam._arrays). Failing
+library calls raise fxcam.FxError subclasses with the library's message.
+The library is found through FXCAM_LIBRARY, next to the package, the install
+prefix, or the system loader (fxcam._lib).
+"""
+from . import _lib
+from ._arrays import HAVE_NUMPY
+from .cam import CamResult, GradCAM, GradCAMPlusPlus, batch_visualize, compute, method_names
+from .errors import (DeviceError, FileError, FormatError, FxError, InternalError, InvalidArgumentError, LayerError,
+                     LimitError, ModelError, NotAvailableError, NumericError, OutOfMemoryError, UnsupportedError)
+from .image import (apply_colormap, colormap_names, colormap_table, compare_figure, compose_figure, decode_png,
+                    load_image, overlay, resize, save_image, to_rgb8)
+from .model import LayerInfo, Model, default_model_candidates, default_model_path, list_layers
+
+__version__ = "0.1.0"
+library_path = _lib.path
+
+
+def library_version():
+    """Version string of the loaded libfxcam ("MAJOR.MINOR.PATCH")."""
+    return _lib.lib.fx_version_string().decode()
+
+
+__all__ = [
+    "Model", "GradCAM", "GradCAMPlusPlus", "CamResult", "LayerInfo", "batch_visualize", "list_layers", "compute",
+    "load_image", "save_image", "decode_png", "to_rgb8", "resize", "apply_colormap", "overlay", "compose_figure",
+    "compare_figure", "colormap_names", "colormap_table", "method_names", "default_model_path",
+    "default_model_candidates", "library_version", "library_path", "HAVE_NUMPY",
+    "FxError", "InvalidArgumentError", "OutOfMemoryError", "FileError", "FormatError", "LimitError",
+    "UnsupportedError", "ModelError", "LayerError", "DeviceError", "NumericError", "NotAvailableError",
+    "InternalError",
+]

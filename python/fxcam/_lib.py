@@ -1,0 +1,256 @@
+"""Loading libfxcam and declaring the C API for ctypes.
+
+Every public function of include/fxcam.h has its argtypes and restype here
+(tests/test_lib.py checks the list against the header), so that ctypes never
+guesses an int where the C side wants a pointer or a size_t.
+
+Where the library is looked for, in order:
+  1. the file named by the environment variable FXCAM_LIBRARY;
+  2. next to the package (fxcam/libfxcam.so*, then the folder above it);
+  3. the library directory of the installation the package came from
+     (_install_paths.py, written by `meson install`), relative to where the
+     package now lies, so a DESTDIR or relocated install still works;
+  4. the system: ctypes.util.find_library("fxcam"), then "libfxcam.so.0".
+"""
+import ctypes
+import ctypes.util
+import glob
+import os
+
+from .errors import FxError, error_for
+
+# The version these bindings were written for: the library must have the
+# same major version (same soname, docs/abi.md) and be at least this recent.
+BINDINGS_VERSION = (0, 1, 0)
+SONAME = "libfxcam.so.0"
+
+c_float_p = ctypes.POINTER(ctypes.c_float)
+c_int32_p = ctypes.POINTER(ctypes.c_int32)
+c_uint32_p = ctypes.POINTER(ctypes.c_uint32)
+
+
+class FxImage(ctypes.Structure):
+    """struct fx_image (layout frozen, docs/abi.md)."""
+    _fields_ = [("data", ctypes.c_void_p), ("stride", ctypes.c_size_t), ("width", ctypes.c_uint32),
+                ("height", ctypes.c_uint32), ("channels", ctypes.c_uint32), ("pixel_type", ctypes.c_int32)]
+
+
+class LoadOptions(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_uint32), ("max_width", ctypes.c_uint32),
+                ("max_height", ctypes.c_uint32), ("max_pixels", ctypes.c_uint64)]
+
+
+class SaveOptions(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_uint32), ("compression_level", ctypes.c_int32)]
+
+
+class OverlayOptions(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_uint32), ("alpha", ctypes.c_float), ("colormap", ctypes.c_int32),
+                ("threshold", ctypes.c_float)]
+
+
+class FigureOptions(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_uint32), ("label", ctypes.c_char_p), ("confidence", ctypes.c_float),
+                ("method", ctypes.c_char_p), ("layer", ctypes.c_char_p), ("timestamp", ctypes.c_char_p),
+                ("alpha", ctypes.c_float), ("colormap", ctypes.c_int32), ("threshold", ctypes.c_float),
+                ("panel_height", ctypes.c_uint32)]
+
+
+class ModelOptions(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_uint32), ("device", ctypes.c_char_p), ("threads", ctypes.c_int32),
+                ("input_width", ctypes.c_uint32), ("input_height", ctypes.c_uint32),
+                ("input_channels", ctypes.c_uint32), ("mean", c_float_p), ("std", c_float_p)]
+
+
+LAYER_MAX_RANK = 8
+
+
+class LayerInfoC(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_uint32), ("name", ctypes.c_char_p), ("type", ctypes.c_char_p),
+                ("rank", ctypes.c_uint32), ("shape", ctypes.c_int64 * LAYER_MAX_RANK),
+                ("is_feature_map", ctypes.c_int32)]
+
+
+class GradcamOptions(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_uint32), ("layer", ctypes.c_char_p), ("target_class", ctypes.c_int32),
+                ("methods", c_int32_p), ("method_count", ctypes.c_uint32), ("batch_size", ctypes.c_uint32),
+                ("keep_raw", ctypes.c_int32)]
+
+
+# Constants of include/fxcam.h (pinned values).
+FX_OK = 0
+PIXEL_U8, PIXEL_U16, PIXEL_F32 = 1, 2, 3
+CAM_GRADCAM, CAM_GRADCAM_PLUSPLUS, CAM_HIRESCAM, CAM_XGRADCAM, CAM_LAYERCAM = 0, 1, 2, 3, 4
+CAM_METHOD_COUNT = 5
+COLORMAP_COUNT = 9
+
+_img_p = ctypes.POINTER(FxImage)
+_handle = ctypes.c_void_p
+_handle_p = ctypes.POINTER(ctypes.c_void_p)
+_u32, _i32, _size = ctypes.c_uint32, ctypes.c_int32, ctypes.c_size_t
+_str = ctypes.c_char_p
+_status = ctypes.c_int32
+
+# name: (restype, argtypes). Order follows include/fxcam.h.
+PROTOTYPES = {
+    "fx_version": (_u32, []),
+    "fx_version_string": (_str, []),
+    "fx_status_str": (_str, [_status]),
+    "fx_last_error": (_str, []),
+    "fx_clear_error": (None, []),
+    "fx_pixel_size": (_size, [_i32]),
+    "fx_image_alloc": (_status, [_img_p, _u32, _u32, _u32, _i32]),
+    "fx_image_free": (None, [_img_p]),
+    "fx_load_options_init": (None, [ctypes.POINTER(LoadOptions)]),
+    "fx_image_load": (_status, [_str, ctypes.POINTER(LoadOptions), _img_p]),
+    "fx_image_load_memory": (_status, [ctypes.c_void_p, _size, ctypes.POINTER(LoadOptions), _img_p]),
+    "fx_save_options_init": (None, [ctypes.POINTER(SaveOptions)]),
+    "fx_image_save": (_status, [_str, _img_p, ctypes.POINTER(SaveOptions)]),
+    "fx_image_to_rgb8": (_status, [_img_p, _img_p]),
+    "fx_resize_bilinear": (_status, [_img_p, _img_p]),
+    "fx_cam_method_name": (_str, [_i32]),
+    "fx_cam_method_from_name": (_status, [_str, c_int32_p]),
+    "fx_cam_lowres": (_status, [_i32, c_float_p, c_float_p, _u32, _u32, _u32, _u32, c_float_p]),
+    "fx_cam_upsample": (_status, [c_float_p, _u32, _u32, _i32, _img_p]),
+    "fx_map_normalize": (_status, [_img_p]),
+    "fx_colormap_name": (_str, [_i32]),
+    "fx_colormap_from_name": (_status, [_str, c_int32_p]),
+    "fx_colormap_table": (_status, [_i32, ctypes.POINTER(ctypes.c_uint8)]),
+    "fx_colormap_apply": (_status, [_img_p, _i32, _img_p]),
+    "fx_overlay_options_init": (None, [ctypes.POINTER(OverlayOptions)]),
+    "fx_overlay": (_status, [_img_p, _img_p, ctypes.POINTER(OverlayOptions), _img_p]),
+    "fx_figure_options_init": (None, [ctypes.POINTER(FigureOptions)]),
+    "fx_figure_compose": (_status, [_img_p, _img_p, ctypes.POINTER(FigureOptions), _img_p]),
+    "fx_figure_compare": (_status, [_img_p, _img_p, _str, _img_p, _str, ctypes.POINTER(FigureOptions), _img_p]),
+    "fx_model_options_init": (None, [ctypes.POINTER(ModelOptions)]),
+    "fx_model_load": (_status, [_str, ctypes.POINTER(ModelOptions), _handle_p]),
+    "fx_model_load_memory": (_status, [ctypes.c_void_p, _size, ctypes.POINTER(ModelOptions), _handle_p]),
+    "fx_model_free": (None, [_handle]),
+    "fx_model_device": (_str, [_handle]),
+    "fx_model_input_size": (_status, [_handle, c_uint32_p, c_uint32_p, c_uint32_p]),
+    "fx_model_class_count": (_u32, [_handle]),
+    "fx_model_result_class_count": (_u32, [_handle]),
+    "fx_model_class_name": (_str, [_handle, _u32]),
+    "fx_model_positive_class": (_i32, [_handle]),
+    "fx_model_default_layer": (_str, [_handle]),
+    "fx_model_layer_count": (_size, [_handle]),
+    "fx_model_layer": (_status, [_handle, _size, ctypes.POINTER(LayerInfoC)]),
+    "fx_gradcam_options_init": (None, [ctypes.POINTER(GradcamOptions)]),
+    "fx_gradcam_compute": (_status, [_handle, _img_p, _size, ctypes.POINTER(GradcamOptions), _handle_p]),
+    "fx_result_free": (None, [_handle]),
+    "fx_result_count": (_size, [_handle]),
+    "fx_result_layer": (_str, [_handle]),
+    "fx_result_method_count": (_u32, [_handle]),
+    "fx_result_method": (_i32, [_handle, _u32]),
+    "fx_result_predicted_class": (_i32, [_handle, _size]),
+    "fx_result_confidence": (ctypes.c_float, [_handle, _size]),
+    "fx_result_target_class": (_i32, [_handle, _size]),
+    "fx_result_probabilities": (c_float_p, [_handle, _size, c_uint32_p]),
+    "fx_result_logits": (c_float_p, [_handle, _size, c_uint32_p]),
+    "fx_result_heatmap": (_img_p, [_handle, _size, _u32]),
+    "fx_result_raw_heatmap": (_img_p, [_handle, _size, _u32]),
+    "fx_result_lowres": (_img_p, [_handle, _size, _u32]),
+}
+
+# Functions added after 0.1.0: bound when the loaded library has them.
+OPTIONAL = {"fx_model_load_memory"}
+
+
+def _package_dir():
+    return os.path.dirname(os.path.abspath(__file__))
+
+
+def _installed_libdir():
+    """The install's library folder, found from where this package lies now
+    and the relative layout recorded at install time."""
+    try:
+        from . import _install_paths
+    except ImportError:
+        return None
+    here = os.path.dirname(_package_dir())  # the site folder holding fxcam/
+    rel = os.path.relpath(_install_paths.LIBDIR, _install_paths.PYTHONDIR)
+    return os.path.normpath(os.path.join(here, rel))
+
+
+def candidates():
+    """(description, path-or-name) pairs, in the order they are tried."""
+    found = []
+    env = os.environ.get("FXCAM_LIBRARY")
+    if env:
+        found.append(("FXCAM_LIBRARY", env))
+    pkg = _package_dir()
+    for folder in (pkg, os.path.dirname(pkg)):
+        names = sorted(glob.glob(os.path.join(folder, "libfxcam.so*")))
+        found.extend(("next to the package", n) for n in names)
+        if not names:
+            found.append(("next to the package", os.path.join(folder, "libfxcam.so")))
+    libdir = _installed_libdir()
+    if libdir:
+        found.append(("install prefix", os.path.join(libdir, SONAME)))
+    system = ctypes.util.find_library("fxcam")
+    if system:
+        found.append(("ctypes.util.find_library('fxcam')", system))
+    found.append(("system loader", SONAME))
+    return found
+
+
+def _load():
+    tried = []
+    for how, path in candidates():
+        is_file = os.sep in path
+        if is_file and not os.path.exists(path):
+            tried.append(f"  {how}: {path} (no such file)")
+            if how == "FXCAM_LIBRARY":
+                break  # an explicit choice that is wrong must not be papered over
+            continue
+        try:
+            return ctypes.CDLL(path), path
+        except OSError as e:
+            tried.append(f"  {how}: {path} ({e})")
+            if how == "FXCAM_LIBRARY":
+                break
+    raise ImportError("fxcam: cannot load libfxcam; looked in:\n" + "\n".join(tried) +
+                      "\nSet FXCAM_LIBRARY to the path of libfxcam.so, or install fxcam (meson install).")
+
+
+def _declare(lib):
+    for name, (restype, argtypes) in PROTOTYPES.items():
+        try:
+            fn = getattr(lib, name)
+        except AttributeError:
+            if name in OPTIONAL:
+                continue
+            raise ImportError(f"fxcam: {lib._name} has no symbol {name}: the library is older than these "
+                              f"bindings ({'.'.join(map(str, BINDINGS_VERSION))})") from None
+        fn.restype = restype
+        fn.argtypes = argtypes
+
+
+def _check_version(lib, path):
+    number = lib.fx_version()
+    major, minor, patch = number // 10000, number // 100 % 100, number % 100
+    if major != BINDINGS_VERSION[0] or (major, minor, patch) < BINDINGS_VERSION:
+        raise ImportError(f"fxcam: {path} is version {major}.{minor}.{patch}; these bindings need "
+                          f"{BINDINGS_VERSION[0]}.x, at least {'.'.join(map(str, BINDINGS_VERSION))}")
+    return (major, minor, patch)
+
+
+lib, path = _load()
+_declare(lib)
+version = _check_version(lib, path)
+
+
+def has(name):
+    """Whether the loaded library has an optional function."""
+    return hasattr(lib, name)
+
+
+def check(status):
+    """Raises the FxError subclass of a status with the thread's message."""
+    if status != FX_OK:
+        message = lib.fx_last_error().decode("utf-8", "replace")
+        name = lib.fx_status_str(status).decode("ascii", "replace")
+        raise error_for(status, name, message)
+
+
+__all__ = ["lib", "path", "version", "check", "has", "FxError"]

@@ -1,0 +1,173 @@
+"""PNG input/output and the pure-C image steps (no model needed):
+resize, colormaps, overlays and figures."""
+import ctypes
+
+from ._arrays import Output, OwnedImage, as_input, fspath_bytes, load_owned, wrap_owned
+from ._lib import (COLORMAP_COUNT, FigureOptions, LoadOptions, OverlayOptions, PIXEL_U8, SaveOptions, check,
+                   lib)
+
+
+def _uint(value, name, low=0, high=0xFFFFFFFF):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be in {low}..{high}, got {value}")
+    return value
+
+
+def _fraction(value, name):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number in [0, 1], not {type(value).__name__}")
+    return float(value)  # the library checks the range and says what is valid
+
+
+def colormap_id(colormap):
+    """FX_COLORMAP_* value of a name ("jet", "viridis", ...) or an int."""
+    if isinstance(colormap, str):
+        value = ctypes.c_int32()
+        check(lib.fx_colormap_from_name(colormap.encode("utf-8"), ctypes.byref(value)))
+        return value.value
+    if isinstance(colormap, bool) or not isinstance(colormap, int):
+        raise TypeError(f"colormap must be a name such as 'jet' or an int, not {type(colormap).__name__}")
+    if not -2 ** 31 <= colormap < 2 ** 31:
+        raise ValueError(f"colormap {colormap} is unknown; valid: {', '.join(colormap_names())}")
+    return colormap  # the library checks it and lists the valid ones
+
+
+def colormap_names():
+    """Names of the colormaps, in FX_COLORMAP_* order."""
+    return [lib.fx_colormap_name(i).decode() for i in range(COLORMAP_COUNT)]
+
+
+def colormap_table(colormap="jet"):
+    """The 256 RGB entries of a colormap, as a list of (r, g, b) tuples."""
+    table = (ctypes.c_uint8 * 768)()
+    check(lib.fx_colormap_table(colormap_id(colormap), table))
+    return [tuple(table[3 * i:3 * i + 3]) for i in range(256)]
+
+
+def load_image(path, max_width=None, max_height=None, max_pixels=None):
+    """Reads a PNG: uint8 for 8-bit (and lower) files, uint16 for 16-bit ones;
+    HxW for gray, HxWxC (C = 2, 3, 4) otherwise. The array uses the
+    library's buffer directly (no copy)."""
+    opts = LoadOptions()
+    lib.fx_load_options_init(ctypes.byref(opts))
+    if max_width is not None:
+        opts.max_width = _uint(max_width, "max_width", 1)
+    if max_height is not None:
+        opts.max_height = _uint(max_height, "max_height", 1)
+    if max_pixels is not None:
+        opts.max_pixels = _uint(max_pixels, "max_pixels", 1, 2 ** 64 - 1)
+    return wrap_owned(load_owned(path, ctypes.byref(opts)))
+
+
+def decode_png(data):
+    """Same as load_image() from PNG bytes held in memory."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"data must be bytes, not {type(data).__name__}")
+    raw = bytes(data)
+    owned = OwnedImage()
+    check(lib.fx_image_load_memory(raw, len(raw), None, ctypes.byref(owned.image)))
+    return wrap_owned(owned)
+
+
+def save_image(path, image, compression_level=None):
+    """Writes a uint8 or uint16 image (1..4 channels) as PNG, atomically.
+    float32 images are refused (color them with apply_colormap or convert)."""
+    target = fspath_bytes(path, "save path")
+    src = as_input(image)
+    opts = SaveOptions()
+    lib.fx_save_options_init(ctypes.byref(opts))
+    if compression_level is not None:
+        opts.compression_level = _uint(compression_level, "compression_level", 0, 9)
+    check(lib.fx_image_save(target, ctypes.byref(src.image), ctypes.byref(opts)))
+
+
+def to_rgb8(image):
+    """8-bit RGB version of any image (16-bit windowed min..max, float clamped)."""
+    src = as_input(image)
+    out = Output(src.image.height, src.image.width, 3, PIXEL_U8)
+    check(lib.fx_image_to_rgb8(ctypes.byref(src.image), ctypes.byref(out.image)))
+    return out.result()
+
+
+def resize(image, width, height):
+    """Bilinear resize (OpenCV INTER_LINEAR / torch bilinear, half-pixel centres)."""
+    src = as_input(image)
+    width, height = _uint(width, "width", 1), _uint(height, "height", 1)
+    out = Output(height, width, src.image.channels, src.image.pixel_type)
+    check(lib.fx_resize_bilinear(ctypes.byref(src.image), ctypes.byref(out.image)))
+    return out.result()
+
+
+def apply_colormap(heatmap, colormap="jet"):
+    """Colors a 1-channel map (uint8, or float32 in [0, 1]): HxWx3 uint8."""
+    src = as_input(heatmap, "heatmap")
+    out = Output(src.image.height, src.image.width, 3, PIXEL_U8)
+    check(lib.fx_colormap_apply(ctypes.byref(src.image), colormap_id(colormap), ctypes.byref(out.image)))
+    return out.result()
+
+
+def overlay(image, heatmap, alpha=0.4, colormap="jet", threshold=0.0):
+    """Blends the colored heatmap (float32 HxW in [0, 1]) over the image."""
+    img = as_input(image)
+    heat = as_input(heatmap, "heatmap")
+    opts = OverlayOptions()
+    lib.fx_overlay_options_init(ctypes.byref(opts))
+    opts.alpha = _fraction(alpha, "alpha")
+    opts.colormap = colormap_id(colormap)
+    opts.threshold = _fraction(threshold, "threshold")
+    out = Output(img.image.height, img.image.width, 3, PIXEL_U8)
+    check(lib.fx_overlay(ctypes.byref(img.image), ctypes.byref(heat.image), ctypes.byref(opts),
+                         ctypes.byref(out.image)))
+    return out.result()
+
+
+def _text(value, name):
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str or None, not {type(value).__name__}")
+    return value.encode("utf-8")
+
+
+def figure_options(label=None, confidence=None, method=None, layer=None, timestamp=None, alpha=0.4,
+                   colormap="jet", threshold=0.0, panel_height=0):
+    opts = FigureOptions()
+    lib.fx_figure_options_init(ctypes.byref(opts))
+    opts.label = _text(label, "label")
+    opts.confidence = -1.0 if confidence is None else _fraction(confidence, "confidence")
+    opts.method = _text(method, "method")
+    opts.layer = _text(layer, "layer")
+    opts.timestamp = _text(timestamp, "timestamp")
+    opts.alpha = _fraction(alpha, "alpha")
+    opts.colormap = colormap_id(colormap)
+    opts.threshold = _fraction(threshold, "threshold")
+    opts.panel_height = _uint(panel_height, "panel_height")
+    return opts
+
+
+def compose_figure(image, heatmap, **options):
+    """original | heatmap | overlay with a caption band and a color bar
+    (options: label, confidence, method, layer, timestamp, alpha, colormap,
+    threshold, panel_height). Returns HxWx3 uint8."""
+    img = as_input(image)
+    heat = as_input(heatmap, "heatmap")
+    opts = figure_options(**options)
+    owned = OwnedImage()
+    check(lib.fx_figure_compose(ctypes.byref(img.image), ctypes.byref(heat.image), ctypes.byref(opts),
+                                ctypes.byref(owned.image)))
+    return wrap_owned(owned)
+
+
+def compare_figure(image, map_a, map_b, name_a=None, name_b=None, **options):
+    """original | map_a | map_b | |map_a - map_b|, same options as compose_figure."""
+    img = as_input(image)
+    a = as_input(map_a, "map_a")
+    b = as_input(map_b, "map_b")
+    opts = figure_options(**options)
+    owned = OwnedImage()
+    check(lib.fx_figure_compare(ctypes.byref(img.image), ctypes.byref(a.image), _text(name_a, "name_a"),
+                                ctypes.byref(b.image), _text(name_b, "name_b"), ctypes.byref(opts),
+                                ctypes.byref(owned.image)))
+    return wrap_owned(owned)

@@ -1,0 +1,241 @@
+"""TorchScript models (fx_model_*)."""
+import collections
+import ctypes
+import os
+import tempfile
+
+from . import _lib
+from ._arrays import fspath_bytes, is_path
+from ._lib import LAYER_MAX_RANK, LayerInfoC, ModelOptions, check, lib
+
+DEFAULT_MODEL_NAME = "fracture_densenet.pt"
+
+LayerInfo = collections.namedtuple("LayerInfo", "name type shape is_feature_map")
+LayerInfo.__doc__ = """One submodule: dotted name, class name, output shape for one image at
+the model's input size (() when forward does not call it), and whether it is
+a valid Grad-CAM target (4-D output)."""
+
+
+def default_model_candidates():
+    """Where Model(None) looks for the default fracture model, in order."""
+    places = []
+    env = os.environ.get("FXCAM_MODEL")
+    if env:
+        places.append(env)
+    pkg = os.path.dirname(os.path.abspath(__file__))
+    places.append(os.path.join(pkg, "models", DEFAULT_MODEL_NAME))
+    try:
+        from . import _install_paths
+        site = os.path.dirname(pkg)
+        rel = os.path.relpath(_install_paths.DATADIR, _install_paths.PYTHONDIR)
+        places.append(os.path.normpath(os.path.join(site, rel, "fxcam", DEFAULT_MODEL_NAME)))
+    except ImportError:
+        pass
+    libdir = os.path.dirname(os.path.abspath(_lib.path)) if os.sep in _lib.path else None
+    if libdir:
+        for up in ("..", os.path.join("..", "..")):
+            places.append(os.path.normpath(os.path.join(libdir, up, "share", "fxcam", DEFAULT_MODEL_NAME)))
+    places += [os.path.join(p, "share", "fxcam", DEFAULT_MODEL_NAME) for p in ("/usr/local", "/usr")]
+    # A source checkout: python/fxcam/ next to models/.
+    places.append(os.path.normpath(os.path.join(pkg, "..", "..", "models", DEFAULT_MODEL_NAME)))
+    unique = []
+    for p in places:
+        if p not in unique:
+            unique.append(p)
+    return unique
+
+
+def default_model_path():
+    places = default_model_candidates()
+    for p in places:
+        if os.path.isfile(p):
+            return p
+    raise FileNotFoundError(f"fxcam: the default model {DEFAULT_MODEL_NAME} was not found; looked in:\n  " +
+                            "\n  ".join(places) + "\nGive a model path, or set FXCAM_MODEL.")
+
+
+class _ModelHandle:
+    def __init__(self):
+        self.ptr = ctypes.c_void_p()
+        self._free = lib.fx_model_free
+
+    def __del__(self):
+        if self.ptr:
+            self._free(self.ptr)
+            self.ptr = ctypes.c_void_p()
+
+
+def _floats(values, name):
+    if values is None:
+        return None
+    try:
+        values = [float(v) for v in values]
+    except TypeError:
+        raise TypeError(f"{name} must be a sequence of numbers") from None
+    return (ctypes.c_float * len(values))(*values)
+
+
+class Model:
+    """A TorchScript classifier loaded by libfxcam.
+
+    Model(path=None, device="auto", threads=0): path None loads the default
+    fracture model (see default_model_candidates()). device: "auto", "cpu",
+    "cuda" or "cuda:N". threads: CPU threads (0 = all; a process-wide
+    libtorch setting). input_size=(width, height), channels (1 or 3), mean and
+    std override the model's fxcam.json metadata.
+    """
+
+    def __init__(self, path=None, device="auto", threads=0, input_size=None, channels=None, mean=None,
+                 std=None, _data=None):
+        if path is None and _data is None:
+            path = default_model_path()
+        if path is not None and not is_path(path):
+            raise TypeError(f"model path must be a str, bytes or os.PathLike (or None for the default model), "
+                            f"not {type(path).__name__}")
+        if not isinstance(device, str):
+            raise TypeError(f"device must be a str such as 'auto', 'cpu' or 'cuda:0', not {type(device).__name__}")
+        if isinstance(threads, bool) or not isinstance(threads, int):
+            raise TypeError(f"threads must be an int, not {type(threads).__name__}")
+        opts = ModelOptions()
+        lib.fx_model_options_init(ctypes.byref(opts))
+        opts.device = device.encode("utf-8")
+        opts.threads = threads if -2 ** 31 <= threads < 2 ** 31 else -1  # the library reports the range
+        if input_size is not None:
+            try:
+                width, height = (int(v) for v in input_size)
+            except (TypeError, ValueError):
+                raise TypeError("input_size must be (width, height)") from None
+            if width <= 0 or height <= 0:
+                raise ValueError(f"input_size must be positive, got {width}x{height}")
+            opts.input_width, opts.input_height = width, height
+        if channels is not None:
+            opts.input_channels = int(channels)
+        mean_c, std_c = _floats(mean, "mean"), _floats(std, "std")
+        opts.mean = mean_c
+        opts.std = std_c
+        self._handle = _ModelHandle()
+        if _data is not None:
+            self.path = None
+            self._load_bytes(_data, opts)
+        else:
+            self.path = os.fsdecode(path)
+            check(lib.fx_model_load(fspath_bytes(path, "model path"), ctypes.byref(opts),
+                                    ctypes.byref(self._handle.ptr)))
+
+    def _load_bytes(self, data, opts):
+        if _lib.has("fx_model_load_memory"):
+            check(lib.fx_model_load_memory(data, len(data), ctypes.byref(opts), ctypes.byref(self._handle.ptr)))
+            return
+        # Older library: go through a temporary file.
+        fd, tmp = tempfile.mkstemp(suffix=".pt")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            check(lib.fx_model_load(os.fsencode(tmp), ctypes.byref(opts), ctypes.byref(self._handle.ptr)))
+        finally:
+            os.unlink(tmp)
+
+    @classmethod
+    def from_bytes(cls, data, device="auto", threads=0, **options):
+        """Loads a TorchScript archive held in memory."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"data must be bytes, not {type(data).__name__}")
+        return cls(None, device, threads, _data=bytes(data), **options)
+
+    @property
+    def handle(self):
+        """The fx_model pointer (raises when the model was closed)."""
+        if not self._handle.ptr:
+            raise ValueError("this fxcam.Model was closed")
+        return self._handle.ptr
+
+    def close(self):
+        """Releases the model now (also done when it is garbage-collected)."""
+        self._handle.__del__()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @property
+    def device(self):
+        return lib.fx_model_device(self.handle).decode()
+
+    @property
+    def input_size(self):
+        """(width, height) images are resized to."""
+        w, h = ctypes.c_uint32(), ctypes.c_uint32()
+        check(lib.fx_model_input_size(self.handle, ctypes.byref(w), ctypes.byref(h), None))
+        return (w.value, h.value)
+
+    @property
+    def channels(self):
+        c = ctypes.c_uint32()
+        check(lib.fx_model_input_size(self.handle, None, None, ctypes.byref(c)))
+        return c.value
+
+    @property
+    def logit_count(self):
+        return lib.fx_model_class_count(self.handle)
+
+    @property
+    def class_names(self):
+        """Names of the result classes (2 for a single-logit model)."""
+        n = lib.fx_model_result_class_count(self.handle)
+        return [lib.fx_model_class_name(self.handle, i).decode("utf-8", "replace") for i in range(n)]
+
+    @property
+    def positive_class(self):
+        """Index of the class of interest from the metadata, or None."""
+        value = lib.fx_model_positive_class(self.handle)
+        return None if value < 0 else value
+
+    @property
+    def default_layer(self):
+        name = lib.fx_model_default_layer(self.handle)
+        return None if name is None else name.decode("utf-8", "replace")
+
+    @property
+    def layers(self):
+        """Every submodule as a LayerInfo, in definition order."""
+        result = []
+        for i in range(lib.fx_model_layer_count(self.handle)):
+            info = LayerInfoC()
+            info.struct_size = ctypes.sizeof(LayerInfoC)
+            check(lib.fx_model_layer(self.handle, i, ctypes.byref(info)))
+            shape = tuple(info.shape[k] for k in range(min(info.rank, LAYER_MAX_RANK)))
+            result.append(LayerInfo(info.name.decode("utf-8", "replace"), info.type.decode("utf-8", "replace"),
+                                    shape, bool(info.is_feature_map)))
+        return result
+
+    def class_index(self, target):
+        """A class index from an index or a class name."""
+        if isinstance(target, str):
+            names = self.class_names
+            if target not in names:
+                raise ValueError(f"class {target!r} is not one of the model's classes: {', '.join(names)}")
+            return names.index(target)
+        if isinstance(target, bool) or not isinstance(target, int):
+            raise TypeError(f"target_class must be an int, a class name or None, not {type(target).__name__}")
+        if not 0 <= target < 2 ** 31:
+            raise ValueError(f"target_class must be a class index 0..{len(self.class_names) - 1}, got {target}")
+        return target  # the library checks the upper bound
+
+    def __repr__(self):
+        if not self._handle.ptr:
+            return "<fxcam.Model closed>"
+        w, h = self.input_size
+        return (f"<fxcam.Model {self.path or '(from memory)'} on {self.device}, {w}x{h}x{self.channels}, "
+                f"classes {self.class_names}>")
+
+
+def list_layers(model, feature_maps_only=False):
+    """The layers of a Model (or of the model at a path): LayerInfo tuples."""
+    if is_path(model):
+        model = Model(model)
+    if not isinstance(model, Model):
+        raise TypeError(f"model must be a fxcam.Model or a path, not {type(model).__name__}")
+    layers = model.layers
+    return [l for l in layers if l.is_feature_map] if feature_maps_only else layers
