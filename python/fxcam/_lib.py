@@ -132,6 +132,7 @@ PROTOTYPES = {
     "fx_model_result_class_count": (_u32, [_handle]),
     "fx_model_class_name": (_str, [_handle, _u32]),
     "fx_model_positive_class": (_i32, [_handle]),
+    "fx_model_normalization": (_status, [_handle, c_float_p, c_float_p]),
     "fx_model_default_layer": (_str, [_handle]),
     "fx_model_layer_count": (_size, [_handle]),
     "fx_model_layer": (_status, [_handle, _size, ctypes.POINTER(LayerInfoC)]),
@@ -153,7 +154,7 @@ PROTOTYPES = {
 }
 
 # Functions added after 0.1.0: bound when the loaded library has them.
-OPTIONAL = {"fx_model_load_memory"}
+OPTIONAL = {"fx_model_load_memory", "fx_model_normalization"}
 
 
 def _package_dir():

@@ -193,6 +193,16 @@ class Model:
         return None if value < 0 else value
 
     @property
+    def normalization(self):
+        """(mean, std) lists used for preprocessing, one value per channel."""
+        if not _lib.has("fx_model_normalization"):
+            raise NotImplementedError(f"{_lib.path} has no fx_model_normalization (added after 0.1.0)")
+        mean, std = (ctypes.c_float * 3)(), (ctypes.c_float * 3)()
+        check(lib.fx_model_normalization(self.handle, mean, std))
+        n = self.channels
+        return list(mean[:n]), list(std[:n])
+
+    @property
     def default_layer(self):
         name = lib.fx_model_default_layer(self.handle)
         return None if name is None else name.decode("utf-8", "replace")

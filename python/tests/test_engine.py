@@ -112,6 +112,12 @@ def test_model_properties(resnet, models, fxcam):
 def test_options_override_metadata(models, fxcam):
     model = fxcam.Model(models["resnet"][0], device="cpu", input_size=(48, 40), mean=[0.5] * 3, std=[0.2] * 3)
     assert model.input_size == (48, 40)
+    from fxcam import _lib
+    if _lib.has("fx_model_normalization"):
+        mean, std = model.normalization
+        assert mean == pytest.approx([0.5] * 3) and std == pytest.approx([0.2] * 3)
+        gray = fxcam.Model(models["tiny_gray"][0], device="cpu")
+        assert gray.normalization == ([0.5], [0.25])
 
 
 def test_list_layers(resnet, fxcam, models):

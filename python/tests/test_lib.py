@@ -26,6 +26,8 @@ def test_every_public_function_has_a_prototype():
     assert declared - set(_lib.PROTOTYPES) == set(), "functions of fxcam.h without argtypes/restype"
     assert set(_lib.PROTOTYPES) - declared <= _lib.OPTIONAL
     for name in declared:
+        if name in _lib.OPTIONAL and not _lib.has(name):
+            continue  # an older library; the bindings do without it
         fn = getattr(_lib.lib, name)
         restype, argtypes = _lib.PROTOTYPES[name]
         assert fn.restype is restype and fn.argtypes == argtypes, name
@@ -136,3 +138,15 @@ def test_version_check_refuses_other_majors():
         _lib._check_version(Fake(10000), "x")
     with pytest.raises(ImportError, match="at least 0.1.0"):
         _lib._check_version(Fake(9), "x")
+
+
+def test_engine_availability(tmp_path):
+    """Without libtorch the library says so; with it, a junk file is a format error."""
+    import fxcam
+    from conftest import HAS_TORCH_ENGINE
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"junk" * 64)
+    expected = fxcam.FormatError if HAS_TORCH_ENGINE else fxcam.NotAvailableError
+    with pytest.raises(expected) as err:
+        fxcam.Model(junk)
+    assert err.value.message
