@@ -335,6 +335,12 @@ FX_API void fx_model_options_init(fx_model_options *opts);
  * key, output not [batch, classes], forward fails), FX_ERR_DEVICE (CUDA asked
  * for but not available), FX_ERR_NOT_AVAILABLE (built without libtorch). */
 FX_API fx_status fx_model_load(const char *path, const fx_model_options *opts, fx_model **out);
+/* Same as fx_model_load() from the bytes of a TorchScript archive held in
+ * memory (e.g. embedded in an executable); the bytes are copied, the caller
+ * keeps ownership of data. Errors as fx_model_load(), and
+ * FX_ERR_INVALID_ARGUMENT for NULL data or size 0. */
+FX_API fx_status fx_model_load_memory(const void *data, size_t size, const fx_model_options *opts,
+                                      fx_model **out);
 /* fx_model_free(NULL) is a no-op. No call on the model may be running. */
 FX_API void fx_model_free(fx_model *model);
 
@@ -355,6 +361,10 @@ FX_API const char *fx_model_class_name(const fx_model *model, uint32_t index);
 /* The metadata's positive_class (the class of interest, e.g. "fracture"), or
  * -1 when not given or for NULL. */
 FX_API int32_t fx_model_positive_class(const fx_model *model);
+/* Per-channel mean and std used for preprocessing (fx_model_input_size's
+ * channels values each, at most 3): copied into mean[] and std[], either may
+ * be NULL. Errors: FX_ERR_INVALID_ARGUMENT for a NULL model. */
+FX_API fx_status fx_model_normalization(const fx_model *model, float *mean, float *std);
 /* Default target layer: the metadata's target_layer, else the automatic one:
  * the last module, in execution order, whose output is a 4-D feature map
  * with height * width > 1 (a parent that returns its last child's output

@@ -194,10 +194,8 @@ static fx_status finish_load(fx_model *m, const fx_model_options *o)
     return FX_OK;
 }
 
-fx_status fx_model_load(const char *path, const fx_model_options *opts, fx_model **out)
+static fx_status load_model(const fx__shim_source *source, const fx_model_options *opts, fx_model **out)
 {
-    if (!path)
-        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_model_load: path is NULL");
     if (!out)
         return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_model_load: out is NULL");
     fx_model_options o;
@@ -210,7 +208,7 @@ fx_status fx_model_load(const char *path, const fx_model_options *opts, fx_model
     fx_model *m = calloc(1, sizeof *m);
     if (!m)
         return fx__error(FX_ERR_OUT_OF_MEMORY, "fx_model_load: cannot allocate the model");
-    st = fx__shim_load(path, o.device ? o.device : "auto", o.threads, &m->shim);
+    st = fx__shim_load(source, o.device ? o.device : "auto", o.threads, &m->shim);
     if (st == FX_OK)
         st = finish_load(m, &o);
     if (st != FX_OK) {
@@ -219,6 +217,23 @@ fx_status fx_model_load(const char *path, const fx_model_options *opts, fx_model
     }
     *out = m;
     return FX_OK;
+}
+
+fx_status fx_model_load(const char *path, const fx_model_options *opts, fx_model **out)
+{
+    if (!path)
+        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_model_load: path is NULL");
+    fx__shim_source source = {.path = path, .label = path};
+    return load_model(&source, opts, out);
+}
+
+fx_status fx_model_load_memory(const void *data, size_t size, const fx_model_options *opts, fx_model **out)
+{
+    if (!data || size == 0)
+        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_model_load_memory: %s; pass the bytes of a TorchScript archive",
+                         data ? "size is 0" : "data is NULL");
+    fx__shim_source source = {.data = data, .size = size, .label = "<memory>"};
+    return load_model(&source, opts, out);
 }
 
 const char *fx_model_device(const fx_model *model)
@@ -257,6 +272,19 @@ const char *fx_model_class_name(const fx_model *model, uint32_t index)
 int32_t fx_model_positive_class(const fx_model *model)
 {
     return model ? model->positive_class : -1;
+}
+
+fx_status fx_model_normalization(const fx_model *model, float *mean, float *std)
+{
+    if (!model)
+        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_model_normalization: model is NULL");
+    for (uint32_t c = 0; c < model->channels; c++) {
+        if (mean)
+            mean[c] = model->mean[c];
+        if (std)
+            std[c] = model->std[c];
+    }
+    return FX_OK;
 }
 
 const char *fx_model_default_layer(const fx_model *model)

@@ -36,10 +36,19 @@ typedef struct fx__shim_layer {
     int32_t is_feature_map; /* 4-D output: a valid target layer */
 } fx__shim_layer;
 
+/* Where a TorchScript archive comes from: a file (path) or bytes in memory
+ * (data, size; path == NULL). label names it in messages. */
+typedef struct fx__shim_source {
+    const char *path;
+    const void *data;
+    size_t size;
+    const char *label;
+} fx__shim_source;
+
 /* Loads a TorchScript archive onto device ("auto", "cpu", "cuda", "cuda:N")
  * and reads its fxcam.json. threads > 0 sets libtorch's intra-op thread count
  * (process-wide). */
-fx_status fx__shim_load(const char *path, const char *device, int32_t threads, fx__shim_model **out);
+fx_status fx__shim_load(const fx__shim_source *source, const char *device, int32_t threads, fx__shim_model **out);
 void fx__shim_free(fx__shim_model *model);
 const fx__shim_metadata *fx__shim_get_metadata(const fx__shim_model *model);
 const char *fx__shim_device(const fx__shim_model *model);

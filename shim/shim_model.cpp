@@ -209,12 +209,27 @@ fx_status status_from_current_exception(fx_status status, const char *what)
 
 using namespace fxshim;
 
-extern "C" fx_status fx__shim_load(const char *path, const char *device, int32_t threads, fx__shim_model **out)
+// torch::jit::load reads either a file or a seekable stream; bytes in memory
+// become an istringstream (one copy, released once the module is built).
+static torch::jit::Module load_archive(const fx__shim_source &source, torch::Device device,
+                                       torch::jit::ExtraFilesMap &extra)
 {
-    FILE *f = std::fopen(path, "rb");
-    if (!f)
-        return fx__error(FX_ERR_IO, "fx_model_load: cannot open '%s': %s", path, std::strerror(errno));
-    std::fclose(f);
+    if (source.path)
+        return torch::jit::load(source.path, device, extra);
+    std::istringstream stream(std::string(static_cast<const char *>(source.data), source.size));
+    return torch::jit::load(stream, device, extra);
+}
+
+extern "C" fx_status fx__shim_load(const fx__shim_source *source, const char *device, int32_t threads,
+                                   fx__shim_model **out)
+{
+    const char *path = source->label;
+    if (source->path) {
+        FILE *f = std::fopen(source->path, "rb");
+        if (!f)
+            return fx__error(FX_ERR_IO, "fx_model_load: cannot open '%s': %s", source->path, std::strerror(errno));
+        std::fclose(f);
+    }
     std::unique_ptr<fx__shim_model> m;
     try {
         m = std::make_unique<fx__shim_model>();
@@ -229,7 +244,7 @@ extern "C" fx_status fx__shim_load(const char *path, const char *device, int32_t
     }
     torch::jit::ExtraFilesMap extra{{"fxcam.json", ""}};
     try {
-        m->module = torch::jit::load(path, m->device, extra);
+        m->module = load_archive(*source, m->device, extra);
     } catch (...) {
         std::string what = std::string("fx_model_load: '") + path +
                            "' is not a readable TorchScript archive (save it with torch.jit.save)";

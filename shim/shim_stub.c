@@ -4,9 +4,9 @@
 
 #include <stdlib.h>
 
-fx_status fx__shim_load(const char *path, const char *device, int32_t threads, fx__shim_model **out)
+fx_status fx__shim_load(const fx__shim_source *source, const char *device, int32_t threads, fx__shim_model **out)
 {
-    (void)path;
+    (void)source;
     (void)device;
     (void)threads;
     (void)out;

@@ -272,6 +272,13 @@ static void test_metadata(void **state)
     assert_int_equal(h, 64);
     assert_string_equal(fx_model_class_name(m, 1), "fracture");
     assert_int_equal(fx_model_positive_class(m), 1);
+    float mean[3] = {0}, std[3] = {0};
+    assert_int_equal(fx_model_normalization(m, mean, std), FX_OK);
+    for (int i = 0; i < 3; i++) {
+        assert_float_equal(mean[i], 0.5, 0);
+        assert_float_equal(std[i], 0.25, 0);
+    }
+    assert_int_equal(fx_model_normalization(NULL, mean, std), FX_ERR_INVALID_ARGUMENT);
     fx_model_free(m);
 
     m = load("gray_scripted.pt");
@@ -300,6 +307,49 @@ static void test_metadata(void **state)
     assert_float_equal(fx_result_confidence(r, 0), sig >= 0.5 ? sig : 1.0 - sig, 1e-6);
     fx_result_free(r);
     fx_model_free(m);
+}
+
+/* The same archive from a file and from memory gives the same model. */
+static void test_load_from_memory(void **state)
+{
+    (void)state;
+    FILE *f = fopen(FIXTURE("two_class_traced.pt"), "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *bytes = malloc((size_t)size);
+    assert_non_null(bytes);
+    assert_int_equal(fread(bytes, 1, (size_t)size, f), (size_t)size);
+    fclose(f);
+
+    fx_model_options o;
+    fx_model_options_init(&o);
+    o.device = "cpu";
+    fx_model *from_memory = NULL;
+    assert_int_equal(fx_model_load_memory(bytes, (size_t)size, &o, &from_memory), FX_OK);
+    memset(bytes, 0, (size_t)size); /* the model must not keep pointing at the caller's bytes */
+    fx_model *from_file = load("two_class_traced.pt");
+    assert_string_equal(fx_model_class_name(from_memory, 1), "fracture");
+    fx_result *a = NULL, *b = NULL;
+    assert_int_equal(fx_gradcam_compute(from_memory, &rgb8, 1, NULL, &a), FX_OK);
+    assert_int_equal(fx_gradcam_compute(from_file, &rgb8, 1, NULL, &b), FX_OK);
+    const fx_image *x = fx_result_heatmap(a, 0, 0), *y = fx_result_heatmap(b, 0, 0);
+    assert_memory_equal(x->data, y->data, x->stride * x->height);
+    fx_result_free(a);
+    fx_result_free(b);
+    fx_model_free(from_memory);
+    fx_model_free(from_file);
+
+    fx_model *m = NULL;
+    assert_int_equal(fx_model_load_memory(NULL, 10, &o, &m), FX_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(fx_last_error(), "data is NULL"));
+    assert_int_equal(fx_model_load_memory(bytes, 0, &o, &m), FX_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(fx_last_error(), "size is 0"));
+    assert_int_equal(fx_model_load_memory(bytes, (size_t)size, &o, &m), FX_ERR_FORMAT); /* zeroed bytes */
+    assert_non_null(strstr(fx_last_error(), "<memory>"));
+    assert_null(m);
+    free(bytes);
 }
 
 static int maps_equal(const fx_result *a, size_t ia, const fx_result *b, size_t ib, double tol)
@@ -513,6 +563,7 @@ int main(void)
         cmocka_unit_test(test_matches_pytorch_reference),
         cmocka_unit_test(test_automatic_layer_and_layer_list),
         cmocka_unit_test(test_metadata),
+        cmocka_unit_test(test_load_from_memory),
         cmocka_unit_test(test_repeated_calls),
         cmocka_unit_test(test_batch_equals_single),
         cmocka_unit_test(test_threads_share_one_model),
