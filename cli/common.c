@@ -170,40 +170,6 @@ const char *cli_method_slug(int32_t method)
     return method == FX_CAM_GRADCAM_PLUSPLUS ? "gradcampp" : fx_cam_method_name(method);
 }
 
-/* The embedded model is handed to fx_model_load_memory() when the library has
- * it; otherwise it goes through a private temporary file, removed as soon as
- * the model is loaded. */
-static fx_status load_embedded(const cli_asset *asset, const fx_model_options *opts, fx_model **out)
-{
-#ifdef FXCLI_HAVE_LOAD_MEMORY
-    return fx_model_load_memory(asset->data, asset->size, opts, out);
-#else
-    const char *dir = getenv("TMPDIR");
-    char *path = cli_strdup_printf("%s/fxcam-model-XXXXXX", dir && *dir ? dir : "/tmp");
-    int fd = mkstemp(path);
-    if (fd < 0) {
-        free(path);
-        return FX_ERR_IO;
-    }
-    size_t done = 0;
-    while (done < asset->size) {
-        ssize_t n = write(fd, asset->data + done, asset->size - done);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            break;
-        }
-        done += (size_t)n;
-    }
-    close(fd);
-    fx_status status = done == asset->size ? fx_model_load(path, opts, out) : FX_ERR_IO;
-    unlink(path);
-    free(path);
-    return status;
-#endif
-}
-
 int cli_load_model(const cli_settings *s, fx_model **out)
 {
     fx_model_options opts;
@@ -228,7 +194,7 @@ int cli_load_model(const cli_settings *s, fx_model **out)
         cli_error(s->command, "this fxcam was built without an embedded model; give one with --model PATH");
         return CLI_EXIT_USAGE;
     }
-    fx_status status = load_embedded(asset, &opts, out);
+    fx_status status = fx_model_load_memory(asset->data, asset->size, &opts, out);
     if (status != FX_OK) {
         cli_error(s->command, "cannot load the embedded model %s: %s", asset->name,
                   fx_last_error()[0] ? fx_last_error() : strerror(errno));
