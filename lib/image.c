@@ -3,13 +3,18 @@
  * Reading keeps the source's precision (16-bit radiographs stay 16-bit) and
  * refuses images over the caller's size limits before any pixel memory
  * exists. Writing goes to a temporary file renamed over the target, so the
- * target never holds a half-written image. */
+ * target never holds a half-written image. Where Linux allows it the temporary
+ * file is anonymous (O_TMPFILE) until complete, so that even a process killed
+ * mid-write leaves nothing behind. */
+/* O_TMPFILE is a Linux extension. */
+#define _GNU_SOURCE
 #include "fx_internal.h"
 
 #include <png.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,10 +39,16 @@
 
 static const char *errno_text(int err, char *buf, size_t size)
 {
-    /* strerror() may use a shared buffer; the XSI strerror_r does not. */
+    /* strerror() may use a shared buffer; strerror_r does not. With
+     * _GNU_SOURCE (for O_TMPFILE) glibc gives the GNU strerror_r, which
+     * returns the text, possibly not in buf. */
+#if defined(__GLIBC__) && defined(_GNU_SOURCE)
+    return strerror_r(err, buf, size);
+#else
     if (strerror_r(err, buf, size) != 0)
         snprintf(buf, size, "error %d", err);
     return buf;
+#endif
 }
 
 static bool host_is_little_endian(void)
@@ -452,10 +463,13 @@ fx_status fx_image_load_memory(const void *png, size_t size, const fx_load_optio
 
 /* ---- Writing -------------------------------------------------------------- */
 
-/* A file created next to the target and renamed over it once complete. */
+/* A file created next to the target and renamed over it once complete.
+ * anonymous: created with O_TMPFILE, it gets its name only once complete. */
 struct temp_file {
     char *name;
     FILE *file;
+    bool anonymous;
+    bool named; /* name exists in the directory (to unlink on failure) */
 };
 
 /* Not cryptographic: O_EXCL makes the creation safe, the name only has to
@@ -476,25 +490,55 @@ static uint32_t temp_suffix(unsigned attempt)
  * file 0600, while open lets the kernel apply the umask (and any default ACL)
  * exactly as for a file the user creates, without reading the process-wide
  * umask, which cannot be done without a race between threads. */
+/* O_TMPFILE in the target's directory; -1 where the kernel or file system
+ * lacks it, or where /proc (needed to give the file its name) is missing. */
+static int open_anonymous(const char *path)
+{
+#ifdef O_TMPFILE
+    if (access("/proc/self/fd", X_OK) != 0)
+        return -1;
+    char *copy = strdup(path);
+    if (!copy)
+        return -1;
+    int fd = open(dirname(copy), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666);
+    free(copy);
+    return fd;
+#else
+    (void)path;
+    return -1;
+#endif
+}
+
+static void temp_pick_name(const char *path, struct temp_file *t, size_t size, unsigned attempt)
+{
+    snprintf(t->name, size, "%s.%08x.tmp", path, (unsigned)temp_suffix(attempt));
+}
+
 static fx_status temp_create(const char *path, struct temp_file *t)
 {
     size_t size = strlen(path) + sizeof ".12345678.tmp";
     t->file = NULL;
+    t->anonymous = t->named = false;
     t->name = malloc(size);
     if (!t->name)
         return fx__error(FX_ERR_OUT_OF_MEMORY, "fx_image_save: cannot allocate a temporary file name");
-    int fd = -1, e = EEXIST;
+    temp_pick_name(path, t, size, 0);
+    int fd = open_anonymous(path), e = fd >= 0 ? 0 : EEXIST;
+    t->anonymous = fd >= 0;
     for (unsigned attempt = 0; attempt < 64 && e == EEXIST; attempt++) {
-        snprintf(t->name, size, "%s.%08x.tmp", path, (unsigned)temp_suffix(attempt));
+        temp_pick_name(path, t, size, attempt);
         fd = open(t->name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
         e = fd >= 0 ? 0 : errno;
+        t->named = fd >= 0;
     }
     if (e == 0) {
         t->file = fdopen(fd, "wb");
         if (!t->file) {
             e = errno;
             close(fd);
-            unlink(t->name);
+            if (t->named)
+                unlink(t->name);
+            t->named = false;
         }
     }
     if (e != 0) {
@@ -512,11 +556,32 @@ static void temp_discard(struct temp_file *t)
 {
     if (t->file)
         fclose(t->file);
-    if (t->name)
+    if (t->named)
         unlink(t->name);
     free(t->name);
     t->name = NULL;
     t->file = NULL;
+}
+
+/* Gives the complete anonymous file a temporary name next to the target (the
+ * rename that follows replaces the target atomically; linkat cannot). Only
+ * the instant between the two calls could leave a .tmp file behind. Returns
+ * 0 or an errno value. */
+static int temp_link(struct temp_file *t, const char *path, int fd)
+{
+    char proc_path[64];
+    snprintf(proc_path, sizeof proc_path, "/proc/self/fd/%d", fd);
+    size_t size = strlen(t->name) + 1;
+    for (unsigned attempt = 1; attempt <= 64; attempt++) {
+        if (linkat(AT_FDCWD, proc_path, AT_FDCWD, t->name, AT_SYMLINK_FOLLOW) == 0) {
+            t->named = true;
+            return 0;
+        }
+        if (errno != EEXIST)
+            return errno;
+        temp_pick_name(path, t, size, attempt);
+    }
+    return EEXIST;
 }
 
 /* Flushes the data to disk before the rename, so that after a crash path
@@ -531,6 +596,8 @@ static fx_status temp_commit(struct temp_file *t, const char *path)
         e = errno;
     else if (fsync(fileno(file)) != 0 && errno != EINVAL) /* EINVAL: the file system cannot sync */
         e = errno;
+    if (e == 0 && t->anonymous)
+        e = temp_link(t, path, fileno(file));
     if (fclose(file) != 0 && e == 0)
         e = errno;
     if (e != 0)
@@ -541,6 +608,7 @@ static fx_status temp_commit(struct temp_file *t, const char *path)
         return fx__error(FX_ERR_IO, "cannot write '%s': renaming the temporary file '%s' over it failed: %s", path,
                          t->name, errno_text(e, err, sizeof err));
     }
+    t->named = false;
     free(t->name);
     t->name = NULL;
     return FX_OK;

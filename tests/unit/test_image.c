@@ -1006,6 +1006,55 @@ static void test_save_over_a_directory_fails_cleanly(void **state)
 }
 
 /* A write that fails half-way (file size limit) leaves the old file as it was. */
+/* Entries of dir other than "." and "..". */
+static int count_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int count = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        count += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    closedir(d);
+    return count;
+}
+
+/* A process killed in the middle of fx_image_save leaves neither the target
+ * nor any temporary file: the data goes to an anonymous O_TMPFILE file that
+ * gets a name only once complete. */
+static void test_killed_save_leaves_nothing(void **state)
+{
+    (void)state;
+    char dir[1024], path[1100];
+    path_in_dir(dir, sizeof dir, "killed");
+    assert_int_equal(mkdir(dir, 0777), 0);
+    snprintf(path, sizeof path, "%s/big.png", dir);
+
+    /* 4096 x 2048 RGB noise at zlib level 9 takes seconds to encode: the kill
+     * below lands long before the end. */
+    fx_image img = make_padded(4096, 2048, 3, FX_PIXEL_U8, 0);
+    uint8_t *px = img.data;
+    for (size_t i = 0; i < img.stride * img.height; i++)
+        px[i] = (uint8_t)hash3((uint32_t)i, 7, 9);
+    fx_save_options opts;
+    fx_save_options_init(&opts);
+    opts.compression_level = 9;
+
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0)
+        _exit(fx_image_save(path, &img, &opts) == FX_OK ? 0 : 1);
+    struct timespec pause = {.tv_sec = 0, .tv_nsec = 300 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    int status = 0;
+    assert_int_equal(kill(child, SIGKILL), 0);
+    assert_int_equal(waitpid(child, &status, 0), child);
+    assert_true(WIFSIGNALED(status)); /* killed mid-write, not finished */
+    assert_int_equal(count_entries(dir), 0);
+    free(img.data);
+    rmdir(dir);
+}
+
 static void test_save_failure_keeps_existing_target(void **state)
 {
     (void)state;
@@ -1486,6 +1535,7 @@ int main(void)
         cmocka_unit_test(test_save_to_missing_directory),
         cmocka_unit_test(test_save_over_a_directory_fails_cleanly),
         cmocka_unit_test(test_save_failure_keeps_existing_target),
+        cmocka_unit_test(test_killed_save_leaves_nothing),
         cmocka_unit_test(test_load_rejects_bad_arguments),
         cmocka_unit_test(test_load_missing_file_and_directory),
         cmocka_unit_test(test_load_not_a_png),
