@@ -209,8 +209,13 @@ fx_status probe_calls(fx__shim_model &m, const at::Tensor &input, at::Tensor *ou
         Value *v = found[i].output;
         // Values defined inside if/loop blocks cannot be graph outputs; such
         // modules (scripted control flow) get no shape and are no targets.
-        if (v && v->type()->isSubtypeOf(*c10::TensorType::get()) && v->node()->owningBlock() == g->block())
-            slot[i] = g->registerOutput(v);
+        if (v && v->type()->isSubtypeOf(*c10::TensorType::get()) && v->node()->owningBlock() == g->block()) {
+            // Only the shape is returned: returning the tensors themselves
+            // would keep every activation alive until the end of the run
+            // (about 55 MB more peak memory on DenseNet-121 at 224x224).
+            torch::jit::WithInsertPoint here(v->node()->next());
+            slot[i] = g->registerOutput(g->insert(c10::aten::size, {v}));
+        }
     }
     torch::jit::GraphExecutor exec(g, "fxcam_probe");
     torch::NoGradGuard no_grad;
@@ -232,8 +237,7 @@ fx_status probe_calls(fx__shim_model &m, const at::Tensor &input, at::Tensor *ou
         auto it = v ? order.find(v->node()) : order.end();
         c.position = it != order.end() ? it->second + 1 : 0;
         if (c.is_tensor) {
-            const auto &t = stack[slot[i]].toTensor();
-            c.shape = t.sizes().vec();
+            c.shape = stack[slot[i]].toIntVector();
         }
         calls->push_back(std::move(c));
     }
