@@ -2,7 +2,10 @@
 // module.forward under NoGradGuard with libtorch's default graph-executor
 // settings (optimizations on) and the same thread count as fxcam (all CPUs).
 // Independent of fxcam's code.
-//   plain_forward MODEL BATCH REPS     prints the median ms and peak RSS (KiB)
+//   plain_forward MODEL BATCH REPS [noopt]   prints the median ms and peak RSS (KiB)
+// noopt: the same with the graph executor's optimizations off, the setting
+// fxcam must run with (docs/performance.md), to separate its cost from fxcam's.
+#include <torch/csrc/jit/runtime/graph_executor.h>
 #include <torch/script.h>
 
 #include <ATen/Parallel.h>
@@ -11,20 +14,24 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 #include <sys/resource.h>
 #include <unistd.h>
 #include <vector>
 
 int main(int argc, char **argv)
 {
-    if (argc != 4) {
-        std::fprintf(stderr, "usage: %s MODEL BATCH REPS\n", argv[0]);
+    const bool noopt = argc == 5 && std::string(argv[4]) == "noopt";
+    if (argc != 4 && !noopt) {
+        std::fprintf(stderr, "usage: %s MODEL BATCH REPS [noopt]\n", argv[0]);
         return 2;
     }
     const int batch = std::atoi(argv[2]), reps = std::atoi(argv[3]);
     if (batch < 1 || reps < 1)
         return 2;
     at::set_num_threads((int)sysconf(_SC_NPROCESSORS_ONLN));
+    if (noopt)
+        torch::jit::setGraphExecutorOptimize(false);
     torch::jit::Module module = torch::jit::load(argv[1]);
     module.eval();
     torch::NoGradGuard no_grad;
@@ -41,6 +48,6 @@ int main(int argc, char **argv)
     std::sort(ms.begin(), ms.end());
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    std::printf("plain_forward batch %d median_ms %.1f peak_rss_kib %ld\n", batch, ms[ms.size() / 2], ru.ru_maxrss);
+    std::printf("plain_forward%s batch %d median_ms %.1f peak_rss_kib %ld\n", noopt ? "_noopt" : "", batch, ms[ms.size() / 2], ru.ru_maxrss);
     return 0;
 }

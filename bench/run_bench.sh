@@ -30,6 +30,7 @@ for model in densenet121 resnet50; do
     "$work/bench_engine" "$work/$model.pt" "$batch" "$reps"
     # the baseline without fxcam: plain libtorch, default executor settings
     "$build/bench/plain_forward" "$work/$model.pt" "$batch" "$reps"
+    "$build/bench/plain_forward" "$work/$model.pt" "$batch" "$reps" noopt
     # peak RSS, one process per mode
     for mode in load forward gradcam gradcampp both; do
       "$work/bench_engine" "$work/$model.pt" "$batch" 2 "$mode"
