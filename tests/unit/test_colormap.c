@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "fx_internal.h"
+#include "reference_file.h"
 
 #define COLORMAP_CASES FX_TEST_BUILD_DIR "/reference/colormap_cases.bin"
 
@@ -246,59 +247,9 @@ static void test_strides_and_caller_buffer(void **state)
 
 /* ---- OpenCV reference --------------------------------------------------- */
 
-typedef struct reference_file {
-    uint8_t *bytes;
-    size_t size;
-} reference_file;
-
 static int load_reference(void **state)
 {
-    FILE *f = fopen(COLORMAP_CASES, "rb");
-    if (!f) {
-        fprintf(stderr, "cannot open %s (built by tests/reference/meson.build)\n", COLORMAP_CASES);
-        return -1;
-    }
-    reference_file *ref = calloc(1, sizeof *ref);
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    ref->size = size > 0 ? (size_t)size : 0;
-    ref->bytes = malloc(ref->size + 1);
-    int ok = ref->bytes && fread(ref->bytes, 1, ref->size, f) == ref->size;
-    fclose(f);
-    if (!ok) {
-        free(ref->bytes);
-        free(ref);
-        return -1;
-    }
-    *state = ref;
-    return 0;
-}
-
-static int free_reference(void **state)
-{
-    reference_file *ref = *state;
-    if (ref)
-        free(ref->bytes);
-    free(ref);
-    return 0;
-}
-
-static uint32_t take_u32(const reference_file *ref, size_t *pos)
-{
-    assert_true(*pos + 4 <= ref->size);
-    uint32_t v;
-    memcpy(&v, ref->bytes + *pos, 4);
-    *pos += 4;
-    return v;
-}
-
-static const uint8_t *take_bytes(const reference_file *ref, size_t *pos, size_t n)
-{
-    assert_true(n <= ref->size - *pos);
-    const uint8_t *p = ref->bytes + *pos;
-    *pos += n;
-    return p;
+    return reference_file_load(COLORMAP_CASES, state);
 }
 
 static void test_matches_opencv(void **state)
@@ -408,7 +359,7 @@ int main(void)
         cmocka_unit_test(test_float_rounding_rule),
         cmocka_unit_test(test_float_matches_u8_on_levels),
         cmocka_unit_test(test_strides_and_caller_buffer),
-        cmocka_unit_test_setup_teardown(test_matches_opencv, load_reference, free_reference),
+        cmocka_unit_test_setup_teardown(test_matches_opencv, load_reference, reference_file_free),
         cmocka_unit_test(test_apply_rejects_bad_arguments),
     };
     return cmocka_run_group_tests_name("colormap", tests, NULL, NULL);

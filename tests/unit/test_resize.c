@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "fx_internal.h"
+#include "reference_file.h"
 
 #define RESIZE_CASES FX_TEST_BUILD_DIR "/reference/resize_cases.bin"
 
@@ -236,60 +237,9 @@ static void test_large_upsample(void **state)
 
 /* ---- OpenCV reference --------------------------------------------------- */
 
-typedef struct reference_file {
-    uint8_t *bytes;
-    size_t size;
-} reference_file;
-
 static int load_reference(void **state)
 {
-    FILE *f = fopen(RESIZE_CASES, "rb");
-    if (!f) {
-        fprintf(stderr, "cannot open %s (built by tests/reference/meson.build)\n", RESIZE_CASES);
-        return -1;
-    }
-    reference_file *ref = calloc(1, sizeof *ref);
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    ref->bytes = malloc(size > 0 ? (size_t)size : 1);
-    ref->size = size > 0 ? (size_t)size : 0;
-    int ok = ref->bytes && fread(ref->bytes, 1, ref->size, f) == ref->size;
-    fclose(f);
-    if (!ok) {
-        free(ref->bytes);
-        free(ref);
-        return -1;
-    }
-    *state = ref;
-    return 0;
-}
-
-static int free_reference(void **state)
-{
-    reference_file *ref = *state;
-    if (ref)
-        free(ref->bytes);
-    free(ref);
-    return 0;
-}
-
-/* Reads the next uint32 of the file, failing the test on truncation. */
-static uint32_t take_u32(const reference_file *ref, size_t *pos)
-{
-    assert_true(*pos + 4 <= ref->size);
-    uint32_t v;
-    memcpy(&v, ref->bytes + *pos, 4);
-    *pos += 4;
-    return v;
-}
-
-static const void *take_bytes(const reference_file *ref, size_t *pos, size_t n)
-{
-    assert_true(n <= ref->size - *pos);
-    const void *p = ref->bytes + *pos;
-    *pos += n;
-    return p;
+    return reference_file_load(RESIZE_CASES, state);
 }
 
 static const char *type_label(int32_t pixel_type)
@@ -449,7 +399,7 @@ int main(void)
         cmocka_unit_test(test_identity_is_exact),
         cmocka_unit_test(test_strides_and_caller_buffer),
         cmocka_unit_test(test_large_upsample),
-        cmocka_unit_test_setup_teardown(test_matches_opencv, load_reference, free_reference),
+        cmocka_unit_test_setup_teardown(test_matches_opencv, load_reference, reference_file_free),
         cmocka_unit_test(test_rejects_bad_arguments),
         cmocka_unit_test(test_rejects_huge_target),
     };
