@@ -419,20 +419,29 @@ static fx_overlay_options overlay_options(const fx_figure_options *o)
     return ov;
 }
 
+/* The checks and sizes both layouts share: the output, the options, and the
+ * panel size they give for this image. */
+static fx_status prepare_layout(const fx_image *image, const fx_figure_options *opts, fx_image *out, const char *fn,
+                                fx_figure_options *o, uint32_t *pw, uint32_t *ph)
+{
+    fx_status st = check_output(out, fn);
+    if (st == FX_OK)
+        st = check_options(opts, o);
+    if (st == FX_OK)
+        st = panel_size(image, o->panel_height, pw, ph);
+    return st;
+}
+
 fx_status fx_figure_compose(const fx_image *image, const fx_image *heatmap, const fx_figure_options *opts,
                             fx_image *out)
 {
     fx_figure_options o;
+    uint32_t pw = 0, ph = 0;
     fx_status st = fx__image_check(image, "image");
     if (st == FX_OK)
         st = check_map(heatmap, "heatmap", image);
     if (st == FX_OK)
-        st = check_output(out, "fx_figure_compose");
-    if (st == FX_OK)
-        st = check_options(opts, &o);
-    uint32_t pw = 0, ph = 0;
-    if (st == FX_OK)
-        st = panel_size(image, o.panel_height, &pw, &ph);
+        st = prepare_layout(image, opts, out, "fx_figure_compose", &o, &pw, &ph);
     if (st != FX_OK)
         return st;
 
@@ -494,18 +503,14 @@ fx_status fx_figure_compare(const fx_image *image, const fx_image *map_a, const 
                             const char *name_b, const fx_figure_options *opts, fx_image *out)
 {
     fx_figure_options o;
+    uint32_t pw = 0, ph = 0;
     fx_status st = fx__image_check(image, "image");
     if (st == FX_OK)
         st = check_map(map_a, "map_a", image);
     if (st == FX_OK)
         st = check_map(map_b, "map_b", image);
     if (st == FX_OK)
-        st = check_output(out, "fx_figure_compare");
-    if (st == FX_OK)
-        st = check_options(opts, &o);
-    uint32_t pw = 0, ph = 0;
-    if (st == FX_OK)
-        st = panel_size(image, o.panel_height, &pw, &ph);
+        st = prepare_layout(image, opts, out, "fx_figure_compare", &o, &pw, &ph);
     if (st != FX_OK)
         return st;
 
