@@ -163,7 +163,8 @@ FX_API fx_status fx_image_save(const char *path, const fx_image *img, const fx_s
  * dropped, FX_PIXEL_U16 is windowed linearly from its own minimum to maximum
  * (radiographs often use 12 of the 16 bits), FX_PIXEL_F32 is clamped to [0,1].
  * Output: width x height, 3 channels, FX_PIXEL_U8; a caller buffer must not
- * share memory with src. */
+ * share memory with src. Errors: FX_ERR_INVALID_ARGUMENT, FX_ERR_LIMIT
+ * (output over 2 GiB), FX_ERR_OUT_OF_MEMORY. */
 FX_API fx_status fx_image_to_rgb8(const fx_image *src, fx_image *out);
 
 /* ---- Resize ------------------------------------------------------------ */
@@ -173,7 +174,8 @@ FX_API fx_status fx_image_to_rgb8(const fx_image *src, fx_image *out);
  * align_corners=False, antialias=False), up or down, for U8, U16 and F32 images
  * with 1..4 channels. The caller sets out->width and out->height (and, when
  * out->data is not NULL, the rest); channels and type are those of src.
- * Integer outputs are rounded to nearest. Errors: FX_ERR_INVALID_ARGUMENT. */
+ * Integer outputs are rounded to nearest. Errors: FX_ERR_INVALID_ARGUMENT,
+ * FX_ERR_LIMIT (output over 2 GiB), FX_ERR_OUT_OF_MEMORY. */
 FX_API fx_status fx_resize_bilinear(const fx_image *src, fx_image *out);
 
 /* ---- Class-activation maps --------------------------------------------- */
@@ -206,7 +208,8 @@ FX_API fx_status fx_cam_lowres(int32_t method, const float *activations, const f
  * normalization y = (x - min) / (max - min + 1e-7). An all-zero map stays all
  * zero. With normalize == 0 the raw upsampled values are kept, for comparing
  * maps across images. The caller sets out->width and out->height; the result
- * is 1 channel FX_PIXEL_F32. Errors: FX_ERR_INVALID_ARGUMENT, FX_ERR_NUMERIC. */
+ * is 1 channel FX_PIXEL_F32. Errors: FX_ERR_INVALID_ARGUMENT, FX_ERR_NUMERIC,
+ * FX_ERR_LIMIT (output over 2 GiB), FX_ERR_OUT_OF_MEMORY. */
 FX_API fx_status fx_cam_upsample(const float *lowres, uint32_t h, uint32_t w, int32_t normalize,
                                  fx_image *out);
 
@@ -236,7 +239,8 @@ FX_API fx_status fx_colormap_from_name(const char *name, int32_t *colormap);
 FX_API fx_status fx_colormap_table(int32_t colormap, uint8_t *rgb);
 /* Colors a 1-channel map: FX_PIXEL_U8 indexes the table directly; FX_PIXEL_F32
  * is clamped to [0,1] and indexed with (uint8_t)(v * 255 + 0.5); NaN -> 0.
- * Output: same size, 3 channels, FX_PIXEL_U8. */
+ * Output: same size, 3 channels, FX_PIXEL_U8. Errors: FX_ERR_INVALID_ARGUMENT,
+ * FX_ERR_LIMIT, FX_ERR_OUT_OF_MEMORY. */
 FX_API fx_status fx_colormap_apply(const fx_image *map, int32_t colormap, fx_image *out);
 
 /* ---- Overlay ------------------------------------------------------------ */
@@ -257,7 +261,7 @@ FX_API void fx_overlay_options_init(fx_overlay_options *opts);
  * the same size. Output: 3 channels FX_PIXEL_U8; a caller buffer must not
  * share memory with image or heatmap. Errors:
  * FX_ERR_INVALID_ARGUMENT (size mismatch, alpha or threshold outside [0,1],
- * unknown colormap). */
+ * unknown colormap), FX_ERR_LIMIT, FX_ERR_OUT_OF_MEMORY. */
 FX_API fx_status fx_overlay(const fx_image *image, const fx_image *heatmap,
                             const fx_overlay_options *opts, fx_image *out);
 
@@ -307,7 +311,10 @@ FX_API fx_status fx_figure_compare(const fx_image *image, const fx_image *map_a,
  * Threads: one fx_model may be used by several threads at once
  * (fx_gradcam_compute and every getter); results are independent objects.
  * The CPU thread count (fx_model_options.threads) is a libtorch setting
- * shared by the whole process: the last fx_model_load() decides it. */
+ * shared by the whole process: the last fx_model_load() decides it. The first
+ * fx_model_load() also turns libtorch's graph-executor optimizations off for
+ * the whole process (with them on, repeated gradient calls failed and CUDA
+ * runs hung; docs/performance.md gives the cost). */
 
 typedef struct fx_model fx_model;
 
