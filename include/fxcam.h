@@ -311,10 +311,12 @@ FX_API fx_status fx_figure_compare(const fx_image *image, const fx_image *map_a,
  * Threads: one fx_model may be used by several threads at once
  * (fx_gradcam_compute and every getter); results are independent objects.
  * The CPU thread count (fx_model_options.threads) is a libtorch setting
- * shared by the whole process: the last fx_model_load() decides it. The first
- * fx_model_load() also turns libtorch's graph-executor optimizations off for
- * the whole process (with them on, repeated gradient calls failed and CUDA
- * runs hung; docs/performance.md gives the cost). */
+ * shared by the whole process: the last fx_model_load() decides it. fxcam
+ * runs its own graphs with libtorch's graph-executor optimizations off (with
+ * them on, repeated gradient calls failed and CUDA runs hung;
+ * docs/performance.md gives the cost); that switch is thread-local in
+ * libtorch and fxcam sets it only for the duration of each of its calls, so
+ * other TorchScript code in the process is not affected. */
 
 typedef struct fx_model fx_model;
 

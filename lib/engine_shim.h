@@ -88,6 +88,10 @@ fx_status fx__shim_run(fx__shim_model *model, const float *input, uint32_t n, co
                        fx__shim_score_fn score_fn, void *user, fx__shim_capture *out);
 void fx__shim_capture_free(fx__shim_capture *capture);
 
+/* For tests: whether libtorch's graph-executor optimizations are on for the
+ * calling thread (the setting is thread-local); 0 without libtorch. */
+int fx__shim_executor_optimized(void);
+
 /* For the benchmark: the shim model behind a public model. */
 fx__shim_model *fx__model_shim(fx_model *model);
 

@@ -219,6 +219,7 @@ fx_status probe_calls(fx__shim_model &m, const at::Tensor &input, at::Tensor *ou
     }
     torch::jit::GraphExecutor exec(g, "fxcam_probe");
     torch::NoGradGuard no_grad;
+    torch::jit::GraphOptimizerEnabledGuard no_optimizations(false);
     torch::jit::Stack stack{m.module._ivalue(), input};
     exec.run(stack);
     if (stack.size() != g->outputs().size())
@@ -244,16 +245,6 @@ fx_status probe_calls(fx__shim_model &m, const at::Tensor &input, at::Tensor *ou
     return FX_OK;
 }
 
-void disable_executor_optimizations()
-{
-    // With the executor's optimizations on, repeated gradient calls failed
-    // ("differentiated Tensors ... not used in the graph") and a DenseNet-121
-    // forward hung on CUDA with libtorch 2.x. The switch is process-wide;
-    // setting it once before the first run is enough.
-    static std::once_flag once;
-    std::call_once(once, [] { torch::jit::setGraphExecutorOptimize(false); });
-}
-
 } // namespace fxshim
 
 using namespace fxshim;
@@ -263,6 +254,13 @@ extern "C" fx_status fx__shim_run(fx__shim_model *model, const float *input, uin
 {
     fx__shim_capture result{};
     try {
+        // The graph executor's optimizations stay off for fxcam's graphs: with
+        // them on, repeated gradient calls failed ("differentiated Tensors ...
+        // not used in the graph") and a DenseNet-121 forward hung on CUDA with
+        // libtorch 2.x. The switch is thread-local in libtorch, so it is set
+        // around every run, on whichever thread calls, and restored after:
+        // other TorchScript code in the process keeps its own setting.
+        torch::jit::GraphOptimizerEnabledGuard no_optimizations(false);
         std::shared_ptr<CaptureGraph> cap;
         fx_status st = capture_for(*model, layer, &cap);
         if (st != FX_OK)

@@ -54,9 +54,6 @@ fx_status probe_calls(fx__shim_model &m, const at::Tensor &input, at::Tensor *ou
 // Turns any exception into an fx__error status; `what` names the operation.
 fx_status status_from_current_exception(fx_status status, const char *what);
 
-// Makes sure the graph executor runs graphs as written (see shim_capture.cpp).
-void disable_executor_optimizations();
-
 } // namespace fxshim
 
 struct fx__shim_model {

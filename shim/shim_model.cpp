@@ -238,7 +238,6 @@ extern "C" fx_status fx__shim_load(const fx__shim_source *source, const char *de
             return st;
         m->device_name = m->device.str();
         set_threads(threads);
-        disable_executor_optimizations();
     } catch (...) {
         return status_from_current_exception(FX_ERR_INTERNAL, "fx_model_load");
     }
@@ -266,6 +265,11 @@ extern "C" fx_status fx__shim_load(const fx__shim_source *source, const char *de
     }
     *out = m.release();
     return FX_OK;
+}
+
+extern "C" int fx__shim_executor_optimized(void)
+{
+    return torch::jit::getGraphExecutorOptimize() ? 1 : 0;
 }
 
 extern "C" void fx__shim_free(fx__shim_model *model)

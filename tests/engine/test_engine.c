@@ -453,6 +453,63 @@ static void test_threads_share_one_model(void **state)
     fx_model_free(m);
 }
 
+/* Records the calling thread's executor setting in the middle of a run (the
+ * score callback runs between the forward and the gradient pass). */
+static fx_status record_setting(void *user, const float *logits, uint32_t n, uint32_t classes, float *weights)
+{
+    (void)logits;
+    *(int *)user = fx__shim_executor_optimized();
+    for (uint32_t i = 0; i < n; i++)
+        weights[(size_t)i * classes] = 1.0f;
+    return FX_OK;
+}
+
+typedef struct setting_job {
+    fx_model *model;
+    const float *input;
+    int during, after;
+    fx_status status;
+} setting_job;
+
+static void *run_on_fresh_thread(void *arg)
+{
+    setting_job *job = arg;
+    fx__shim_capture cap = {0};
+    job->during = -1;
+    job->status = fx__shim_run(fx__model_shim(job->model), job->input, 1, "layer4", record_setting, &job->during,
+                               &cap);
+    fx__shim_capture_free(&cap);
+    job->after = fx__shim_executor_optimized();
+    return NULL;
+}
+
+/* libtorch's switch for graph-executor optimizations is thread-local: fxcam
+ * must turn it off for its own runs on whichever thread calls (a thread that
+ * never loaded a model included), and leave every thread's setting as it was. */
+static void test_executor_optimizations_off_on_every_thread(void **state)
+{
+    (void)state;
+    assert_int_equal(fx__shim_executor_optimized(), 1); /* libtorch's default */
+    fx_model *m = load("resnet18_traced.pt");
+    assert_int_equal(fx__shim_executor_optimized(), 1); /* loading changed nothing */
+    uint32_t w, h, c;
+    fx_model_input_size(m, &w, &h, &c);
+    float *input = calloc((size_t)w * h * c, sizeof *input);
+    assert_non_null(input);
+    setting_job job = {m, input, -1, -1, FX_ERR_INTERNAL};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, run_on_fresh_thread, &job), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(job.status, FX_OK);
+    assert_int_equal(job.during, 0); /* off while fxcam's graph runs */
+    assert_int_equal(job.after, 1);  /* restored afterwards */
+    run_on_fresh_thread(&job);       /* the same on this thread */
+    assert_int_equal(job.during, 0);
+    assert_int_equal(job.after, 1);
+    free(input);
+    fx_model_free(m);
+}
+
 static void expect_load_error(const char *file, fx_status status, const char *needle)
 {
     fx_model *m = (fx_model *)(uintptr_t)1; /* must stay untouched */
@@ -567,6 +624,7 @@ int main(void)
         cmocka_unit_test(test_repeated_calls),
         cmocka_unit_test(test_batch_equals_single),
         cmocka_unit_test(test_threads_share_one_model),
+        cmocka_unit_test(test_executor_optimizations_off_on_every_thread),
         cmocka_unit_test(test_bad_models),
         cmocka_unit_test(test_bad_requests),
     };
