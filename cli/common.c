@@ -248,7 +248,12 @@ int cli_resolve_class(const cli_settings *s, const fx_model *model, int32_t *tar
 int cli_compute_failed(const char *command, fx_status status)
 {
     cli_error(command, "%s", fx_last_error()[0] ? fx_last_error() : fx_status_str(status));
-    return status == FX_ERR_LAYER ? CLI_EXIT_USAGE : CLI_EXIT_FAILURE;
+    if (status == FX_ERR_LAYER) {
+        /* The library's message names the C API; a shell user wants the command. */
+        fprintf(stderr, "Run 'fxcam layers --feature-maps' to list the layers that can be targets.\n");
+        return CLI_EXIT_USAGE;
+    }
+    return CLI_EXIT_FAILURE;
 }
 
 void cli_heatmap_peak(const fx_image *heatmap, uint32_t *px, uint32_t *py)

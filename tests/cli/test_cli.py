@@ -311,6 +311,7 @@ def test_wrong_layer_lists_closest(tiny_model, tmp_path):
     assert r.returncode == 2
     assert "fxcam single: error:" in r.stderr
     assert "features.cnv" in r.stderr and "features.conv" in r.stderr
+    assert "Run 'fxcam layers --feature-maps'" in r.stderr
     assert not list(tmp_path.glob("frac_*.png"))
 
 
