@@ -232,6 +232,16 @@ int cli_run_info(const cli_settings *s)
     }
     printf("device:         %s\n", fx_model_device(model));
     printf("input:          %u x %u, %u channel%s\n", width, height, channels, channels == 1 ? "" : "s");
+    float mean[3] = {0}, std[3] = {0};
+    if (channels <= 3 && fx_model_normalization(model, mean, std) == FX_OK) {
+        printf("normalization:  (x - mean) / std, x in [0,1]; mean");
+        for (uint32_t c = 0; c < channels; c++)
+            printf(" %g", mean[c]);
+        printf(", std");
+        for (uint32_t c = 0; c < channels; c++)
+            printf(" %g", std[c]);
+        printf("\n");
+    }
     printf("logits:         %u\n", fx_model_class_count(model));
     int32_t positive = fx_model_positive_class(model);
     printf("classes:       ");

@@ -609,6 +609,7 @@ def test_embedded_info_and_layers():
     assert "model:          embedded fracture_densenet.pt" in r.stdout
     assert "0=normal 1=fracture (positive)" in r.stdout
     assert "1 channel" in r.stdout
+    assert "normalization:  (x - mean) / std, x in [0,1]; mean 0, std 1" in r.stdout  # models/README.md
     assert "default layer:  features" in r.stdout
     r = run("layers", "--feature-maps")
     assert r.returncode == 0
