@@ -37,3 +37,13 @@ for model in densenet121 resnet50; do
     done
   done
 done
+# The allocator: glibc gives large freed blocks back to the kernel, so every
+# pass page-faults its activations anew. The same runs with them kept in the
+# heap (what the fxcam program sets for itself; docs/performance.md).
+tuned="MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=1073741824"
+for model in densenet121 resnet50; do
+  echo "## $model, 224x224, batch 8, $tuned"
+  env $tuned "$work/bench_engine" "$work/$model.pt" 8 "$reps"
+  env $tuned "$build/bench/plain_forward" "$work/$model.pt" 8 "$reps"
+  env $tuned "$build/bench/plain_forward" "$work/$model.pt" 8 "$reps" noopt
+done
