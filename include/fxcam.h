@@ -330,7 +330,20 @@ typedef struct fx_model_options {
     const float *mean;       /* input_channels values; NULL (default) = metadata, else ImageNet
                               * (0.485, 0.456, 0.406) for 3 channels, 0.5 for 1 */
     const float *std;        /* same; ImageNet (0.229, 0.224, 0.225), 0.5 for 1 channel */
+    /* Added in 0.2 (struct_size tells which fields a caller knows). */
+    uint32_t mean_count;     /* entries in mean[]; must equal the input channels when mean != NULL
+                              * (0 = legacy caller: input_channels entries are read) */
+    uint32_t std_count;      /* entries in std[]; as mean_count */
+    int32_t output_kind;     /* FX_OUTPUT_AUTO (default), FX_OUTPUT_LOGITS, FX_OUTPUT_PROBABILITIES:
+                              * what the model's output is; overrides graph and metadata */
+    int32_t strict;          /* non-zero: what is otherwise a load warning that makes results
+                              * unreliable (training-mode export) is an FX_ERR_MODEL error */
 } fx_model_options;
+
+/* What a model's output holds (fx_model_options.output_kind, fx_model_output_kind). */
+#define FX_OUTPUT_AUTO 0          /* decide at load: graph, then fxcam.json "output", then the probe */
+#define FX_OUTPUT_LOGITS 1        /* raw scores; fxcam applies softmax (sigmoid for one output) */
+#define FX_OUTPUT_PROBABILITIES 2 /* the model ends in softmax/sigmoid; its outputs are reported as is */
 
 FX_API void fx_model_options_init(fx_model_options *opts);
 
@@ -460,6 +473,34 @@ FX_API const fx_image *fx_result_heatmap(const fx_result *result, size_t i, uint
 FX_API const fx_image *fx_result_raw_heatmap(const fx_result *result, size_t i, uint32_t j);
 /* Low-resolution map at the layer's size (after ReLU, before upsampling). */
 FX_API const fx_image *fx_result_lowres(const fx_result *result, size_t i, uint32_t j);
+
+/* ---- Warnings -------------------------------------------------------------
+ * The library prints nothing. What does not stop a call but makes its answer
+ * questionable travels with the object it concerns, as a stable code and a
+ * message that says what was seen and what to do. The CLI prints them on
+ * stderr, Python raises them with warnings.warn. Strings are owned by the
+ * model/result. Codes are pinned, only appended. */
+#define FX_WARN_TRAINING_MODE 1   /* model exported in training mode (BatchNorm/Dropout active) */
+#define FX_WARN_OUTPUT_KIND 2     /* output kind decided by the probe's values, not graph or metadata */
+#define FX_WARN_LAYER_1X1 3       /* target layer's map is 1x1: no spatial information */
+#define FX_WARN_ZERO_MAP 4        /* the map is all zero: no positive evidence from this layer */
+#define FX_WARN_UPSCALE 5         /* image upscaled more than 4x to the model input */
+#define FX_WARN_DOWNSCALE 6       /* image downscaled more than 16x to the model input */
+
+/* What the model's output holds after load (FX_OUTPUT_LOGITS or
+ * FX_OUTPUT_PROBABILITIES); FX_OUTPUT_AUTO for NULL. */
+FX_API int32_t fx_model_output_kind(const fx_model *model);
+/* Warnings raised while loading the model. */
+FX_API size_t fx_model_warning_count(const fx_model *model);
+/* Message of warning index (NULL when out of range); *code (may be NULL)
+ * receives its FX_WARN_* code. */
+FX_API const char *fx_model_warning(const fx_model *model, size_t index, int32_t *code);
+/* Warnings raised by the call that made the result. */
+FX_API size_t fx_result_warning_count(const fx_result *result);
+/* As fx_model_warning(); *image (may be NULL) receives the image index the
+ * warning concerns, or -1 when it concerns the whole call. */
+FX_API const char *fx_result_warning(const fx_result *result, size_t index, int32_t *code,
+                                     int64_t *image);
 
 #ifdef __cplusplus
 }
