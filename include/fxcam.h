@@ -196,7 +196,10 @@ FX_API fx_status fx_cam_method_from_name(const char *name, int32_t *method);
 /* Low-resolution maps from the target layer's activations A and the gradient
  * G of the target score with respect to A, both float32 laid out [n][k][h][w]
  * (NCHW, contiguous). Writes n maps of h*w floats to out_maps, after ReLU and
- * before any resize or normalization (formulas: docs/algorithms.md).
+ * before any resize or normalization. The formulas and constants are
+ * pytorch-grad-cam's (Grad-CAM++: alpha = G^2 / (2 G^2 + sum(A) G^3 + 1e-6);
+ * XGradCAM: sum(G A) / (sum(A) + 1e-7)); docs/algorithms.md gives each with
+ * its paper. Sums are taken in double.
  * Errors: FX_ERR_INVALID_ARGUMENT (NULL, zero dimension, unknown method),
  * FX_ERR_NUMERIC (NaN or infinity in A or G, or a map value beyond the float
  * range), FX_ERR_OUT_OF_MEMORY. */
@@ -204,43 +207,83 @@ FX_API fx_status fx_cam_lowres(int32_t method, const float *activations, const f
                                uint32_t n, uint32_t k, uint32_t h, uint32_t w, float *out_maps);
 
 /* Turns one low-resolution map (h*w floats, from fx_cam_lowres) into a heatmap
- * at out's size: bilinear upsampling, then (normalize != 0) min-max
- * normalization y = (x - min) / (max - min + 1e-7). An all-zero map stays all
- * zero. With normalize == 0 the raw upsampled values are kept, for comparing
- * maps across images. The caller sets out->width and out->height; the result
- * is 1 channel FX_PIXEL_F32. Errors: FX_ERR_INVALID_ARGUMENT, FX_ERR_NUMERIC,
- * FX_ERR_LIMIT (output over 2 GiB), FX_ERR_OUT_OF_MEMORY. */
+ * at out's size: bilinear upsampling, then (normalize != 0) scale-free min-max
+ * normalization (docs/algorithms.md):
+ *  - a flat low-resolution map, max - min <= 1e-5 * max(|min|, |max|)
+ *    (constant up to float rounding; all-zero included), gives 0 everywhere;
+ *  - any other map gives y = (U - min U) / (max U - min U) of the upsampled
+ *    map U, computed in double: values in [0, 1], the peak exactly 1 and the
+ *    minimum exactly 0 whatever the map's absolute scale (a map whose
+ *    largest value is 3e-8 included). This equals pytorch-grad-cam's
+ *    scale_cam_image result within 1e-6 for maps with max - min >> 1e-7.
+ * With normalize == 0 the raw upsampled values are kept, for comparing maps
+ * across images. The caller sets out->width and out->height; the result is 1
+ * channel FX_PIXEL_F32. Errors: FX_ERR_INVALID_ARGUMENT, FX_ERR_NUMERIC (NaN
+ * or infinity in lowres), FX_ERR_LIMIT (output over 2 GiB),
+ * FX_ERR_OUT_OF_MEMORY. */
 FX_API fx_status fx_cam_upsample(const float *lowres, uint32_t h, uint32_t w, int32_t normalize,
                                  fx_image *out);
 
-/* Min-max normalizes a 1-channel FX_PIXEL_F32 map in place, as above. */
+/* Normalizes a 1-channel FX_PIXEL_F32 map in place with the same rule,
+ * against its own range: flat -> 0 everywhere, else (x - min) / (max - min).
+ * Errors: FX_ERR_INVALID_ARGUMENT, FX_ERR_NUMERIC (NaN or infinity; the map is
+ * left untouched). */
 FX_API fx_status fx_map_normalize(fx_image *map);
 
-/* ---- Colormaps ---------------------------------------------------------- */
+/* ---- Colormaps ----------------------------------------------------------
+ * The values are OpenCV's COLORMAP_* numbers (OpenCV 4.6), so that a number
+ * written for cv2.applyColorMap (cv2.COLORMAP_JET == 2) means the same map
+ * here. Renumbered in 0.2 (docs/abi.md). FX_COLORMAP_GRAY is fxcam's own and
+ * lies outside OpenCV's range. The ids are not contiguous: enumerate them
+ * with fx_colormap_count() and fx_colormap_at(). */
+#define FX_COLORMAP_AUTUMN 0
+#define FX_COLORMAP_BONE 1
+#define FX_COLORMAP_JET 2
+#define FX_COLORMAP_WINTER 3
+#define FX_COLORMAP_RAINBOW 4
+#define FX_COLORMAP_OCEAN 5
+#define FX_COLORMAP_SUMMER 6
+#define FX_COLORMAP_SPRING 7
+#define FX_COLORMAP_COOL 8
+#define FX_COLORMAP_HSV 9
+#define FX_COLORMAP_PINK 10
+#define FX_COLORMAP_HOT 11
+#define FX_COLORMAP_PARULA 12
+#define FX_COLORMAP_MAGMA 13
+#define FX_COLORMAP_INFERNO 14
+#define FX_COLORMAP_PLASMA 15
+#define FX_COLORMAP_VIRIDIS 16
+#define FX_COLORMAP_CIVIDIS 17
+#define FX_COLORMAP_TWILIGHT 18
+#define FX_COLORMAP_TWILIGHT_SHIFTED 19
+#define FX_COLORMAP_TURBO 20
+#define FX_COLORMAP_DEEPGREEN 21
+#define FX_COLORMAP_GRAY 100 /* fxcam's own: the identity ramp (v, v, v) */
 
-#define FX_COLORMAP_JET 0
-#define FX_COLORMAP_HOT 1
-#define FX_COLORMAP_VIRIDIS 2
-#define FX_COLORMAP_PLASMA 3
-#define FX_COLORMAP_INFERNO 4
-#define FX_COLORMAP_TURBO 5
-#define FX_COLORMAP_MAGMA 6
-#define FX_COLORMAP_BONE 7
-#define FX_COLORMAP_GRAY 8
-#define FX_COLORMAP_COUNT 9
-
-/* "jet", "hot", ... ; NULL if unknown. */
+/* Number of colormaps (23 in this version). Thread-safe. */
+FX_API uint32_t fx_colormap_count(void);
+/* FX_COLORMAP_* id of colormap index (0 .. fx_colormap_count() - 1), in
+ * ascending id order; -1 when index is out of range. Together with
+ * fx_colormap_name() this lists every map (CLI help, Python). */
+FX_API int32_t fx_colormap_at(uint32_t index);
+/* Lower-case name, OpenCV's suffix: "autumn", "bone", "jet", ...,
+ * "twilight_shifted", "turbo", "deepgreen", and "gray"; NULL for an unknown
+ * id. Static storage. */
 FX_API const char *fx_colormap_name(int32_t colormap);
-/* Parses a colormap name (case-insensitive). Errors: FX_ERR_INVALID_ARGUMENT
- * with the list of valid names. */
+/* Parses a colormap name (ASCII case-insensitive, whatever the locale).
+ * Errors: FX_ERR_INVALID_ARGUMENT with the list of valid names and numbers. */
 FX_API fx_status fx_colormap_from_name(const char *name, int32_t *colormap);
 /* Copies the 256-entry table, RGB interleaved, into rgb[768]. The tables are
- * those of OpenCV 4.6's applyColorMap (in RGB order). */
+ * those of OpenCV 4.6's applyColorMap, in RGB order. Errors:
+ * FX_ERR_INVALID_ARGUMENT (unknown id, with the valid list; rgb NULL). */
 FX_API fx_status fx_colormap_table(int32_t colormap, uint8_t *rgb);
 /* Colors a 1-channel map: FX_PIXEL_U8 indexes the table directly; FX_PIXEL_F32
- * is clamped to [0,1] and indexed with (uint8_t)(v * 255 + 0.5); NaN -> 0.
- * Output: same size, 3 channels, FX_PIXEL_U8. Errors: FX_ERR_INVALID_ARGUMENT,
- * FX_ERR_LIMIT, FX_ERR_OUT_OF_MEMORY. */
+ * is indexed with the one float-to-8-bit rule of fxcam (also used by
+ * fx_overlay and fx_image_to_rgb8): NaN -> 0, clamped to [0,1], then
+ * floor(v * 255 + 0.5) computed exactly (in double), i.e. v * 255 rounded to
+ * nearest, halves up. Output: same size, 3 channels, FX_PIXEL_U8.
+ * Errors: FX_ERR_INVALID_ARGUMENT (unknown colormap with the valid list, bad
+ * map or out), FX_ERR_LIMIT, FX_ERR_OUT_OF_MEMORY. */
 FX_API fx_status fx_colormap_apply(const fx_image *map, int32_t colormap, fx_image *out);
 
 /* ---- Overlay ------------------------------------------------------------ */
@@ -311,7 +354,8 @@ FX_API fx_status fx_figure_compare(const fx_image *image, const fx_image *map_a,
  * Threads: one fx_model may be used by several threads at once
  * (fx_gradcam_compute and every getter); results are independent objects.
  * The CPU thread count (fx_model_options.threads) is a libtorch setting
- * shared by the whole process: the last fx_model_load() decides it. fxcam
+ * shared by the whole process: the last fx_model_load() with threads >= 0
+ * decides it; threads = -1 leaves it alone. fxcam
  * runs its own graphs with libtorch's graph-executor optimizations off (with
  * them on, repeated gradient calls failed and CUDA runs hung;
  * docs/performance.md gives the cost); that switch is thread-local in
@@ -323,7 +367,9 @@ typedef struct fx_model fx_model;
 typedef struct fx_model_options {
     uint32_t struct_size;    /* sizeof(fx_model_options) */
     const char *device;      /* "auto" (default: CUDA when available, else CPU), "cpu", "cuda", "cuda:N" */
-    int32_t threads;         /* CPU intra-op threads; 0 (default) = all online CPUs. Process-wide. */
+    int32_t threads;         /* CPU intra-op threads, libtorch's process-wide setting: 0 (default) =
+                              * all online CPUs, >= 1 that many, -1 = leave the process's setting
+                              * as it is (a PyTorch program loading models between epochs) */
     uint32_t input_width;    /* 0 (default) = from the model's metadata, else 224 */
     uint32_t input_height;   /* 0 (default) = from the model's metadata, else 224 */
     uint32_t input_channels; /* 1 or 3; 0 (default) = from the metadata, else 3 */
@@ -352,8 +398,9 @@ FX_API void fx_model_options_init(fx_model_options *opts);
  * must be [batch, classes]. Every module's output shape is recorded for
  * fx_model_layer(). On success *out receives a model released with
  * fx_model_free(). Errors: FX_ERR_INVALID_ARGUMENT (NULL, bad option, unknown
- * device name), FX_ERR_IO (file cannot be opened), FX_ERR_FORMAT (not a
- * TorchScript archive, truncated), FX_ERR_MODEL (bad fxcam.json naming the
+ * device name, mean_count/std_count not the input channels), FX_ERR_IO (file
+ * cannot be opened, is a directory or not a regular file), FX_ERR_FORMAT (not
+ * a TorchScript archive, truncated), FX_ERR_MODEL (bad fxcam.json naming the
  * key, output not [batch, classes], forward fails), FX_ERR_DEVICE (CUDA asked
  * for but not available), FX_ERR_NOT_AVAILABLE (built without libtorch). */
 FX_API fx_status fx_model_load(const char *path, const fx_model_options *opts, fx_model **out);

@@ -3,16 +3,26 @@
  * papers are in docs/algorithms.md. */
 #include "fx_internal.h"
 
-#include <ctype.h>
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Added to denominators that may be zero (Grad-CAM++, XGradCAM, min-max
- * normalization), as in the reference implementations. */
-#define FX_CAM_EPS 1e-7
+/* Constants of pytorch-grad-cam (jacobgil/pytorch-grad-cam), which fxcam's
+ * maps equal (docs/algorithms.md): grad_cam_plusplus.py adds 1e-6
+ * ("eps = 0.000001") to the alpha denominator, xgrad_cam.py adds 1e-7 to the
+ * channel's activation sum. With small gradients the Grad-CAM++ term
+ * dominates alpha, so its value matters: 1e-7 gave maps 0.006 to 0.4 away. */
+#define GRADCAM_PLUSPLUS_EPS 1e-6
+#define XGRADCAM_EPS 1e-7
+
+/* Relative guard of the normalization: a map whose range (max - min) is at
+ * most this fraction of its magnitude max(|min|, |max|) is constant up to
+ * float32 rounding (1 ulp = 1.2e-7 relative; a layer's sum over thousands of
+ * channels carries tens of ulps) and becomes 0 everywhere. Relative, so that
+ * the result does not depend on the map's absolute scale. */
+#define NORMALIZE_RELATIVE_GUARD 1e-5
 
 static const char *const method_names[FX_CAM_METHOD_COUNT] = {
     [FX_CAM_GRADCAM] = "gradcam",   [FX_CAM_GRADCAM_PLUSPLUS] = "gradcam++", [FX_CAM_HIRESCAM] = "hirescam",
@@ -31,16 +41,6 @@ const char *fx_cam_method_name(int32_t method)
     return method_names[method];
 }
 
-/* strcasecmp is POSIX, not C11; names are ASCII so tolower is enough. */
-static bool names_equal(const char *a, const char *b)
-{
-    for (; *a && *b; a++, b++) {
-        if (tolower((unsigned char)*a) != tolower((unsigned char)*b))
-            return false;
-    }
-    return *a == *b;
-}
-
 fx_status fx_cam_method_from_name(const char *name, int32_t *method)
 {
     if (!name)
@@ -48,13 +48,13 @@ fx_status fx_cam_method_from_name(const char *name, int32_t *method)
     if (!method)
         return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_cam_method_from_name: method is NULL");
     for (int32_t m = 0; m < FX_CAM_METHOD_COUNT; m++) {
-        if (names_equal(name, method_names[m])) {
+        if (fx__ascii_equal_nocase(name, method_names[m])) {
             *method = m;
             return FX_OK;
         }
     }
     /* '+' is awkward in file names and shell words, hence the aliases. */
-    if (names_equal(name, "gradcampp") || names_equal(name, "gradcam_plusplus")) {
+    if (fx__ascii_equal_nocase(name, "gradcampp") || fx__ascii_equal_nocase(name, "gradcam_plusplus")) {
         *method = FX_CAM_GRADCAM_PLUSPLUS;
         return FX_OK;
     }
@@ -95,7 +95,9 @@ static double weight_gradcam(const float *a, const float *g, size_t hw)
 }
 
 /* Grad-CAM++ with the closed-form alpha of Chattopadhay et al. (eq. 19) for an
- * exponential score, as pytorch-grad-cam computes it. */
+ * exponential score, as pytorch-grad-cam's grad_cam_plusplus.py computes it:
+ * alpha = G^2 / (2 G^2 + sum(A) G^3 + 1e-6), set to 0 where G == 0, and
+ * weight = sum over positions of ReLU(G) * alpha. */
 static double weight_gradcam_plusplus(const float *a, const float *g, size_t hw)
 {
     double s = channel_sum(a, hw);
@@ -105,20 +107,21 @@ static double weight_gradcam_plusplus(const float *a, const float *g, size_t hw)
         if (gj <= 0.0) /* ReLU(G) is 0 there, and G == 0 has alpha = 0 by definition */
             continue;
         double g2 = gj * gj;
-        double alpha = g2 / (2.0 * g2 + s * g2 * gj + FX_CAM_EPS);
+        double alpha = g2 / (2.0 * g2 + s * g2 * gj + GRADCAM_PLUSPLUS_EPS);
         weight += gj * alpha;
     }
     return weight;
 }
 
-/* XGradCAM: the gradient averaged with the activation as weight. */
+/* XGradCAM: the gradient averaged with the activation as weight,
+ * sum(G * A) / (sum(A) + 1e-7) as in pytorch-grad-cam's xgrad_cam.py. */
 static double weight_xgradcam(const float *a, const float *g, size_t hw)
 {
     double s = channel_sum(a, hw);
     double weight = 0.0;
     for (size_t j = 0; j < hw; j++)
         weight += (double)g[j] * a[j];
-    return weight / (s + FX_CAM_EPS);
+    return weight / (s + XGRADCAM_EPS);
 }
 
 typedef double (*channel_weight_fn)(const float *a, const float *g, size_t hw);
@@ -265,15 +268,26 @@ static fx_status map_range(const fx_image *map, const char *fn, float *lo, float
     return FX_OK;
 }
 
-/* y = (x - min) / (max - min + eps), in double and rounded once to float; a
- * constant map becomes 0 / eps = 0. */
-static void map_rescale(fx_image *map, float lo, float hi)
+/* True when a map with this range is constant up to float rounding
+ * (NORMALIZE_RELATIVE_GUARD); an all-zero map (0 <= 0) included. */
+static bool range_is_flat(double lo, double hi)
 {
-    double scale = 1.0 / ((double)hi - (double)lo + FX_CAM_EPS);
+    double magnitude = fabs(lo) > fabs(hi) ? fabs(lo) : fabs(hi);
+    return hi - lo <= NORMALIZE_RELATIVE_GUARD * magnitude;
+}
+
+/* y = (x - lo) / (hi - lo) in double, rounded once to float, clamped to
+ * [0, 1]; x == hi gives exactly 1 and x == lo exactly 0. flat: every value
+ * becomes 0 (no speckle from the rounding of a constant map). */
+static void map_rescale(fx_image *map, double lo, double hi, bool flat)
+{
+    double scale = flat ? 0.0 : 1.0 / (hi - lo);
     for (uint32_t y = 0; y < map->height; y++) {
         float *row = (float *)fx__row(map, y);
-        for (uint32_t x = 0; x < map->width; x++)
-            row[x] = (float)(((double)row[x] - lo) * scale);
+        for (uint32_t x = 0; x < map->width; x++) {
+            double v = flat ? 0.0 : ((double)row[x] - lo) * scale;
+            row[x] = (float)(v < 0.0 ? 0.0 : v > 1.0 ? 1.0 : v);
+        }
     }
 }
 
@@ -286,7 +300,7 @@ fx_status fx_map_normalize(fx_image *map)
     st = map_range(map, "fx_map_normalize", &lo, &hi);
     if (st != FX_OK)
         return st;
-    map_rescale(map, lo, hi);
+    map_rescale(map, lo, hi, range_is_flat(lo, hi));
     return FX_OK;
 }
 
@@ -312,13 +326,20 @@ fx_status fx_cam_upsample(const float *lowres, uint32_t h, uint32_t w, int32_t n
     if (st != FX_OK)
         return st;
     st = fx_resize_bilinear(&src, out);
-    if (st != FX_OK)
+    if (st != FX_OK || !normalize)
         return st;
-    if (normalize) {
-        /* Bilinear weights are convex, so the upsampled map stays finite and
-         * only its range needs measuring again. */
-        map_range(out, "fx_cam_upsample", &lo, &hi);
-        map_rescale(out, lo, hi);
+    /* Flatness is decided on the low-resolution map, whose values are the
+     * layer's: the bilinear output lies inside its range, and a constant map
+     * must give 0, not the rounding noise of the resize stretched to [0, 1].
+     * A map that is not flat is scaled by the upsampled map's own range, as
+     * pytorch-grad-cam does (min-max after cv2.resize): its peak is exactly 1
+     * even where no output pixel lands on the low-resolution peak. */
+    bool flat = range_is_flat(lo, hi);
+    float up_lo = lo, up_hi = hi;
+    if (!flat) {
+        map_range(out, "fx_cam_upsample", &up_lo, &up_hi); /* finite: bilinear weights are convex */
+        flat = range_is_flat(up_lo, up_hi); /* e.g. a map shrunk to one pixel */
     }
+    map_rescale(out, up_lo, up_hi, flat);
     return FX_OK;
 }

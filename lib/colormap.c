@@ -1,87 +1,90 @@
-/* Colormaps: names, the 256-entry RGB tables (lib/colormap_tables.c, generated
- * from OpenCV 4.6 by tools/gen_colormaps.py) and coloring of 1-channel maps. */
+/* Colormaps: ids (OpenCV's COLORMAP_* numbers), names, the 256-entry RGB
+ * tables (lib/colormap_tables.c, generated from OpenCV 4.6 by
+ * tools/gen_colormaps.py) and coloring of 1-channel maps. */
 #include "fx_internal.h"
 
-#include <math.h>
+#include <stdio.h>
 #include <string.h>
 
-/* Defined in the generated lib/colormap_tables.c. */
-extern const uint8_t fx__colormap_tables[FX_COLORMAP_COUNT][256 * 3];
+/* Defined in the generated lib/colormap_tables.c: entry i of each array
+ * describes one map, ids ascending. */
+extern const uint32_t fx__colormap_entry_count;
+extern const int32_t fx__colormap_ids[];
+extern const char *const fx__colormap_names[];
+extern const uint8_t fx__colormap_tables[][256 * 3];
 
-static const char *const colormap_names[FX_COLORMAP_COUNT] = {
-    [FX_COLORMAP_JET] = "jet",         [FX_COLORMAP_HOT] = "hot",     [FX_COLORMAP_VIRIDIS] = "viridis",
-    [FX_COLORMAP_PLASMA] = "plasma",   [FX_COLORMAP_INFERNO] = "inferno", [FX_COLORMAP_TURBO] = "turbo",
-    [FX_COLORMAP_MAGMA] = "magma",     [FX_COLORMAP_BONE] = "bone",   [FX_COLORMAP_GRAY] = "gray",
-};
+/* Entry of a colormap id, or -1. The ids are few (23) and ascending; a linear
+ * scan is as fast as anything here. */
+static int32_t entry_of(int32_t colormap)
+{
+    for (uint32_t i = 0; i < fx__colormap_entry_count; i++)
+        if (fx__colormap_ids[i] == colormap)
+            return (int32_t)i;
+    return -1;
+}
 
-#define VALID_NAMES "jet, hot, viridis, plasma, inferno, turbo, magma, bone, gray"
+uint32_t fx_colormap_count(void)
+{
+    return fx__colormap_entry_count;
+}
+
+int32_t fx_colormap_at(uint32_t index)
+{
+    return index < fx__colormap_entry_count ? fx__colormap_ids[index] : -1;
+}
 
 const char *fx_colormap_name(int32_t colormap)
 {
-    if (colormap < 0 || colormap >= FX_COLORMAP_COUNT)
-        return NULL;
-    return colormap_names[colormap];
+    int32_t e = entry_of(colormap);
+    return e < 0 ? NULL : fx__colormap_names[e];
 }
 
-/* strcasecmp and tolower follow the locale (a Turkish 'I' is not 'i'); names
- * are ASCII, so compare them as ASCII. */
-static char ascii_lower(char c)
+/* "autumn (0), bone (1), ..., gray (100)": every message that lists the maps. */
+static const char *valid_list(void)
 {
-    return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+    static _Thread_local char list[512];
+    size_t used = 0;
+    list[0] = '\0';
+    for (uint32_t i = 0; i < fx__colormap_entry_count && used < sizeof list; i++)
+        used += (size_t)snprintf(list + used, sizeof list - used, "%s%s (%d)", i ? ", " : "", fx__colormap_names[i],
+                                 (int)fx__colormap_ids[i]);
+    return list;
 }
 
-static bool equal_ignoring_ascii_case(const char *a, const char *b)
+fx_status fx__colormap_check(const char *fn, int32_t colormap)
 {
-    for (; *a && *b; a++, b++)
-        if (ascii_lower(*a) != ascii_lower(*b))
-            return false;
-    return *a == *b;
+    if (entry_of(colormap) >= 0)
+        return FX_OK;
+    return fx__error(FX_ERR_INVALID_ARGUMENT,
+                     "%s: unknown colormap %d; valid (OpenCV's COLORMAP_* numbers, and fxcam's gray): %s", fn,
+                     (int)colormap, valid_list());
 }
 
 fx_status fx_colormap_from_name(const char *name, int32_t *colormap)
 {
     if (!name)
-        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_colormap_from_name: name is NULL; valid: " VALID_NAMES);
+        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_colormap_from_name: name is NULL; valid: %s", valid_list());
     if (!colormap)
         return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_colormap_from_name: colormap is NULL");
-    for (int32_t i = 0; i < FX_COLORMAP_COUNT; i++) {
-        if (equal_ignoring_ascii_case(name, colormap_names[i])) {
-            *colormap = i;
+    for (uint32_t i = 0; i < fx__colormap_entry_count; i++) {
+        if (fx__ascii_equal_nocase(name, fx__colormap_names[i])) {
+            *colormap = fx__colormap_ids[i];
             return FX_OK;
         }
     }
-    return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_colormap_from_name: unknown colormap '%.64s%s'; valid: " VALID_NAMES,
-                     name, strlen(name) > 64 ? "..." : "");
-}
-
-static fx_status check_colormap(const char *function, int32_t colormap)
-{
-    if (colormap < 0 || colormap >= FX_COLORMAP_COUNT)
-        return fx__error(FX_ERR_INVALID_ARGUMENT,
-                         "%s: unknown colormap %d; valid: 0..%d (FX_COLORMAP_JET .. FX_COLORMAP_GRAY: " VALID_NAMES
-                         ")",
-                         function, (int)colormap, FX_COLORMAP_COUNT - 1);
-    return FX_OK;
+    return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_colormap_from_name: unknown colormap '%.64s%s'; valid: %s", name,
+                     strlen(name) > 64 ? "..." : "", valid_list());
 }
 
 fx_status fx_colormap_table(int32_t colormap, uint8_t *rgb)
 {
-    fx_status st = check_colormap("fx_colormap_table", colormap);
+    fx_status st = fx__colormap_check("fx_colormap_table", colormap);
     if (st != FX_OK)
         return st;
     if (!rgb)
         return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_colormap_table: rgb is NULL; pass a buffer of 768 bytes");
-    memcpy(rgb, fx__colormap_tables[colormap], 256 * 3);
+    memcpy(rgb, fx__colormap_tables[entry_of(colormap)], 256 * 3);
     return FX_OK;
-}
-
-/* The rule documented in fxcam.h: NaN -> 0, clamp to [0,1], round v * 255. */
-static uint8_t float_index(float v)
-{
-    if (isnan(v))
-        return 0;
-    v = v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v);
-    return (uint8_t)(v * 255.0f + 0.5f);
 }
 
 static void color_row_u8(const uint8_t *src, uint32_t width, const uint8_t *table, uint8_t *dst)
@@ -93,7 +96,7 @@ static void color_row_u8(const uint8_t *src, uint32_t width, const uint8_t *tabl
 static void color_row_f32(const float *src, uint32_t width, const uint8_t *table, uint8_t *dst)
 {
     for (uint32_t x = 0; x < width; x++)
-        memcpy(dst + 3 * (size_t)x, table + 3 * (size_t)float_index(src[x]), 3);
+        memcpy(dst + 3 * (size_t)x, table + 3 * (size_t)fx__unit_to_u8(src[x]), 3);
 }
 
 static bool buffers_overlap(const fx_image *a, const fx_image *b)
@@ -113,7 +116,7 @@ fx_status fx_colormap_apply(const fx_image *map, int32_t colormap, fx_image *out
         return fx__error(FX_ERR_INVALID_ARGUMENT,
                          "fx_colormap_apply: map is FX_PIXEL_U16; valid: FX_PIXEL_U8 (indexes the table) or "
                          "FX_PIXEL_F32 (values in [0,1])");
-    st = check_colormap("fx_colormap_apply", colormap);
+    st = fx__colormap_check("fx_colormap_apply", colormap);
     if (st != FX_OK)
         return st;
     if (!out)
@@ -128,7 +131,7 @@ fx_status fx_colormap_apply(const fx_image *map, int32_t colormap, fx_image *out
         return fx__error(FX_ERR_INVALID_ARGUMENT,
                          "fx_colormap_apply: out's buffer overlaps map's; coloring cannot work in place");
     }
-    const uint8_t *table = fx__colormap_tables[colormap];
+    const uint8_t *table = fx__colormap_tables[entry_of(colormap)];
     for (uint32_t y = 0; y < map->height; y++) {
         if (map->pixel_type == FX_PIXEL_U8)
             color_row_u8(fx__row(map, y), map->width, table, fx__row(out, y));

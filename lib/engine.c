@@ -68,9 +68,15 @@ static fx_status check_size_option(const char *what, uint32_t value)
 
 static fx_status check_model_options(const fx_model_options *o)
 {
-    if (o->threads < 0)
-        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_model_load: threads %d is negative; valid: 0 (all CPUs) or >= 1",
+    if (o->threads < -1)
+        return fx__error(FX_ERR_INVALID_ARGUMENT,
+                         "fx_model_load: threads %d; valid: -1 (leave the process's setting), 0 (all CPUs) or >= 1",
                          (int)o->threads);
+    if ((o->mean_count && !o->mean) || (o->std_count && !o->std))
+        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_model_load: %s_count is %u but %s is NULL",
+                         o->mean_count && !o->mean ? "mean" : "std",
+                         o->mean_count && !o->mean ? o->mean_count : o->std_count,
+                         o->mean_count && !o->mean ? "mean" : "std");
     fx_status st = check_size_option("input_width", o->input_width);
     if (st == FX_OK)
         st = check_size_option("input_height", o->input_height);
@@ -82,6 +88,21 @@ static fx_status check_model_options(const fx_model_options *o)
     return FX_OK;
 }
 
+/* A caller's mean/std must have one value per input channel; count 0 is a
+ * caller that predates the counts (input_channels values are read). */
+static fx_status check_option_counts(const fx_model_options *o, uint32_t channels)
+{
+    if (o->mean && o->mean_count && o->mean_count != channels)
+        return fx__error(FX_ERR_INVALID_ARGUMENT,
+                         "fx_model_load: mean has %u values but the model takes %u input channels; pass %u", o->mean_count,
+                         channels, channels);
+    if (o->std && o->std_count && o->std_count != channels)
+        return fx__error(FX_ERR_INVALID_ARGUMENT,
+                         "fx_model_load: std has %u values but the model takes %u input channels; pass %u", o->std_count,
+                         channels, channels);
+    return FX_OK;
+}
+
 /* Picks each preprocessing value from the options, else the metadata, else
  * the ImageNet defaults. */
 static fx_status resolve_input(fx_model *m, const fx_model_options *o, const fx__shim_metadata *md)
@@ -90,6 +111,9 @@ static fx_status resolve_input(fx_model *m, const fx_model_options *o, const fx_
     m->height = o->input_height ? o->input_height : md->input_height ? md->input_height : FX_DEFAULT_INPUT_SIZE;
     m->channels = o->input_channels ? o->input_channels : md->channels ? md->channels : 3;
     uint32_t c = m->channels;
+    fx_status st = check_option_counts(o, c);
+    if (st != FX_OK)
+        return st;
     for (uint32_t i = 0; i < c; i++) {
         m->mean[i] = c == 3 ? imagenet_mean[i] : 0.5f;
         m->std[i] = c == 3 ? imagenet_std[i] : 0.5f;

@@ -47,7 +47,7 @@ typedef struct fx__shim_source {
 
 /* Loads a TorchScript archive onto device ("auto", "cpu", "cuda", "cuda:N")
  * and reads its fxcam.json. threads > 0 sets libtorch's intra-op thread count
- * (process-wide). */
+ * (process-wide), 0 sets it to the online CPUs, -1 leaves it alone. */
 fx_status fx__shim_load(const fx__shim_source *source, const char *device, int32_t threads, fx__shim_model **out);
 void fx__shim_free(fx__shim_model *model);
 const fx__shim_metadata *fx__shim_get_metadata(const fx__shim_model *model);
@@ -88,7 +88,16 @@ fx_status fx__shim_run(fx__shim_model *model, const float *input, uint32_t n, co
                        fx__shim_score_fn score_fn, void *user, fx__shim_capture *out);
 void fx__shim_capture_free(fx__shim_capture *capture);
 
-/* For tests: whether libtorch's graph-executor optimizations are on for the
+/* Validates fxcam.json text (size bytes, need not be NUL-terminated) exactly
+ * as loading does, without libtorch: FX_OK, or FX_ERR_MODEL naming the key
+ * and the limit (docs/model-format.md). For the fuzz target and tests. */
+fx_status fx__shim_metadata_check(const char *text, size_t size);
+
+/* For tests: libtorch's intra-op thread count (process-wide); 0 without libtorch. */
+int fx__shim_thread_count(void);
+
+/* For tests: whether libtorch's graph-executor
+ optimizations are on for the
  * calling thread (the setting is thread-local); 0 without libtorch. */
 int fx__shim_executor_optimized(void);
 

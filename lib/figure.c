@@ -117,10 +117,9 @@ static fx_status check_options(const fx_figure_options *given, fx_figure_options
         return fx__error(FX_ERR_INVALID_ARGUMENT,
                          "fx_figure_options: confidence is %g; valid: 0 to 1, or negative to leave it out",
                          (double)o->confidence);
-    if (!fx_colormap_name(o->colormap))
-        return fx__error(FX_ERR_INVALID_ARGUMENT,
-                         "fx_figure_options: colormap is %d; valid: 0 (FX_COLORMAP_JET) to %d (FX_COLORMAP_GRAY)",
-                         (int)o->colormap, FX_COLORMAP_COUNT - 1);
+    st = fx__colormap_check("fx_figure_options", o->colormap);
+    if (st != FX_OK)
+        return st;
     if (o->panel_height > MAX_PANEL_HEIGHT)
         return fx__error(FX_ERR_INVALID_ARGUMENT,
                          "fx_figure_options: panel_height is %u; valid: 1 to %u, or 0 for the image height capped to %u",

@@ -48,6 +48,39 @@ void fx__output_abandon(fx_image *out, const fx_image *saved, bool allocated);
  * a newer header). `what` names the struct in the message. */
 fx_status fx__options_merge(void *merged, size_t full_size, const void *given, const char *what);
 
+/* Checks a colormap id (FX_COLORMAP_*); the one validation and message of
+ * every function that takes a colormap: "<fn>: unknown colormap 42; valid:
+ * autumn (0), bone (1), ..., gray (100)". */
+fx_status fx__colormap_check(const char *fn, int32_t colormap);
+
+/* The one float-to-8-bit rule (colormap index, overlay, display of float
+ * images): NaN -> 0, clamp to [0, 1], then v * 255 rounded to nearest with
+ * halves up. v * 255 and the + 0.5 are exact in double (a float has 24
+ * significant bits), so the rounding happens once; in float arithmetic
+ * 0.0019607842f * 255 + 0.5 rounds up to 1.0 although v * 255 < 0.5. */
+static inline uint8_t fx__unit_to_u8(float v)
+{
+    if (!(v > 0.0f)) /* also NaN */
+        return 0;
+    if (v >= 1.0f)
+        return 255;
+    return (uint8_t)((double)v * 255.0 + 0.5);
+}
+
+/* ASCII case-insensitive equality, independent of the locale (tolower and
+ * strcasecmp follow it: in a Turkish locale 'I' does not lower to 'i'). Names
+ * of colormaps and CAM methods are ASCII. */
+static inline bool fx__ascii_equal_nocase(const char *a, const char *b)
+{
+    for (; *a && *b; a++, b++) {
+        char x = *a >= 'A' && *a <= 'Z' ? (char)(*a - 'A' + 'a') : *a;
+        char y = *b >= 'A' && *b <= 'Z' ? (char)(*b - 'A' + 'a') : *b;
+        if (x != y)
+            return false;
+    }
+    return *a == *b;
+}
+
 static inline uint8_t *fx__row(const fx_image *img, uint32_t y)
 {
     return (uint8_t *)img->data + (size_t)y * img->stride;

@@ -3,7 +3,6 @@
 #include "fx_internal.h"
 
 #include <math.h>
-#include <stdio.h>
 #include <string.h>
 
 /* ---- Conversion to 8-bit RGB -------------------------------------------- */
@@ -43,16 +42,6 @@ static uint8_t u16_window(uint16_t v, uint16_t lo, uint16_t hi)
     return (uint8_t)(((uint32_t)(v - lo) * 510u + range) / (2u * range));
 }
 
-/* Same rule as fx_colormap_apply's float index: clamp to [0, 1], NaN -> 0. */
-static uint8_t f32_to_u8(float v)
-{
-    if (!(v > 0.0f)) /* also NaN */
-        return 0;
-    if (v >= 1.0f)
-        return 255;
-    return (uint8_t)(v * 255 + 0.5);
-}
-
 /* src validated, dst an RGB8 image of the same size not overlapping it. */
 static void convert_to_rgb8(const fx_image *src, fx_image *dst)
 {
@@ -71,7 +60,7 @@ static void convert_to_rgb8(const fx_image *src, fx_image *dst)
                 switch (src->pixel_type) {
                 case FX_PIXEL_U8: v = row[i]; break;
                 case FX_PIXEL_U16: v = u16_window(((const uint16_t *)row)[i], lo, hi); break;
-                default: v = f32_to_u8(((const float *)row)[i]); break;
+                default: v = fx__unit_to_u8(((const float *)row)[i]); break;
                 }
                 out[(size_t)x * 3 + c] = v;
             }
@@ -138,18 +127,6 @@ static fx_status check_unit_interval(float v, const char *name)
     return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_overlay: %s is %g; valid: 0 to 1", name, (double)v);
 }
 
-static fx_status check_colormap(int32_t colormap)
-{
-    if (fx_colormap_name(colormap))
-        return FX_OK;
-    char valid[256] = "";
-    size_t used = 0;
-    for (int32_t c = 0; c < FX_COLORMAP_COUNT && used < sizeof valid; c++)
-        used += (size_t)snprintf(valid + used, sizeof valid - used, "%s%s (%d)", c ? ", " : "", fx_colormap_name(c),
-                                 (int)c);
-    return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_overlay: unknown colormap %d; valid: %s", (int)colormap, valid);
-}
-
 static fx_status check_overlay_inputs(const fx_image *image, const fx_image *heatmap, const fx_overlay_options *o)
 {
     fx_status st = fx__image_check(image, "fx_overlay: image");
@@ -165,7 +142,7 @@ static fx_status check_overlay_inputs(const fx_image *image, const fx_image *hea
     if (st == FX_OK)
         st = check_unit_interval(o->threshold, "threshold");
     if (st == FX_OK)
-        st = check_colormap(o->colormap);
+        st = fx__colormap_check("fx_overlay", o->colormap);
     return st;
 }
 
@@ -181,7 +158,7 @@ static void blend(fx_image *rgb, const fx_image *heatmap, const uint8_t table[76
         for (uint32_t x = 0; x < rgb->width; x++, px += 3) {
             if (!(map[x] >= threshold))
                 continue;
-            const uint8_t *color = table + 3 * (size_t)f32_to_u8(map[x]);
+            const uint8_t *color = table + 3 * (size_t)fx__unit_to_u8(map[x]);
             for (int c = 0; c < 3; c++)
                 px[c] = (uint8_t)floor(keep * px[c] + a * color[c] + 0.5);
         }

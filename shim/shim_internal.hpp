@@ -5,6 +5,8 @@
 
 #include <torch/script.h>
 
+#include "shim_metadata.hpp"
+
 #include <functional>
 #include <map>
 #include <memory>
@@ -61,11 +63,7 @@ struct fx__shim_model {
     torch::Device device{torch::kCPU};
     std::string device_name;
 
-    // fxcam.json
-    fx__shim_metadata meta{};
-    std::vector<std::string> class_names;
-    std::vector<const char *> class_name_ptrs;
-    std::string target_layer;
+    fxshim::Metadata metadata; // fxcam.json
 
     // The probe.
     uint32_t channels = 0, height = 0, width = 0, classes = 0;

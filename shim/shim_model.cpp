@@ -6,27 +6,53 @@
 #include <torch/cuda.h>
 #include <torch/csrc/jit/runtime/graph_executor.h>
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstdio>
 #include <cstring>
 #include <sstream>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace fxshim {
 
 namespace {
 
-// fx_last_error holds 1 KiB; libtorch messages can be pages long.
-std::string first_lines(const std::string &msg)
+// Lines of a TorchScript interpreter error that only locate the failure:
+// "Traceback of TorchScript ...", "  File ...", quoted code (indented) and
+// its "~~~ <--- HERE" markers.
+bool is_traceback_line(const std::string &line)
 {
-    std::string s = msg.substr(0, 600);
-    while (!s.empty() && (s.back() == '\n' || s.back() == ' '))
-        s.pop_back();
-    return s;
+    return line.empty() || line[0] == ' ' || line[0] == '\t' || line.rfind("Traceback of TorchScript", 0) == 0 ||
+           line.rfind("The following operation failed in the TorchScript interpreter", 0) == 0 ||
+           line.find_first_not_of("~^ ") == std::string::npos;
+}
+
+// fx_last_error holds 1 KiB and libtorch messages can be pages long, with the
+// cause ("expected input[1, 1, 32, 32] to have 3 channels, but got 1") in the
+// last lines: keep the lines that are not traceback, joined, at most
+// kMaxCause bytes from the end, printable ASCII only.
+std::string cause_of(const std::string &msg)
+{
+    constexpr size_t kMaxCause = 600;
+    std::string kept, line;
+    std::istringstream in(msg);
+    while (std::getline(in, line)) {
+        while (!line.empty() && (line.back() == '\r' || line.back() == ' '))
+            line.pop_back();
+        if (!is_traceback_line(line))
+            kept += (kept.empty() ? "" : " ") + line;
+    }
+    if (kept.empty())
+        kept = msg;
+    if (kept.size() > kMaxCause)
+        kept = "..." + kept.substr(kept.size() - kMaxCause);
+    for (char &c : kept)
+        if ((unsigned char)c < 0x20 || (unsigned char)c >= 0x7f)
+            c = (c == '\n' || c == '\t') ? ' ' : '?';
+    return kept;
 }
 
 std::string shape_string(const fx__shim_layer &l)
@@ -74,79 +100,6 @@ size_t shared_prefix(const std::string &a, const std::string &b)
     return n;
 }
 
-template <typename T> T json_get(const nlohmann::json &j, const char *key, const char *expected)
-{
-    try {
-        return j.at(key).get<T>();
-    } catch (const std::exception &) {
-        throw std::runtime_error(std::string("fxcam.json: \"") + key + "\" must be " + expected + ", got " +
-                                 j.at(key).dump().substr(0, 80));
-    }
-}
-
-void parse_floats(const nlohmann::json &j, const char *key, float *dst, uint32_t *count)
-{
-    auto v = json_get<std::vector<double>>(j, key, "an array of 1 or 3 numbers");
-    if (v.size() != 1 && v.size() != 3)
-        throw std::runtime_error(std::string("fxcam.json: \"") + key + "\" has " + std::to_string(v.size()) +
-                                 " values; expected 1 (gray) or 3 (RGB)");
-    for (size_t i = 0; i < v.size(); i++)
-        dst[i] = (float)v[i];
-    *count = (uint32_t)v.size();
-}
-
-void parse_metadata(fx__shim_model &m, const std::string &text)
-{
-    nlohmann::json j;
-    try {
-        j = nlohmann::json::parse(text);
-    } catch (const std::exception &e) {
-        throw std::runtime_error(std::string("fxcam.json is not valid JSON: ") + e.what());
-    }
-    if (!j.is_object())
-        throw std::runtime_error("fxcam.json: the top level must be an object {...}");
-    fx__shim_metadata &md = m.meta;
-    if (j.contains("input_size")) {
-        auto size = json_get<std::vector<int64_t>>(j, "input_size", "[height, width] (two integers)");
-        if (size.size() != 2 || size[0] < 2 || size[1] < 2 || size[0] > 16384 || size[1] > 16384)
-            throw std::runtime_error("fxcam.json: \"input_size\" must be [height, width] with values in 2..16384");
-        md.input_height = (uint32_t)size[0];
-        md.input_width = (uint32_t)size[1];
-    }
-    if (j.contains("channels")) {
-        auto c = json_get<int64_t>(j, "channels", "1 or 3");
-        if (c != 1 && c != 3)
-            throw std::runtime_error("fxcam.json: \"channels\" is " + std::to_string(c) + "; expected 1 or 3");
-        md.channels = (uint32_t)c;
-    }
-    if (j.contains("mean"))
-        parse_floats(j, "mean", md.mean, &md.mean_count);
-    if (j.contains("std")) {
-        parse_floats(j, "std", md.std, &md.std_count);
-        for (uint32_t i = 0; i < md.std_count; i++)
-            if (!(md.std[i] > 0.0f))
-                throw std::runtime_error("fxcam.json: \"std\" values must be > 0");
-    }
-    if (j.contains("class_names")) {
-        m.class_names = json_get<std::vector<std::string>>(j, "class_names", "an array of strings");
-        for (const auto &s : m.class_names)
-            m.class_name_ptrs.push_back(s.c_str());
-        md.class_name_count = (uint32_t)m.class_names.size();
-        md.class_names = m.class_name_ptrs.data();
-    }
-    md.positive_class = -1;
-    if (j.contains("positive_class")) {
-        auto p = json_get<int64_t>(j, "positive_class", "a class index (integer >= 0)");
-        if (p < 0 || p > INT32_MAX)
-            throw std::runtime_error("fxcam.json: \"positive_class\" must be >= 0");
-        md.positive_class = (int32_t)p;
-    }
-    if (j.contains("target_layer")) {
-        m.target_layer = json_get<std::string>(j, "target_layer", "a string (dotted module path)");
-        md.target_layer = m.target_layer.c_str();
-    }
-}
-
 fx_status parse_device(const char *name, torch::Device *device)
 {
     std::string s = name ? name : "auto";
@@ -179,8 +132,12 @@ fx_status parse_device(const char *name, torch::Device *device)
     return FX_OK;
 }
 
+// threads: -1 leaves the process's setting alone (a PyTorch program that
+// loads a model between epochs keeps its own), 0 = all online CPUs.
 void set_threads(int32_t threads)
 {
+    if (threads < 0)
+        return;
     long n = threads > 0 ? threads : sysconf(_SC_NPROCESSORS_ONLN);
     if (n < 1)
         n = 1;
@@ -195,11 +152,11 @@ fx_status status_from_current_exception(fx_status status, const char *what)
     try {
         throw;
     } catch (const c10::Error &e) {
-        return fx__error(status, "%s: %s", what, first_lines(e.what_without_backtrace()).c_str());
+        return fx__error(status, "%s: %s", what, cause_of(e.what_without_backtrace()).c_str());
     } catch (const std::bad_alloc &) {
         return fx__error(FX_ERR_OUT_OF_MEMORY, "%s: out of memory", what);
     } catch (const std::exception &e) {
-        return fx__error(status, "%s: %s", what, first_lines(e.what()).c_str());
+        return fx__error(status, "%s: %s", what, cause_of(e.what()).c_str());
     } catch (...) {
         return fx__error(FX_ERR_INTERNAL, "%s: unknown exception", what);
     }
@@ -209,13 +166,74 @@ fx_status status_from_current_exception(fx_status status, const char *what)
 
 using namespace fxshim;
 
+namespace {
+
+// An open regular file read by offset: torch::jit::load reads through it, so
+// the file checked by open_model_file() is the file loaded.
+class FileReader : public caffe2::serialize::ReadAdapterInterface {
+  public:
+    FileReader(int fd, size_t size) : fd_(fd), size_(size) {}
+    ~FileReader() override { ::close(fd_); }
+    size_t size() const override { return size_; }
+    size_t read(uint64_t pos, void *buf, size_t n, const char *what) const override
+    {
+        (void)what;
+        size_t done = 0;
+        while (done < n) {
+            ssize_t r = ::pread(fd_, static_cast<char *>(buf) + done, n - done, (off_t)(pos + done));
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0)
+                break;
+            done += (size_t)r;
+        }
+        return done;
+    }
+
+  private:
+    int fd_;
+    size_t size_;
+};
+
+// Opens path for loading. Only a regular file qualifies: a directory gets its
+// own message (libtorch says "failed finding central directory"), and a FIFO
+// or device is refused without waiting for a writer (O_NONBLOCK).
+fx_status open_model_file(const char *path, std::shared_ptr<FileReader> *out)
+{
+    int fd = ::open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return fx__error(FX_ERR_IO, "fx_model_load: cannot open '%s': %s", path, std::strerror(errno));
+    struct stat st;
+    fx_status status = FX_OK;
+    if (::fstat(fd, &st) != 0)
+        status = fx__error(FX_ERR_IO, "fx_model_load: cannot stat '%s': %s", path, std::strerror(errno));
+    else if (S_ISDIR(st.st_mode))
+        status = fx__error(FX_ERR_IO, "fx_model_load: '%s' is a directory; pass the model file (.pt) itself", path);
+    else if (!S_ISREG(st.st_mode))
+        status = fx__error(FX_ERR_IO, "fx_model_load: '%s' is not a regular file (a FIFO, socket or device); pass a "
+                                      "TorchScript archive file", path);
+    if (status != FX_OK) {
+        ::close(fd);
+        return status;
+    }
+    try {
+        *out = std::make_shared<FileReader>(fd, (size_t)st.st_size);
+    } catch (...) {
+        ::close(fd);
+        return fx__error(FX_ERR_OUT_OF_MEMORY, "fx_model_load: out of memory");
+    }
+    return FX_OK;
+}
+
+} // namespace
+
 // torch::jit::load reads either a file or a seekable stream; bytes in memory
 // become an istringstream (one copy, released once the module is built).
-static torch::jit::Module load_archive(const fx__shim_source &source, torch::Device device,
-                                       torch::jit::ExtraFilesMap &extra)
+static torch::jit::Module load_archive(const fx__shim_source &source, std::shared_ptr<FileReader> file,
+                                       torch::Device device, torch::jit::ExtraFilesMap &extra)
 {
-    if (source.path)
-        return torch::jit::load(source.path, device, extra);
+    if (file)
+        return torch::jit::load(std::move(file), device, extra);
     std::istringstream stream(std::string(static_cast<const char *>(source.data), source.size));
     return torch::jit::load(stream, device, extra);
 }
@@ -224,11 +242,11 @@ extern "C" fx_status fx__shim_load(const fx__shim_source *source, const char *de
                                    fx__shim_model **out)
 {
     const char *path = source->label;
+    std::shared_ptr<FileReader> file;
     if (source->path) {
-        FILE *f = std::fopen(source->path, "rb");
-        if (!f)
-            return fx__error(FX_ERR_IO, "fx_model_load: cannot open '%s': %s", source->path, std::strerror(errno));
-        std::fclose(f);
+        fx_status st = open_model_file(source->path, &file);
+        if (st != FX_OK)
+            return st;
     }
     std::unique_ptr<fx__shim_model> m;
     try {
@@ -243,16 +261,17 @@ extern "C" fx_status fx__shim_load(const fx__shim_source *source, const char *de
     }
     torch::jit::ExtraFilesMap extra{{"fxcam.json", ""}};
     try {
-        m->module = load_archive(*source, m->device, extra);
+        m->module = load_archive(*source, std::move(file), m->device, extra);
     } catch (...) {
         std::string what = std::string("fx_model_load: '") + path +
                            "' is not a readable TorchScript archive (save it with torch.jit.save)";
         return status_from_current_exception(FX_ERR_FORMAT, what.c_str());
     }
     try {
-        m->meta.positive_class = -1;
+        m->metadata.meta.positive_class = -1;
         if (!extra["fxcam.json"].empty())
-            parse_metadata(*m, extra["fxcam.json"]);
+            parse_metadata(m->metadata, extra["fxcam.json"]);
+
         m->module.eval();
         // Gradients flow only from the target layer onward (shim_capture.cpp),
         // never into the weights.
@@ -265,6 +284,11 @@ extern "C" fx_status fx__shim_load(const fx__shim_source *source, const char *de
     }
     *out = m.release();
     return FX_OK;
+}
+
+extern "C" int fx__shim_thread_count(void)
+{
+    return at::get_num_threads();
 }
 
 extern "C" int fx__shim_executor_optimized(void)
@@ -282,7 +306,7 @@ extern "C" void fx__shim_free(fx__shim_model *model)
 
 extern "C" const fx__shim_metadata *fx__shim_get_metadata(const fx__shim_model *model)
 {
-    return &model->meta;
+    return &model->metadata.meta;
 }
 
 extern "C" const char *fx__shim_device(const fx__shim_model *model)

@@ -16,6 +16,7 @@ fx_status fx__shim_load(const fx__shim_source *source, const char *device, int32
 
 void fx__shim_free(fx__shim_model *model) { (void)model; }
 int fx__shim_executor_optimized(void) { return 0; }
+int fx__shim_thread_count(void) { return 0; }
 const fx__shim_metadata *fx__shim_get_metadata(const fx__shim_model *model) { (void)model; return NULL; }
 const char *fx__shim_device(const fx__shim_model *model) { (void)model; return ""; }
 fx_status fx__shim_probe(fx__shim_model *model, uint32_t channels, uint32_t height, uint32_t width)

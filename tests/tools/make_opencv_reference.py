@@ -12,9 +12,14 @@ File format (all integers little-endian uint32):
                       src_w, src_h, dst_w, dst_h, channels, pixel_type
                       (FX_PIXEL_* of fxcam.h), then the source samples and
                       OpenCV's output, both tightly packed, host byte order.
-  colormap_cases.bin: "FXCM", version, width, height, map count, the U8 input
-                      image, then per map its FX_COLORMAP_* value and
-                      cv2.applyColorMap's result converted to RGB.
+  colormap_cases.bin: "FXCM", version (2), width, height, map count, the U8
+                      input image, then per map OpenCV's COLORMAP_* number,
+                      the constant's suffix in lower case ("jet",
+                      "twilight_shifted") as 32 bytes padded with NUL, and
+                      cv2.applyColorMap's result converted to RGB. Every
+                      COLORMAP_* constant of the installed OpenCV is there:
+                      the test checks that fxcam parses each name to the
+                      same number and colors identically.
 
 """
 import argparse
@@ -26,6 +31,7 @@ import cv2
 import numpy as np
 
 VERSION = 1
+COLORMAP_VERSION = 2
 FX_PIXEL_U8, FX_PIXEL_U16, FX_PIXEL_F32 = 1, 2, 3
 
 # (src_w, src_h, dst_w, dst_h): up, down, 1xN, Nx1, exact 2x and 3x both
@@ -60,17 +66,12 @@ RESIZE_TYPES = [
     (FX_PIXEL_U16, 1),
 ]
 
-# FX_COLORMAP_* value -> name of OpenCV's constant (GRAY has none: identity).
-COLORMAPS = [
-    (0, "COLORMAP_JET"),
-    (1, "COLORMAP_HOT"),
-    (2, "COLORMAP_VIRIDIS"),
-    (3, "COLORMAP_PLASMA"),
-    (4, "COLORMAP_INFERNO"),
-    (5, "COLORMAP_TURBO"),
-    (6, "COLORMAP_MAGMA"),
-    (7, "COLORMAP_BONE"),
-]
+
+
+def opencv_colormaps():
+    """(lower-case name, OpenCV number) of every COLORMAP_* constant."""
+    maps = [(n[len("COLORMAP_"):].lower(), getattr(cv2, n)) for n in dir(cv2) if n.startswith("COLORMAP_")]
+    return sorted(maps, key=lambda m: m[1])
 
 
 def random_image(rng, np, w, h, channels, pixel_type):
@@ -113,14 +114,15 @@ def write_colormap(path):
     gray = rng.integers(0, 256, size=(height, width), dtype=np.uint8)
     # Make sure every index appears at least once.
     gray.reshape(-1)[:256] = np.arange(256, dtype=np.uint8)
-    for value, name in COLORMAPS:
-        bgr = cv2.applyColorMap(gray, getattr(cv2, name))
-        maps.append((value, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)))
+    for name, value in opencv_colormaps():
+        bgr = cv2.applyColorMap(gray, value)
+        maps.append((value, name, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)))
     with open(path, "wb") as f:
-        f.write(b"FXCM" + struct.pack("<IIII", VERSION, width, height, len(maps)))
+        f.write(b"FXCM" + struct.pack("<IIII", COLORMAP_VERSION, width, height, len(maps)))
         f.write(gray.tobytes())
-        for value, rgb in maps:
+        for value, name, rgb in maps:
             f.write(struct.pack("<I", value))
+            f.write(name.encode("ascii").ljust(32, b"\0"))
             f.write(rgb.tobytes())
 
 

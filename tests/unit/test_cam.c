@@ -12,8 +12,8 @@
 
 #include "fx_internal.h"
 
-/* Absolute tolerance for results whose only inexactness is the 1e-7 eps
- * term or float rounding of values of order 1. */
+/* Absolute tolerance for results of order 1 whose only inexactness is float
+ * rounding (eps terms are worked into the expected values). */
 #define TOL 1e-6f
 
 /* The shared example: n=1, k=2, h=2, w=2, positions in row-major order
@@ -59,7 +59,8 @@ static void test_gradcam_by_hand(void **state)
 static void test_gradcam_plusplus_by_hand(void **state)
 {
     (void)state;
-    /* alpha = G^2 / (2 G^2 + S G^3 + 1e-7), weight = sum ReLU(G) * alpha.
+    /* alpha = G^2 / (2 G^2 + S G^3 + 1e-6), weight = sum ReLU(G) * alpha
+     * (the 1e-6 is below 1e-7 of these denominators: left out here).
      * Channel 0 (S0 = 10):
      *   p0 G=1:  1 / (2 + 10)      = 1/12; ReLU(G)*alpha = 1/12
      *   p1 G=-1: ReLU(G) = 0
@@ -85,20 +86,82 @@ static void test_gradcam_plusplus_zero_gradient_and_relu(void **state)
     /* k=2, h=1, w=3.
      * Channel 0: A = [2, -5, 1] (S = -2), G = [0, 0.5, 0.25]
      *   p0 G=0:    alpha = 0
-     *   p1 G=0.5:  0.25 / (0.5 + (-2)(0.125))        = 0.25 / 0.25    = 1;   times 0.5  = 0.5
-     *   p2 G=0.25: 0.0625 / (0.125 + (-2)(0.015625)) = 0.0625/0.09375 = 2/3; times 0.25 = 1/6
-     *   w0 = 0.5 + 1/6 = 2/3
+     *   p1 G=0.5:  0.25 / (0.5 + (-2)(0.125) + 1e-6)         = 0.25 / 0.250001
+     *              = 0.999996000016;                      times 0.5  = 0.499998000008
+     *   p2 G=0.25: 0.0625 / (0.125 + (-2)(0.015625) + 1e-6)  = 0.0625 / 0.093751
+     *              = 0.666659555631;                      times 0.25 = 0.166664888908
+     *   w0 = 0.666662888916
      * Channel 1: A = [100, 100, 100], G = 0 everywhere: alpha = 0, w1 = 0
      *   (a formula without the G == 0 rule would still be 0/eps = 0 here,
      *   but must not turn into NaN).
-     * map = 2/3 * [2, -5, 1] = [4/3, -10/3, 2/3] -> ReLU [1.333333, 0, 0.666667] */
+     * map = w0 * [2, -5, 1] = [1.333325778, -3.33, 0.666662889] -> ReLU
+     * (with pytorch-grad-cam's former 1e-7 it would be 1.333332593: the
+     * tolerance below tells the two apart) */
     const float A[6] = {2, -5, 1, 100, 100, 100};
     const float G[6] = {0, 0.5f, 0.25f, 0, 0, 0};
     float got[3];
     assert_int_equal(fx_cam_lowres(FX_CAM_GRADCAM_PLUSPLUS, A, G, 1, 2, 1, 3, got), FX_OK);
-    const float want[3] = {1.333333f, 0.0f, 0.666667f};
-    /* the eps term is 1e-7 against denominators of 0.25: relative 4e-7 */
-    assert_map(got, want, 3, 2e-6f);
+    const float want[3] = {1.333325778f, 0.0f, 0.666662889f};
+    assert_map(got, want, 3, 5e-7f);
+}
+
+/* Relative comparison for maps of any scale. */
+static void assert_map_relative(const float *got, const double *want, int count, double rel)
+{
+    for (int i = 0; i < count; i++) {
+        if (fabs(got[i] - want[i]) > rel * fabs(want[i]))
+            fail_msg("value %d: got %.9g, want %.9g (relative tolerance %g)", i, got[i], want[i], rel);
+    }
+}
+
+static void test_gradcam_plusplus_tiny_gradients(void **state)
+{
+    (void)state;
+    /* Small gradients, where pytorch-grad-cam's eps = 1e-6 is of the order of
+     * 2 G^2 and decides alpha. k=1, h=1, w=2: A = [1, 3] (S = 4),
+     * G = [1e-3, 2e-3].
+     *   p0: G^2 = 1e-6, G^3 = 1e-9:  alpha = 1e-6 / (2e-6 + 4e-9 + 1e-6)
+     *       = 1e-6 / 3.004e-6 = 0.332889481; times G = 3.32889481e-4
+     *   p1: G^2 = 4e-6, G^3 = 8e-9:  alpha = 4e-6 / (8e-6 + 32e-9 + 1e-6)
+     *       = 4e-6 / 9.032e-6 = 0.442869796; times G = 8.85739593e-4
+     *   w = 1.218629074e-3; map = w * [1, 3] = [1.218629074e-3, 3.655887222e-3]
+     * (eps 1e-7 would give w = 1.459053e-3, 20 % more). */
+    const float A[2] = {1, 3}, G[2] = {1e-3f, 2e-3f};
+    float got[2];
+    assert_int_equal(fx_cam_lowres(FX_CAM_GRADCAM_PLUSPLUS, A, G, 1, 1, 1, 2, got), FX_OK);
+    const double want[2] = {1.218629074e-3, 3.655887222e-3};
+    assert_map_relative(got, want, 2, 1e-6); /* the float inputs are within 3e-8 of 1e-3, 2e-3 */
+}
+
+static void test_xgradcam_tiny_activations(void **state)
+{
+    (void)state;
+    /* XGradCAM's eps = 1e-7 (pytorch-grad-cam's xgrad_cam.py) matters when
+     * the activations are small. k=1, h=1, w=2: A = [1e-7, 3e-7] (S = 4e-7),
+     * G = [1, 1]:  w = (1e-7 + 3e-7) / (4e-7 + 1e-7) = 0.8;
+     * map = 0.8 * A = [8e-8, 2.4e-7]. */
+    const float A[2] = {1e-7f, 3e-7f}, G[2] = {1, 1};
+    float got[2];
+    assert_int_equal(fx_cam_lowres(FX_CAM_XGRADCAM, A, G, 1, 1, 1, 2, got), FX_OK);
+    const double want[2] = {8e-8, 2.4e-7};
+    assert_map_relative(got, want, 2, 1e-6);
+}
+
+static void test_gradcam_tiny_gradients_keep_scale(void **state)
+{
+    (void)state;
+    /* Grad-CAM and HiResCAM have no eps: tiny gradients give a tiny map of
+     * the same shape. k=1, h=1, w=3: A = [1, 2, 4], G = [1e-9, 2e-9, 3e-9]:
+     *   Grad-CAM: w = mean(G) = 2e-9; map = [2e-9, 4e-9, 8e-9]
+     *   HiResCAM: G * A = [1e-9, 4e-9, 1.2e-8]                            */
+    const float A[3] = {1, 2, 4}, G[3] = {1e-9f, 2e-9f, 3e-9f};
+    float got[3];
+    assert_int_equal(fx_cam_lowres(FX_CAM_GRADCAM, A, G, 1, 1, 1, 3, got), FX_OK);
+    const double want_gradcam[3] = {2e-9, 4e-9, 8e-9};
+    assert_map_relative(got, want_gradcam, 3, 1e-6);
+    assert_int_equal(fx_cam_lowres(FX_CAM_HIRESCAM, A, G, 1, 1, 1, 3, got), FX_OK);
+    const double want_hirescam[3] = {1e-9, 4e-9, 1.2e-8};
+    assert_map_relative(got, want_hirescam, 3, 1e-6);
 }
 
 static void test_hirescam_by_hand(void **state)
@@ -311,24 +374,75 @@ static void test_upsample_raw_keeps_values(void **state)
     fx_image_free(&out);
 }
 
+static void map_extremes(const fx_image *img, float *mn, float *mx)
+{
+    *mn = INFINITY;
+    *mx = -INFINITY;
+    for (uint32_t y = 0; y < img->height; y++) {
+        const float *row = (const float *)fx__row(img, y);
+        for (uint32_t x = 0; x < img->width; x++) {
+            *mn = fminf(*mn, row[x]);
+            *mx = fmaxf(*mx, row[x]);
+        }
+    }
+}
+
 static void test_upsample_normalizes(void **state)
 {
     (void)state;
-    /* min 0, max 12/16 = 0.75: y = x / (0.75 + 1e-7); the top value is
-     * 0.75 / 0.7500001 = 0.99999987 < 1 */
-    fx_image out = {.width = 4, .height = 4};
-    assert_int_equal(fx_cam_upsample(UP_LOW, 2, 2, 1, &out), FX_OK);
-    const float *px = out.data;
-    for (int i = 0; i < 16; i++)
-        assert_float_equal(px[i], UP_RAW[i] / 12.0f, TOL);
-    float mn = px[0], mx = px[0];
-    for (int i = 0; i < 16; i++) {
-        mn = fminf(mn, px[i]);
-        mx = fmaxf(mx, px[i]);
+    /* min 0, max 12/16: y = (x - 0) / (12/16), i.e. UP_RAW / 12, with the
+     * peak exactly 1 and the minimum exactly 0 (no eps in the scale). The
+     * same map scaled by 4e-8 (max 3e-8, a weakly trained model's) gives the
+     * same heatmap: the normalization does not depend on the scale. */
+    const float scales[3] = {1.0f, 4e-8f, 1e30f};
+    for (int k = 0; k < 3; k++) {
+        float low[4];
+        for (int i = 0; i < 4; i++)
+            low[i] = UP_LOW[i] * scales[k];
+        fx_image out = {.width = 4, .height = 4};
+        assert_int_equal(fx_cam_upsample(low, 2, 2, 1, &out), FX_OK);
+        const float *px = out.data;
+        for (int i = 0; i < 16; i++)
+            assert_float_equal(px[i], UP_RAW[i] / 12.0f, TOL);
+        float mn, mx;
+        map_extremes(&out, &mn, &mx);
+        assert_true(mn == 0.0f);
+        assert_true(mx == 1.0f);
+        fx_image_free(&out);
     }
+}
+
+static void test_upsample_peak_between_output_pixels(void **state)
+{
+    (void)state;
+    /* A 7x7 map with one peak, upsampled 32x: no output pixel centre lands
+     * on the low-resolution peak (source x = (i + 0.5) / 32 - 0.5 is never
+     * 3), so the upsampled maximum is below the map's (0.969 of it, per
+     * cv2.resize). The heatmap still peaks at exactly 1: it is scaled by the
+     * upsampled map's own range, as pytorch-grad-cam does (min-max after
+     * cv2.resize), and equals (U - min U) / (max U - min U) of the raw
+     * upsampled map U within 1e-6, at any scale (here max 3e-8). */
+    float low[49] = {0};
+    low[3 * 7 + 3] = 3e-8f;
+    low[2 * 7 + 3] = 1e-8f;
+    fx_image raw = {.width = 224, .height = 224}, out = {.width = 224, .height = 224};
+    assert_int_equal(fx_cam_upsample(low, 7, 7, 0, &raw), FX_OK);
+    assert_int_equal(fx_cam_upsample(low, 7, 7, 1, &out), FX_OK);
+    float rmin, rmax, mn, mx;
+    map_extremes(&raw, &rmin, &rmax);
+    assert_true(rmax < 3e-8f * 0.98f);
+    map_extremes(&out, &mn, &mx);
     assert_true(mn == 0.0f);
-    assert_true(mx < 1.0f);
-    assert_true(mx > 0.9999995f);
+    assert_true(mx == 1.0f);
+    for (uint32_t y = 0; y < 224; y++) {
+        const float *r = (const float *)fx__row(&raw, y), *o = (const float *)fx__row(&out, y);
+        for (uint32_t x = 0; x < 224; x++) {
+            double want = ((double)r[x] - rmin) / ((double)rmax - rmin);
+            if (fabs(o[x] - want) > 1e-6)
+                fail_msg("(%u, %u): got %.9g, want %.9g", x, y, o[x], want);
+        }
+    }
+    fx_image_free(&raw);
     fx_image_free(&out);
 }
 
@@ -354,20 +468,84 @@ static void test_upsample_downsamples_and_fills_caller_buffer(void **state)
     assert_true(buf[2] == -7.0f && buf[3] == -7.0f && buf[6] == -7.0f); /* padding untouched */
 }
 
+static void assert_all_zero(const fx_image *img)
+{
+    for (uint32_t y = 0; y < img->height; y++) {
+        const float *row = (const float *)fx__row(img, y);
+        for (uint32_t x = 0; x < img->width; x++)
+            if (row[x] != 0.0f)
+                fail_msg("(%u, %u) is %.9g; a constant map must give 0 everywhere", x, y, row[x]);
+    }
+}
+
 static void test_all_zero_and_constant_maps_stay_zero(void **state)
 {
     (void)state;
-    const float zeros[6] = {0};
-    const float fives[6] = {5, 5, 5, 5, 5, 5};
-    const float *maps[2] = {zeros, fives};
-    for (int m = 0; m < 2; m++) {
-        fx_image out = {.width = 7, .height = 5};
-        assert_int_equal(fx_cam_upsample(maps[m], 2, 3, 1, &out), FX_OK);
-        const float *px = out.data;
-        for (int i = 0; i < 35; i++)
-            assert_true(px[i] == 0.0f); /* (5 - 5) / (0 + 1e-7) = 0, never NaN */
-        fx_image_free(&out);
+    /* Constant maps carry no spatial information: 0 everywhere, never NaN,
+     * and no speckle. 0.7f is not a sum of powers of two that bilinear
+     * weights keep exact: the resize of the constant map varies in its last
+     * bits, which a normalization against the upsampled range stretched to
+     * [0, 1] (issue 8, case 6). 0.7f next to its neighbouring float differs
+     * by 1 ulp (1.2e-7 relative), rounding noise too. */
+    float zeros[6] = {0}, fives[6] = {5, 5, 5, 5, 5, 5}, sevens[9], ulp[9], tiny[9];
+    for (int i = 0; i < 9; i++) {
+        sevens[i] = 0.7f;
+        ulp[i] = i % 2 ? nextafterf(0.7f, 1.0f) : 0.7f;
+        tiny[i] = 1e-30f;
     }
+    const struct {
+        const float *map;
+        uint32_t h, w;
+    } cases[] = {{zeros, 2, 3}, {fives, 2, 3}, {sevens, 3, 3}, {ulp, 3, 3}, {tiny, 3, 3}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        fx_image out = {.width = 227, .height = 131};
+        assert_int_equal(fx_cam_upsample(cases[c].map, cases[c].h, cases[c].w, 1, &out), FX_OK);
+        assert_all_zero(&out);
+        fx_image_free(&out);
+        /* and in place, without resize */
+        float copy[9];
+        memcpy(copy, cases[c].map, sizeof(float) * cases[c].h * cases[c].w);
+        fx_image map = {.data = copy, .stride = cases[c].w * sizeof(float), .width = cases[c].w,
+                        .height = cases[c].h, .channels = 1, .pixel_type = FX_PIXEL_F32};
+        assert_int_equal(fx_map_normalize(&map), FX_OK);
+        assert_all_zero(&map);
+    }
+}
+
+static void test_relative_guard_keeps_real_maps(void **state)
+{
+    (void)state;
+    /* The guard is relative (1e-5 of the magnitude): a map of 100 and 100.01
+     * (1e-4 relative) is a map, normalized to [0, 1]; so is a map whose
+     * values are all below 1e-30. */
+    float offset[4] = {100.0f, 100.01f, 100.0f, 100.005f};
+    fx_image map = {.data = offset, .stride = 16, .width = 4, .height = 1, .channels = 1, .pixel_type = FX_PIXEL_F32};
+    assert_int_equal(fx_map_normalize(&map), FX_OK);
+    /* (x - 100) / (100.01f - 100): 100.005f - 100 over 100.01f - 100 in float
+     * values is 0.5 within 1e-3 (the float spacing at 100 is 7.6e-6) */
+    assert_true(offset[0] == 0.0f && offset[1] == 1.0f && offset[2] == 0.0f);
+    assert_float_equal(offset[3], 0.5f, 1e-3f);
+    float small[3] = {0.0f, 2e-31f, 4e-31f};
+    map.data = small;
+    map.width = 3;
+    assert_int_equal(fx_map_normalize(&map), FX_OK);
+    assert_true(small[0] == 0.0f && small[2] == 1.0f);
+    assert_float_equal(small[1], 0.5f, 1e-6f);
+}
+
+static void test_map_normalize_tiny_map(void **state)
+{
+    (void)state;
+    /* Raw map max 3e-8 (issue 8, case 7): (x - min) / (max - min) with the
+     * peak exactly 1; the former "+ 1e-7" in the denominator gave 0.23. */
+    float px[5] = {0.0f, 1e-8f, 3e-8f, 2e-8f, 0.5e-8f};
+    const double want[5] = {0.0, 1.0 / 3, 1.0, 2.0 / 3, 1.0 / 6};
+    fx_image map = {.data = px, .stride = 20, .width = 5, .height = 1, .channels = 1, .pixel_type = FX_PIXEL_F32};
+    assert_int_equal(fx_map_normalize(&map), FX_OK);
+    assert_true(px[2] == 1.0f);
+    assert_true(px[0] == 0.0f);
+    for (int i = 0; i < 5; i++)
+        assert_float_equal(px[i], want[i], 1e-6);
 }
 
 static void test_map_normalize_in_place(void **state)
@@ -375,15 +553,15 @@ static void test_map_normalize_in_place(void **state)
     (void)state;
     /* 3x2 map with a padded stride (4 floats a row):
      *   row 0: [-1, 1, 3]   row 1: [0, 2, -1]
-     * min -1, max 3, y = (x + 1) / (4 + 1e-7):
-     *   row 0: [0, 0.5, 0.99999998 (rounds to 1.0f - 2^-24 or 1.0f)]
+     * min -1, max 3, y = (x + 1) / 4:
+     *   row 0: [0, 0.5, 1]
      *   row 1: [0.25, 0.75, 0]                                           */
     float buf[8] = {-1, 1, 3, 99, 0, 2, -1, 99};
     fx_image map = {.data = buf, .stride = 16, .width = 3, .height = 2, .channels = 1, .pixel_type = FX_PIXEL_F32};
     assert_int_equal(fx_map_normalize(&map), FX_OK);
     const float want[8] = {0, 0.5f, 1.0f, 99, 0.25f, 0.75f, 0, 99};
     assert_map(buf, want, 8, TOL);
-    assert_true(buf[2] <= 1.0f);
+    assert_true(buf[2] == 1.0f);
     assert_true(buf[3] == 99.0f && buf[7] == 99.0f); /* padding untouched */
 }
 
@@ -448,6 +626,9 @@ int main(void)
         cmocka_unit_test(test_gradcam_by_hand),
         cmocka_unit_test(test_gradcam_plusplus_by_hand),
         cmocka_unit_test(test_gradcam_plusplus_zero_gradient_and_relu),
+        cmocka_unit_test(test_gradcam_plusplus_tiny_gradients),
+        cmocka_unit_test(test_xgradcam_tiny_activations),
+        cmocka_unit_test(test_gradcam_tiny_gradients_keep_scale),
         cmocka_unit_test(test_hirescam_by_hand),
         cmocka_unit_test(test_xgradcam_by_hand),
         cmocka_unit_test(test_layercam_by_hand),
@@ -459,7 +640,10 @@ int main(void)
         cmocka_unit_test(test_upsample_raw_keeps_values),
         cmocka_unit_test(test_upsample_normalizes),
         cmocka_unit_test(test_upsample_downsamples_and_fills_caller_buffer),
+        cmocka_unit_test(test_upsample_peak_between_output_pixels),
         cmocka_unit_test(test_all_zero_and_constant_maps_stay_zero),
+        cmocka_unit_test(test_relative_guard_keeps_real_maps),
+        cmocka_unit_test(test_map_normalize_tiny_map),
         cmocka_unit_test(test_map_normalize_in_place),
         cmocka_unit_test(test_map_normalize_rejects_bad_maps),
         cmocka_unit_test(test_upsample_rejects_bad_arguments),

@@ -17,8 +17,20 @@
 
 #define COLORMAP_CASES FX_TEST_BUILD_DIR "/reference/colormap_cases.bin"
 
-static const char *const all_names[FX_COLORMAP_COUNT] = {"jet",   "hot",   "viridis", "plasma", "inferno",
-                                                         "turbo", "magma", "bone",    "gray"};
+/* OpenCV 4.6's COLORMAP_* numbers (modules/imgproc/include/opencv2/imgproc.hpp,
+ * enum ColormapTypes) with the constants' suffixes, copied from OpenCV, plus
+ * fxcam's gray: the ids and names fxcam must have, in enumeration order. */
+static const struct {
+    int32_t id;
+    const char *name;
+} all_maps[] = {
+    {0, "autumn"},   {1, "bone"},     {2, "jet"},       {3, "winter"},   {4, "rainbow"},
+    {5, "ocean"},    {6, "summer"},   {7, "spring"},    {8, "cool"},     {9, "hsv"},
+    {10, "pink"},    {11, "hot"},     {12, "parula"},   {13, "magma"},   {14, "inferno"},
+    {15, "plasma"},  {16, "viridis"}, {17, "cividis"},  {18, "twilight"}, {19, "twilight_shifted"},
+    {20, "turbo"},   {21, "deepgreen"}, {100, "gray"},
+};
+enum { MAP_COUNT = sizeof all_maps / sizeof all_maps[0] };
 
 static fx_image view(void *data, uint32_t width, uint32_t height, int32_t pixel_type)
 {
@@ -42,30 +54,54 @@ static void expect_message(const char *fragment)
 static void test_values_are_pinned(void **state)
 {
     (void)state;
-    assert_int_equal(FX_COLORMAP_JET, 0);
-    assert_int_equal(FX_COLORMAP_HOT, 1);
-    assert_int_equal(FX_COLORMAP_VIRIDIS, 2);
-    assert_int_equal(FX_COLORMAP_PLASMA, 3);
-    assert_int_equal(FX_COLORMAP_INFERNO, 4);
-    assert_int_equal(FX_COLORMAP_TURBO, 5);
-    assert_int_equal(FX_COLORMAP_MAGMA, 6);
-    assert_int_equal(FX_COLORMAP_BONE, 7);
-    assert_int_equal(FX_COLORMAP_GRAY, 8);
-    assert_int_equal(FX_COLORMAP_COUNT, 9);
+    /* The numbers of OpenCV 4.6's imgproc.hpp. */
+    assert_int_equal(FX_COLORMAP_AUTUMN, 0);
+    assert_int_equal(FX_COLORMAP_BONE, 1);
+    assert_int_equal(FX_COLORMAP_JET, 2);
+    assert_int_equal(FX_COLORMAP_WINTER, 3);
+    assert_int_equal(FX_COLORMAP_RAINBOW, 4);
+    assert_int_equal(FX_COLORMAP_OCEAN, 5);
+    assert_int_equal(FX_COLORMAP_SUMMER, 6);
+    assert_int_equal(FX_COLORMAP_SPRING, 7);
+    assert_int_equal(FX_COLORMAP_COOL, 8);
+    assert_int_equal(FX_COLORMAP_HSV, 9);
+    assert_int_equal(FX_COLORMAP_PINK, 10);
+    assert_int_equal(FX_COLORMAP_HOT, 11);
+    assert_int_equal(FX_COLORMAP_PARULA, 12);
+    assert_int_equal(FX_COLORMAP_MAGMA, 13);
+    assert_int_equal(FX_COLORMAP_INFERNO, 14);
+    assert_int_equal(FX_COLORMAP_PLASMA, 15);
+    assert_int_equal(FX_COLORMAP_VIRIDIS, 16);
+    assert_int_equal(FX_COLORMAP_CIVIDIS, 17);
+    assert_int_equal(FX_COLORMAP_TWILIGHT, 18);
+    assert_int_equal(FX_COLORMAP_TWILIGHT_SHIFTED, 19);
+    assert_int_equal(FX_COLORMAP_TURBO, 20);
+    assert_int_equal(FX_COLORMAP_DEEPGREEN, 21);
+    assert_int_equal(FX_COLORMAP_GRAY, 100); /* fxcam's own, outside OpenCV's range */
+}
+
+static void test_enumeration(void **state)
+{
+    (void)state;
+    assert_int_equal(fx_colormap_count(), MAP_COUNT);
+    for (uint32_t i = 0; i < MAP_COUNT; i++)
+        assert_int_equal(fx_colormap_at(i), all_maps[i].id);
+    assert_int_equal(fx_colormap_at(MAP_COUNT), -1);
+    assert_int_equal(fx_colormap_at(UINT32_MAX), -1);
 }
 
 static void test_names_round_trip(void **state)
 {
     (void)state;
-    for (int32_t i = 0; i < FX_COLORMAP_COUNT; i++) {
-        assert_string_equal(fx_colormap_name(i), all_names[i]);
+    for (int i = 0; i < MAP_COUNT; i++) {
+        assert_string_equal(fx_colormap_name(all_maps[i].id), all_maps[i].name);
         int32_t parsed = -1;
-        assert_int_equal(fx_colormap_from_name(all_names[i], &parsed), FX_OK);
-        assert_int_equal(parsed, i);
+        assert_int_equal(fx_colormap_from_name(all_maps[i].name, &parsed), FX_OK);
+        assert_int_equal(parsed, all_maps[i].id);
     }
-    assert_null(fx_colormap_name(-1));
-    assert_null(fx_colormap_name(FX_COLORMAP_COUNT));
-    assert_null(fx_colormap_name(INT32_MIN));
+    const int32_t unknown[] = {-1, 22, 23, 99, 101, INT32_MIN, INT32_MAX};
+    for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++)
+        assert_null(fx_colormap_name(unknown[i]));
 }
 
 static void test_from_name_ignores_case(void **state)
@@ -76,6 +112,12 @@ static void test_from_name_ignores_case(void **state)
     assert_int_equal(parsed, FX_COLORMAP_JET);
     assert_int_equal(fx_colormap_from_name("ViRiDiS", &parsed), FX_OK);
     assert_int_equal(parsed, FX_COLORMAP_VIRIDIS);
+    assert_int_equal(fx_colormap_from_name("Twilight_SHIFTED", &parsed), FX_OK);
+    assert_int_equal(parsed, 19);
+    assert_int_equal(fx_colormap_from_name("DEEPGREEN", &parsed), FX_OK);
+    assert_int_equal(parsed, 21);
+    assert_int_equal(fx_colormap_from_name("HOT", &parsed), FX_OK);
+    assert_int_equal(parsed, 11);
     assert_int_equal(fx_colormap_from_name("Gray", &parsed), FX_OK);
     assert_int_equal(parsed, FX_COLORMAP_GRAY);
 }
@@ -83,7 +125,7 @@ static void test_from_name_ignores_case(void **state)
 static void test_from_name_rejects_unknown(void **state)
 {
     (void)state;
-    const char *bad[] = {"rainbow", "", "jet ", "je", "jets", "grey", "infern0"};
+    const char *bad[] = {"rainbo", "", "jet ", "je", "jets", "grey", "infern0", "twilight-shifted", "COLORMAP_JET"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int32_t parsed = 42;
         fx_clear_error();
@@ -92,8 +134,10 @@ static void test_from_name_rejects_unknown(void **state)
         char quoted[32];
         snprintf(quoted, sizeof quoted, "'%s'", bad[i]);
         expect_message(quoted);
-        for (int32_t k = 0; k < FX_COLORMAP_COUNT; k++)
-            expect_message(all_names[k]);
+        for (int k = 0; k < MAP_COUNT; k++)
+            expect_message(all_maps[k].name);
+        expect_message("jet (2)");
+        expect_message("gray (100)");
     }
     int32_t parsed = 42;
     assert_int_equal(fx_colormap_from_name(NULL, &parsed), FX_ERR_INVALID_ARGUMENT);
@@ -152,10 +196,13 @@ static void test_table_rejects_bad_arguments(void **state)
     uint8_t rgb[768];
     memset(rgb, 0x5A, sizeof rgb);
     assert_int_equal(fx_colormap_table(-1, rgb), FX_ERR_INVALID_ARGUMENT);
-    expect_message("unknown colormap -1");
-    expect_message("0..8");
-    assert_int_equal(fx_colormap_table(FX_COLORMAP_COUNT, rgb), FX_ERR_INVALID_ARGUMENT);
-    expect_message("unknown colormap 9");
+    expect_message("fx_colormap_table: unknown colormap -1");
+    expect_message("autumn (0), bone (1), jet (2)");
+    expect_message("deepgreen (21), gray (100)");
+    assert_int_equal(fx_colormap_table(22, rgb), FX_ERR_INVALID_ARGUMENT);
+    expect_message("unknown colormap 22");
+    assert_int_equal(fx_colormap_table(99, rgb), FX_ERR_INVALID_ARGUMENT);
+    expect_message("unknown colormap 99");
     assert_int_equal(rgb[0], 0x5A);
     assert_int_equal(fx_colormap_table(FX_COLORMAP_JET, NULL), FX_ERR_INVALID_ARGUMENT);
     expect_message("rgb is NULL");
@@ -163,8 +210,10 @@ static void test_table_rejects_bad_arguments(void **state)
 
 /* ---- Coloring ----------------------------------------------------------- */
 
-/* Index = (uint8_t)(clamp(v, 0, 1) * 255 + 0.5), NaN -> 0. With the gray map
- * the output is the index itself. */
+/* Index = v * 255 rounded to nearest (halves up), v clamped to [0, 1], NaN ->
+ * 0, the product taken exactly. With the gray map the output is the index
+ * itself. The values near 0.5 / 255 and 254.5 / 255 were worked out with
+ * numpy in float64 from the exact float32 values. */
 static void test_float_rounding_rule(void **state)
 {
     (void)state;
@@ -174,8 +223,13 @@ static void test_float_rounding_rule(void **state)
                             0.25f,     /* 63.75 -> 64 */
                             0.998f,    /* 254.49 -> 254 */
                             0.9999f,   /* 254.97 -> 255 */
-                            -0.0f, 1e-30f};
-    const uint8_t want[] = {0, 255, 128, 0, 255, 0, 255, 0, 0, 1, 64, 254, 255, 0, 0};
+                            -0.0f, 1e-30f,
+                            0.0019607842f, /* 0.49999997 -> 0 (float arithmetic said 1) */
+                            0.0019607844f, /* 0.50000003 -> 1 */
+                            0.9980392f,    /* 254.49999 -> 254 */
+                            0.50196081f,   /* 128.0 -> 128 */
+                            0.5f / 255.0f * 3.0f};
+    const uint8_t want[] = {0, 255, 128, 0, 255, 0, 255, 0, 0, 1, 64, 254, 255, 0, 0, 0, 1, 254, 128, 2};
     enum { n = sizeof values / sizeof values[0] };
     _Static_assert(sizeof want == n, "one expected index per value");
     float px[n];
@@ -217,7 +271,8 @@ static void test_float_matches_u8_on_levels(void **state)
     }
     fx_image fmap = view(f, 16, 16, FX_PIXEL_F32);
     fx_image umap = view(u, 16, 16, FX_PIXEL_U8);
-    for (int32_t c = 0; c < FX_COLORMAP_COUNT; c++) {
+    for (uint32_t i = 0; i < fx_colormap_count(); i++) {
+        int32_t c = fx_colormap_at(i);
         fx_image a = {0}, b = {0};
         assert_int_equal(fx_colormap_apply(&fmap, c, &a), FX_OK);
         assert_int_equal(fx_colormap_apply(&umap, c, &b), FX_OK);
@@ -252,41 +307,45 @@ static int load_reference(void **state)
     return reference_file_load(COLORMAP_CASES, state);
 }
 
+/* Every COLORMAP_* constant of the installed OpenCV: fxcam parses its name to
+ * OpenCV's number, and colors a U8 image exactly as cv2.applyColorMap. */
 static void test_matches_opencv(void **state)
 {
     const reference_file *ref = *state;
     size_t pos = 0;
     assert_memory_equal(take_bytes(ref, &pos, 4), "FXCM", 4);
-    assert_int_equal(take_u32(ref, &pos), 1);
+    assert_int_equal(take_u32(ref, &pos), 2);
     uint32_t width = take_u32(ref, &pos), height = take_u32(ref, &pos);
     uint32_t count = take_u32(ref, &pos);
-    assert_true(count > 0); /* an empty reference file would make this test vacuous */
-    /* Every map but gray, which OpenCV does not have. */
-    assert_int_equal(count, FX_COLORMAP_COUNT - 1);
+    /* Every map but gray, which OpenCV does not have; an empty reference file
+     * would make this test vacuous. */
+    assert_int_equal(count, fx_colormap_count() - 1);
     size_t pixels = (size_t)width * height;
     uint8_t *gray = malloc(pixels);
     assert_non_null(gray);
     memcpy(gray, take_bytes(ref, &pos, pixels), pixels);
     fx_image map = view(gray, width, height, FX_PIXEL_U8);
-    bool seen[FX_COLORMAP_COUNT] = {false};
     for (uint32_t i = 0; i < count; i++) {
-        int32_t colormap = (int32_t)take_u32(ref, &pos);
+        int32_t number = (int32_t)take_u32(ref, &pos);
+        char name[33] = {0};
+        memcpy(name, take_bytes(ref, &pos, 32), 32);
         const uint8_t *want = take_bytes(ref, &pos, pixels * 3);
-        assert_true(colormap >= 0 && colormap < FX_COLORMAP_COUNT);
-        seen[colormap] = true;
+        int32_t colormap = -1;
+        assert_int_equal(fx_colormap_from_name(name, &colormap), FX_OK);
+        if (colormap != number)
+            fail_msg("'%s' is %d in fxcam, %d in OpenCV", name, (int)colormap, (int)number);
+        assert_int_equal(fx_colormap_at(i), number); /* enumeration follows OpenCV's order */
         fx_image out = {0};
-        assert_int_equal(fx_colormap_apply(&map, colormap, &out), FX_OK);
+        assert_int_equal(fx_colormap_apply(&map, number, &out), FX_OK);
         size_t mismatches = 0;
         for (size_t k = 0; k < pixels * 3; k++)
             mismatches += ((const uint8_t *)out.data)[k] != want[k];
-        print_message("# %s %ux%u: %zu bytes differ from cv2.applyColorMap\n", fx_colormap_name(colormap), width,
-                      height, mismatches);
+        print_message("# %s (%d) %ux%u: %zu bytes differ from cv2.applyColorMap\n", name, (int)number, width, height,
+                      mismatches);
         assert_int_equal(mismatches, 0);
         fx_image_free(&out);
     }
     assert_int_equal(pos, ref->size);
-    for (int32_t c = 0; c < FX_COLORMAP_GRAY; c++)
-        assert_true(seen[c]);
     free(gray);
 }
 
@@ -311,8 +370,9 @@ static void test_apply_rejects_bad_arguments(void **state)
 
     expect_apply_error(NULL, FX_COLORMAP_JET, &out, "map is NULL");
     expect_apply_error(&map, FX_COLORMAP_JET, NULL, "out is NULL");
-    expect_apply_error(&map, -1, &out, "unknown colormap -1");
-    expect_apply_error(&map, 9, &out, "FX_COLORMAP_JET .. FX_COLORMAP_GRAY");
+    expect_apply_error(&map, -1, &out, "fx_colormap_apply: unknown colormap -1");
+    expect_apply_error(&map, 22, &out, "unknown colormap 22; valid (OpenCV's COLORMAP_* numbers, and fxcam's gray): "
+                                       "autumn (0), bone (1), jet (2), winter (3)");
 
     fx_image bad = map;
     bad.channels = 3;
@@ -350,6 +410,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_values_are_pinned),
+        cmocka_unit_test(test_enumeration),
         cmocka_unit_test(test_names_round_trip),
         cmocka_unit_test(test_from_name_ignores_case),
         cmocka_unit_test(test_from_name_rejects_unknown),
