@@ -320,7 +320,9 @@ typedef struct fx_figure_options {
     float alpha;           /* overlay weight, default 0.4 */
     int32_t colormap;      /* default FX_COLORMAP_JET */
     float threshold;       /* overlay threshold, default 0 */
-    uint32_t panel_height; /* height of each panel; 0 = image height capped to 512 */
+    uint32_t panel_height; /* height of each panel, 1..8192; 0 (default) = the image's own height
+                            * capped to 1024 (a 2000 px radiograph is halved, so that a hairline
+                            * stays visible). Text is 1x under 256 px, 2x under 768, else 3x. */
 } fx_figure_options;
 
 FX_API void fx_figure_options_init(fx_figure_options *opts);
@@ -339,9 +341,12 @@ FX_API fx_status fx_figure_compose(const fx_image *image, const fx_image *heatma
 
 /* Composes original | map_a | map_b | |map_a - map_b| with titles name_a and
  * name_b (e.g. "Grad-CAM", "Grad-CAM++"; NULL gives "Map A", "Map B") and the
- * same caption band. map_a and map_b are drawn as overlays on the image; the
- * difference is colored on its own scale, 0 to its maximum (given in its
- * title), so that small differences show. Errors: as fx_figure_compose(). */
+ * same caption band. map_a and map_b are drawn as overlays on the image,
+ * explained by a 0..1 color bar after them; the difference is colored on its
+ * own scale, 0 to its maximum (in its title), with its own color bar
+ * labelled 0, max/2 and max, so that small differences show. A maximum
+ * within 1e-5 of the maps' magnitude is float rounding: shown as 0.
+ * Errors: as fx_figure_compose(). */
 FX_API fx_status fx_figure_compare(const fx_image *image, const fx_image *map_a, const char *name_a,
                                    const fx_image *map_b, const char *name_b,
                                    const fx_figure_options *opts, fx_image *out);

@@ -17,12 +17,6 @@
 #define GRADCAM_PLUSPLUS_EPS 1e-6
 #define XGRADCAM_EPS 1e-7
 
-/* Relative guard of the normalization: a map whose range (max - min) is at
- * most this fraction of its magnitude max(|min|, |max|) is constant up to
- * float32 rounding (1 ulp = 1.2e-7 relative; a layer's sum over thousands of
- * channels carries tens of ulps) and becomes 0 everywhere. Relative, so that
- * the result does not depend on the map's absolute scale. */
-#define NORMALIZE_RELATIVE_GUARD 1e-5
 
 static const char *const method_names[FX_CAM_METHOD_COUNT] = {
     [FX_CAM_GRADCAM] = "gradcam",   [FX_CAM_GRADCAM_PLUSPLUS] = "gradcam++", [FX_CAM_HIRESCAM] = "hirescam",
@@ -268,12 +262,12 @@ static fx_status map_range(const fx_image *map, const char *fn, float *lo, float
     return FX_OK;
 }
 
-/* True when a map with this range is constant up to float rounding
- * (NORMALIZE_RELATIVE_GUARD); an all-zero map (0 <= 0) included. */
+/* True when a map with this range is constant up to float rounding (the
+ * relative guard of fx_internal.h); an all-zero map (0 <= 0) included. */
 static bool range_is_flat(double lo, double hi)
 {
     double magnitude = fabs(lo) > fabs(hi) ? fabs(lo) : fabs(hi);
-    return hi - lo <= NORMALIZE_RELATIVE_GUARD * magnitude;
+    return fx__spread_is_negligible(hi - lo, magnitude);
 }
 
 /* y = (x - lo) / (hi - lo) in double, rounded once to float, clamped to

@@ -1,8 +1,8 @@
-/* Report figures: panels side by side with titles, a color bar and a caption
+/* Report figures: panels side by side with titles, color bars and a caption
  * band, drawn with the built-in font on a dark background.
  *
- * Layout, in pixels, with s the text scale (2 when panels are >= 256 px high,
- * else 1) and n panels of pw x ph:
+ * Layout, in pixels, with s the text scale (1 for panels under 256 px high,
+ * 2 under 768, else 3) and n panels of pw x ph:
  *
  *   +----------------------------------------------------------------+
  *   | margin 16s                                                     |
@@ -16,7 +16,15 @@
  *   |   10s padding, line 1 (9s), 7s, line 2 (9s), 10s padding        |
  *   +----------------------------------------------------------------+
  *
- *   content width  = n*pw + (n-1)*12s + 16s + 12s + 4s + 4s + 17s ("0.5")
+ * A color bar follows the panel whose colors it explains: 16s gap, 12s bar,
+ * 4s tick, 4s gap, then its widest tick label (17s for "0.5"); the next
+ * panel comes 12s after that. fx_figure_compose has one bar (0..1) after
+ * panel 3; fx_figure_compare one (0..1) after panel 3, for the two
+ * overlays, and one (0..max) after the difference panel 4, for the
+ * difference's own scale.
+ *
+ *   content width  = n*pw + gaps + bars; for compose
+ *                    3*pw + 2*12s + 16s + 12s + 4s + 4s + 17s
  *   figure width   = max(content width, widest caption line) + 2 * 16s
  *   figure height  = 16s + 9s + 7s + ph + 16s + band (10s + lines + 10s)
  *
@@ -33,12 +41,17 @@
 #include <time.h>
 
 #define MAX_PANELS 4
+#define MAX_BARS 2
 /* Panels beyond these sizes make figures nobody can open; they are almost
  * always a unit mistake (panel_height in bytes, a transposed image). */
 #define MAX_PANEL_HEIGHT 8192u
 #define MAX_PANEL_WIDTH 16384u
-#define DEFAULT_PANEL_CAP 512u
-#define LARGE_TEXT_PANEL_HEIGHT 256u
+/* panel_height 0 shows the image at its own height up to this cap, so that a
+ * radiograph of 2000 px is halved, not quartered, and a hairline stays
+ * visible (issue 9). */
+#define DEFAULT_PANEL_CAP 1024u
+#define SCALE2_PANEL_HEIGHT 256u
+#define SCALE3_PANEL_HEIGHT 768u
 /* Caption lines are cut (with "...") beyond this many characters, so that a
  * runaway label cannot make the figure arbitrarily wide. */
 #define CAPTION_MAX_CHARS 100u
@@ -63,12 +76,22 @@ static const uint8_t color_caption_main[3] = {255, 255, 255};
 static const uint8_t color_caption_detail[3] = {178, 186, 198};
 static const uint8_t color_ticks[3] = {200, 206, 214};
 
+/* A color bar: drawn after panel `after`, labelled top, middle (may be "")
+ * and bottom. */
+typedef struct color_bar {
+    uint32_t after;
+    char labels[3][16];
+} color_bar;
+
 typedef struct layout {
     uint32_t scale;
     uint32_t panels;
     uint32_t panel_width, panel_height;
-    uint32_t panels_x, panels_y; /* top-left corner of the first panel */
-    uint32_t bar_x;
+    uint32_t panel_x[MAX_PANELS]; /* left edge of each panel */
+    uint32_t panels_y;            /* top edge of every panel */
+    uint32_t bars;
+    color_bar bar[MAX_BARS];
+    uint32_t bar_x[MAX_BARS];
     uint32_t band_y;
     uint32_t caption_lines;
     uint32_t width, height;
@@ -172,19 +195,56 @@ static fx_status panel_size(const fx_image *image, uint32_t requested_height, ui
     return FX_OK;
 }
 
-static layout plan_layout(uint32_t panels, uint32_t panel_width, uint32_t panel_height, const figure_text *text)
+static uint32_t text_scale(uint32_t panel_height)
+{
+    return panel_height >= SCALE3_PANEL_HEIGHT ? 3 : panel_height >= SCALE2_PANEL_HEIGHT ? 2 : 1;
+}
+
+static uint32_t widest_label(const color_bar *bar, uint32_t s)
+{
+    uint32_t w = 0;
+    for (int i = 0; i < 3; i++) {
+        uint32_t t = fx__text_width(bar->labels[i], s);
+        w = t > w ? t : w;
+    }
+    return w;
+}
+
+/* Places panels and bars from left to right, starting at 0; returns the
+ * content width. */
+static uint32_t place_content(layout *l)
+{
+    uint32_t s = l->scale, x = 0;
+    for (uint32_t i = 0; i < l->panels; i++) {
+        if (i > 0)
+            x += PANEL_GAP * s;
+        l->panel_x[i] = x;
+        x += l->panel_width;
+        for (uint32_t b = 0; b < l->bars; b++) {
+            if (l->bar[b].after != i)
+                continue;
+            x += BAR_GAP * s;
+            l->bar_x[b] = x;
+            x += (BAR_WIDTH + TICK_LENGTH + TICK_LABEL_GAP) * s + widest_label(&l->bar[b], s);
+        }
+    }
+    return x;
+}
+
+static layout plan_layout(uint32_t panels, uint32_t panel_width, uint32_t panel_height, const figure_text *text,
+                          const color_bar *bars, uint32_t bar_count)
 {
     layout l = {0};
-    uint32_t s = panel_height >= LARGE_TEXT_PANEL_HEIGHT ? 2 : 1;
+    uint32_t s = text_scale(panel_height);
     l.scale = s;
     l.panels = panels;
     l.panel_width = panel_width;
     l.panel_height = panel_height;
     l.caption_lines = text->caption_lines;
+    l.bars = bar_count;
+    memcpy(l.bar, bars, bar_count * sizeof *bars);
 
-    uint32_t content = panels * panel_width + (panels - 1) * PANEL_GAP * s + (BAR_GAP + BAR_WIDTH + TICK_LENGTH +
-                                                                              TICK_LABEL_GAP) * s +
-                       fx__text_width("0.5", s);
+    uint32_t content = place_content(&l);
     uint32_t caption = 0;
     for (uint32_t i = 0; i < text->caption_lines; i++) {
         uint32_t w = fx__text_width(text->caption[i], s);
@@ -192,9 +252,12 @@ static layout plan_layout(uint32_t panels, uint32_t panel_width, uint32_t panel_
     }
     uint32_t inner = content > caption ? content : caption;
     l.width = inner + 2 * MARGIN * s;
-    l.panels_x = MARGIN * s + (inner - content) / 2;
+    uint32_t left = MARGIN * s + (inner - content) / 2;
+    for (uint32_t i = 0; i < panels; i++)
+        l.panel_x[i] += left;
+    for (uint32_t b = 0; b < bar_count; b++)
+        l.bar_x[b] += left;
     l.panels_y = MARGIN * s + fx__text_height(s) + TITLE_GAP * s;
-    l.bar_x = l.panels_x + panels * panel_width + (panels - 1) * PANEL_GAP * s + BAR_GAP * s;
     l.band_y = l.panels_y + panel_height + MARGIN * s;
     uint32_t band = 2 * BAND_PADDING * s + l.caption_lines * fx__text_height(s) + (l.caption_lines - 1) * LINE_GAP * s;
     l.height = l.band_y + band;
@@ -203,7 +266,7 @@ static layout plan_layout(uint32_t panels, uint32_t panel_width, uint32_t panel_
 
 static uint32_t panel_x(const layout *l, uint32_t i)
 {
-    return l->panels_x + i * (l->panel_width + PANEL_GAP * l->scale);
+    return l->panel_x[i];
 }
 
 /* ---- Texts -------------------------------------------------------------- */
@@ -314,27 +377,29 @@ static void draw_title(fx_image *img, const layout *l, uint32_t i, const char *t
     fx__draw_text(img, (int32_t)x, (int32_t)y, text, color_title, s);
 }
 
-/* The colormap from 1 (top) to 0 (bottom) beside the panels, with ticks. */
-static void draw_color_bar(fx_image *img, const layout *l, const uint8_t table[768])
+/* Color bar b: the colormap from its top entry (top) to its first (bottom)
+ * beside its panel, with ticks at the top, middle and bottom rows and their
+ * labels. */
+static void draw_color_bar(fx_image *img, const layout *l, uint32_t b, const uint8_t table[768])
 {
-    uint32_t s = l->scale, h = l->panel_height, y0 = l->panels_y;
+    uint32_t s = l->scale, h = l->panel_height, y0 = l->panels_y, x0 = l->bar_x[b];
     for (uint32_t r = 0; r < h; r++) {
         double v = h > 1 ? (double)(h - 1 - r) / (h - 1) : 1.0;
-        fill_rect(img, l->bar_x, y0 + r, BAR_WIDTH * s, 1, table + 3 * (uint32_t)(v * 255.0 + 0.5));
+        fill_rect(img, x0, y0 + r, BAR_WIDTH * s, 1, table + 3 * (size_t)fx__unit_to_u8((float)v));
     }
-    draw_frame(img, l->bar_x, y0, BAR_WIDTH * s, h, color_frame);
+    draw_frame(img, x0, y0, BAR_WIDTH * s, h, color_frame);
 
-    static const char *const labels[3] = {"1", "0.5", "0"};
-    uint32_t ticks = h >= 4 * fx__text_height(s) ? 3 : 2; /* no room for 0.5 on short panels */
+    const color_bar *bar = &l->bar[b];
+    bool middle = h >= 4 * fx__text_height(s) && bar->labels[1][0]; /* no room on short panels */
     for (uint32_t t = 0; t < 3; t++) {
-        if (t == 1 && ticks == 2)
+        if (t == 1 && !middle)
             continue;
         uint32_t ty = y0 + (t == 0 ? 0 : t == 1 ? (h - 1) / 2 : h - 1);
-        uint32_t tx = l->bar_x + BAR_WIDTH * s + 1;
+        uint32_t tx = x0 + BAR_WIDTH * s + 1;
         uint32_t top = ty >= s / 2 ? ty - s / 2 : 0;
         fill_rect(img, tx, top, TICK_LENGTH * s - 1, s, color_ticks);
         int32_t label_y = (int32_t)ty - (int32_t)(FX_FONT_ASCENT * s) / 2;
-        fx__draw_text(img, (int32_t)(tx - 1 + (TICK_LENGTH + TICK_LABEL_GAP) * s), label_y, labels[t],
+        fx__draw_text(img, (int32_t)(tx - 1 + (TICK_LENGTH + TICK_LABEL_GAP) * s), label_y, bar->labels[t],
                       color_ticks, s);
     }
 }
@@ -354,15 +419,22 @@ static void draw_caption(fx_image *img, const layout *l, const figure_text *text
 
 /* ---- Composition -------------------------------------------------------- */
 
+/* The bar of a map in [0, 1]. */
+static color_bar unit_bar(uint32_t after)
+{
+    color_bar b = {.after = after, .labels = {"1", "0.5", "0"}};
+    return b;
+}
+
 /* Draws the figure from panels already at the panel size (RGB8). */
 static fx_status draw_figure(const fx_image *panels, uint32_t count, const figure_text *text, int32_t colormap,
-                             fx_image *out)
+                             const color_bar *bars, uint32_t bar_count, fx_image *out)
 {
     uint8_t table[768];
     fx_status st = fx_colormap_table(colormap, table);
     if (st != FX_OK)
         return st;
-    layout l = plan_layout(count, panels[0].width, panels[0].height, text);
+    layout l = plan_layout(count, panels[0].width, panels[0].height, text, bars, bar_count);
     fx_image canvas = {0};
     st = fx_image_alloc(&canvas, l.width, l.height, 3, FX_PIXEL_U8);
     if (st != FX_OK)
@@ -375,7 +447,8 @@ static fx_status draw_figure(const fx_image *panels, uint32_t count, const figur
         blit(&canvas, x, l.panels_y, &panels[i]);
         draw_title(&canvas, &l, i, text->titles[i], titles);
     }
-    draw_color_bar(&canvas, &l, table);
+    for (uint32_t b = 0; b < bar_count; b++)
+        draw_color_bar(&canvas, &l, b, table);
     draw_caption(&canvas, &l, text);
     *out = canvas;
     return FX_OK;
@@ -464,29 +537,37 @@ fx_status fx_figure_compose(const fx_image *image, const fx_image *heatmap, cons
         st = fx_colormap_apply(&map, o.colormap, &panels[1]);
     if (st == FX_OK)
         st = fx_overlay(&panels[0], &map, &ov, &panels[2]);
+    color_bar bar = unit_bar(2);
     if (st == FX_OK)
-        st = draw_figure(panels, 3, &text, o.colormap, out);
+        st = draw_figure(panels, 3, &text, o.colormap, &bar, 1, out);
     free_images(panels, 3);
     fx_image_free(&map);
     return st;
 }
 
-/* |a - b| divided by its maximum (all zero when the maps are equal), and the
- * maximum itself, at the maps' full resolution. */
+/* |a - b| divided by its maximum, and the maximum itself, at the maps' full
+ * resolution. A maximum that is float rounding next to the maps' own
+ * magnitude (the relative guard of fx_internal.h) counts as equal maps: all
+ * zero, maximum 0, instead of rounding noise stretched to full color. */
 static fx_status difference_map(const fx_image *a, const fx_image *b, fx_image *diff, float *max_out)
 {
     fx_status st = fx_image_alloc(diff, a->width, a->height, 1, FX_PIXEL_F32);
     if (st != FX_OK)
         return st;
-    float max = 0.0f;
+    float max = 0.0f, magnitude = 0.0f;
     for (uint32_t y = 0; y < a->height; y++) {
         const float *ra = (const float *)fx__row(a, y), *rb = (const float *)fx__row(b, y);
         float *rd = (float *)fx__row(diff, y);
         for (uint32_t x = 0; x < a->width; x++) {
             rd[x] = fabsf(ra[x] - rb[x]);
-            if (rd[x] > max)
-                max = rd[x];
+            max = rd[x] > max ? rd[x] : max;
+            magnitude = fmaxf(magnitude, fmaxf(fabsf(ra[x]), fabsf(rb[x])));
         }
+    }
+    if (fx__spread_is_negligible(max, magnitude)) {
+        for (uint32_t y = 0; y < a->height; y++)
+            memset(fx__row(diff, y), 0, (size_t)a->width * sizeof(float));
+        max = 0.0f;
     }
     if (max > 0.0f)
         for (uint32_t y = 0; y < a->height; y++) {
@@ -543,8 +624,14 @@ fx_status fx_figure_compare(const fx_image *image, const fx_image *map_a, const 
         st = fx_overlay(&panels[0], &resized[1], &ov, &panels[2]);
     if (st == FX_OK)
         st = fx_colormap_apply(&resized[2], o.colormap, &panels[3]);
+    /* The overlays share the 0..1 bar; the difference has its own, 0..max. */
+    color_bar bars[2] = {unit_bar(2), {.after = 3}};
+    snprintf(bars[1].labels[0], sizeof bars[1].labels[0], "%.2g", (double)max);
+    if (max > 0.0f)
+        snprintf(bars[1].labels[1], sizeof bars[1].labels[1], "%.2g", (double)max / 2);
+    snprintf(bars[1].labels[2], sizeof bars[1].labels[2], "0");
     if (st == FX_OK)
-        st = draw_figure(panels, 4, &text, o.colormap, out);
+        st = draw_figure(panels, 4, &text, o.colormap, bars, 2, out);
     free_images(panels, 4);
     free_images(resized, 3);
     fx_image_free(&diff);

@@ -53,6 +53,16 @@ fx_status fx__options_merge(void *merged, size_t full_size, const void *given, c
  * autumn (0), bone (1), ..., gray (100)". */
 fx_status fx__colormap_check(const char *fn, int32_t colormap);
 
+/* The relative guard of every normalization (maps, the compare figure's
+ * difference): a spread (max - min) of at most 1e-5 of the values' magnitude
+ * is float32 rounding (1 ulp = 1.2e-7 relative; a layer's sum over thousands
+ * of channels carries tens of ulps), not information, and counts as none.
+ * Relative, so that the decision does not depend on the absolute scale. */
+static inline bool fx__spread_is_negligible(double spread, double magnitude)
+{
+    return spread <= 1e-5 * magnitude;
+}
+
 /* The one float-to-8-bit rule (colormap index, overlay, display of float
  * images): NaN -> 0, clamp to [0, 1], then v * 255 rounded to nearest with
  * halves up. v * 255 and the + 0.5 are exact in double (a float has 24

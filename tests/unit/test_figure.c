@@ -23,7 +23,7 @@
 /* ---- The layout as documented at the top of lib/figure.c ---------------- */
 
 typedef struct expected_layout {
-    uint32_t s, pw, ph, panels_x, panels_y, bar_x, band_y, width, height;
+    uint32_t s, pw, ph, panel_x[4], panels_y, bar_x, diff_bar_x, band_y, width, height;
 } expected_layout;
 
 static uint32_t text_w(const char *t, uint32_t s)
@@ -31,32 +31,56 @@ static uint32_t text_w(const char *t, uint32_t s)
     return t[0] ? (uint32_t)(strlen(t) * 6 - 1) * s : 0;
 }
 
-static expected_layout expect_layout(uint32_t panels, uint32_t pw, uint32_t ph, const char *line1,
-                                     const char *line2)
+/* panels 3: compose (one 0..1 bar after panel 3). panels 4: compare, whose
+ * 0..1 bar follows panel 3 and whose difference panel 4 has its own bar,
+ * labelled diff_top ("%.2g" of the maximum), diff_middle and "0". */
+static expected_layout expect_layout_bars(uint32_t panels, uint32_t pw, uint32_t ph, const char *line1,
+                                          const char *line2, const char *diff_top, const char *diff_middle)
 {
     expected_layout e;
-    e.s = ph >= 256 ? 2 : 1;
+    e.s = ph >= 768 ? 3 : ph >= 256 ? 2 : 1;
     e.pw = pw;
     e.ph = ph;
     uint32_t s = e.s;
-    uint32_t content = panels * pw + (panels - 1) * 12 * s + (16 + 12 + 4 + 4) * s + 17 * s;
+    /* from the left edge of panel 1 */
+    uint32_t rel[4] = {0, pw + 12 * s, 2 * (pw + 12 * s), 0};
+    uint32_t bar = 3 * pw + 2 * 12 * s + 16 * s;
+    uint32_t content = bar + (12 + 4 + 4) * s + 17 * s; /* "0.5" is the widest label of the 0..1 bar */
+    uint32_t diff_bar = 0;
+    if (panels == 4) {
+        rel[3] = content + 12 * s;
+        diff_bar = rel[3] + pw + 16 * s;
+        uint32_t label = text_w(diff_top, s) > text_w(diff_middle, s) ? text_w(diff_top, s) : text_w(diff_middle, s);
+        label = label > text_w("0", s) ? label : text_w("0", s);
+        content = diff_bar + (12 + 4 + 4) * s + label;
+    }
     uint32_t caption = text_w(line2, s);
     if (line1 && text_w(line1, s) > caption)
         caption = text_w(line1, s);
     uint32_t inner = content > caption ? content : caption;
     e.width = inner + 32 * s;
-    e.panels_x = 16 * s + (inner - content) / 2;
+    uint32_t left = 16 * s + (inner - content) / 2;
+    for (int i = 0; i < 4; i++)
+        e.panel_x[i] = left + rel[i];
+    e.bar_x = left + bar;
+    e.diff_bar_x = left + diff_bar;
     e.panels_y = (16 + 9 + 7) * s;
-    e.bar_x = e.panels_x + panels * pw + (panels - 1) * 12 * s + 16 * s;
     e.band_y = e.panels_y + ph + 16 * s;
     uint32_t lines = line1 ? 2 : 1;
     e.height = e.band_y + 20 * s + lines * 9 * s + (lines - 1) * 7 * s;
     return e;
 }
 
+static expected_layout expect_layout(uint32_t panels, uint32_t pw, uint32_t ph, const char *line1,
+                                     const char *line2)
+{
+    assert_int_equal(panels, 3);
+    return expect_layout_bars(3, pw, ph, line1, line2, NULL, NULL);
+}
+
 static uint32_t panel_left(const expected_layout *e, uint32_t i)
 {
-    return e->panels_x + i * (e->pw + 12 * e->s);
+    return e->panel_x[i];
 }
 
 /* ---- Test images -------------------------------------------------------- */
@@ -278,15 +302,24 @@ static void test_compose_dimensions(void **state)
     } cases[] = {
         /* 300x200 -> panels 300x200, scale 1: 3*300 + 2*12 + 53 + 32; 16+9+7+200+16 + 45 */
         {300, 200, 0, 1009, 293},
-        /* 1000x600 -> capped to 512 high, 853 wide, scale 2: 2559 + 48 + 106 + 64; 32+18+14+512+32 + 90 */
-        {1000, 600, 0, 2777, 698},
+        /* 1000x600 -> its own 600 px (under the 1024 cap), scale 2: 3000 + 48 + 106 + 64; 32+18+14+600+32 + 90 */
+        {1000, 600, 0, 3218, 786},
+        /* 2000x1500 -> capped to 1024 high, 1365 wide (2000 * 1024 / 1500 = 1365.3), scale 3:
+         * 4095 + 72 + 3*(16+12+4+4+17) = 159 + 96 = 4422; 48+27+21+1024+48 + (60 + 54 + 21) = 1303 */
+        {2000, 1500, 0, 4422, 1303},
+        /* 1024x1024 at the cap; 1025 high is capped: 1024 * 1024 / 1025 = 1023.0 wide */
+        {1024, 1024, 0, 3 * 1024 + 72 + 159 + 96, 1303},
+        {1024, 1025, 0, 3 * 1023 + 72 + 159 + 96, 1303},
+        /* 767 high: still scale 2, the caption's 61 chars (730 px) set the width; 768: scale 3 (1095 px) */
+        {100, 767, 0, 730 + 64, 32 + 18 + 14 + 767 + 32 + 90},
+        {100, 768, 0, 1095 + 96, 48 + 27 + 21 + 768 + 48 + 135},
         /* 640x480 at 100 px -> 133x100, scale 1: the caption (line 2, 61 chars = 365 px) is narrower */
         {640, 480, 100, 3 * 133 + 24 + 53 + 32, 16 + 9 + 7 + 100 + 16 + 45},
         /* 100x400 at 256 -> 64x256, scale 2: the caption's 61 chars (730 px) set the width */
         {100, 400, 256, 730 + 64, 32 + 18 + 14 + 256 + 32 + 90},
         /* 1x1 -> a single pixel panel, scale 1; caption wins */
         {1, 1, 0, 365 + 32, 16 + 9 + 7 + 1 + 16 + 45},
-        /* 512x512: exactly at the 512 cap, so scale-2 text */
+        /* 512x512: its own size, scale-2 text */
         {512, 512, 0, 3 * 512 + 48 + 106 + 64, 32 + 18 + 14 + 512 + 32 + 90},
     };
     fx_figure_options o = full_options();
@@ -319,21 +352,21 @@ static void test_compose_panels_titles_and_caption(void **state)
     o.threshold = 0.1f;
     fx_image fig = {0};
     assert_int_equal(fx_figure_compose(&img, &map, &o, &fig), FX_OK);
-    /* 600 high -> 512 px panels, 410 px wide (480 * 512 / 600 = 409.6) */
-    expected_layout e = expect_layout(3, 410, 512, LINE1, LINE2);
+    /* 600 high, under the 1024 cap: panels at the image's own size */
+    expected_layout e = expect_layout(3, 480, 600, LINE1, LINE2);
     assert_int_equal(fig.width, e.width);
     assert_int_equal(fig.height, e.height);
 
-    fx_image orig = original_panel(&img, 410, 512);
-    fx_image small_map = resized(&map, 410, 512);
+    fx_image orig = original_panel(&img, 480, 600);
+    fx_image small_map = resized(&map, 480, 600);
     fx_image heat = colored(&small_map, FX_COLORMAP_TURBO);
     fx_image over = overlaid(&orig, &small_map, &o);
     expect_panel(&fig, &e, 0, &orig, "original panel");
     expect_panel(&fig, &e, 1, &heat, "heatmap panel");
     expect_panel(&fig, &e, 2, &over, "overlay panel");
     /* And one pixel by hand: the blob's centre is hot, the overlay blends it. */
-    const uint8_t *centre = pixel(&fig, panel_left(&e, 2) + 226, e.panels_y + 215);
-    const uint8_t *o_px = pixel(&orig, 226, 215), *h_px = pixel(&heat, 226, 215);
+    const uint8_t *centre = pixel(&fig, panel_left(&e, 2) + 264, e.panels_y + 252);
+    const uint8_t *o_px = pixel(&orig, 264, 252), *h_px = pixel(&heat, 264, 252);
     for (int c = 0; c < 3; c++)
         assert_int_equal(centre[c], (int)floor(0.5 * o_px[c] + 0.5 * h_px[c] + 0.5));
 
@@ -348,8 +381,8 @@ static void test_compose_panels_titles_and_caption(void **state)
     uint32_t bar_mid = e.bar_x + 6 * e.s;
     assert_memory_equal(pixel(&fig, bar_mid, e.panels_y), table + 3 * 255, 3);
     assert_memory_equal(pixel(&fig, bar_mid, e.panels_y + e.ph - 1), table, 3);
-    /* row 255 of 512: v = 256/511, index (uint8_t)(v * 255 + 0.5) = 128 */
-    assert_memory_equal(pixel(&fig, bar_mid, e.panels_y + 255), table + 3 * 128, 3);
+    /* row 299 of 600: v = 300/599 = 0.50083, v * 255 = 127.71 -> index 128 */
+    assert_memory_equal(pixel(&fig, bar_mid, e.panels_y + 299), table + 3 * 128, 3);
 
     save_for_review(&fig, "figure_compose_turbo.png");
     fx_image_free(&fig);
@@ -485,6 +518,44 @@ static void test_compose_16bit_radiograph(void **state)
     fx_image_free(&img);
 }
 
+/* A 2000 px radiograph with a 2 px dark fracture line: panels are 1024 px
+ * high (the cap), a 1.95x reduction. The bilinear samples, 1.95 source px
+ * apart, cannot all miss the 2 px where the line is darker than half the
+ * background, so the line shows in every row of the panel; at the former 512
+ * px (3.9x) whole rows could miss it. */
+static void test_compose_large_image_keeps_hairline(void **state)
+{
+    (void)state;
+    fx_image img = {0};
+    assert_int_equal(fx_image_alloc(&img, 1600, 2000, 1, FX_PIXEL_U8), FX_OK);
+    for (uint32_t y = 0; y < 2000; y++) {
+        uint8_t *row = fx__row(&img, y);
+        memset(row, 220, 1600);
+        uint32_t line = 700 + y / 8; /* oblique, 2 px wide */
+        row[line] = row[line + 1] = 20;
+    }
+    fx_image map = make_blob(1600, 2000, 0.5, 0.45, 0.1, 1.0);
+    fx_figure_options o = full_options();
+    fx_image fig = {0};
+    assert_int_equal(fx_figure_compose(&img, &map, &o, &fig), FX_OK);
+    expected_layout e = expect_layout(3, 819, 1024, LINE1, LINE2); /* 1600 * 1024 / 2000 = 819.2 */
+    assert_int_equal(fig.width, e.width);
+    assert_int_equal(fig.height, e.height);
+    for (uint32_t y = 0; y < e.ph; y++) {
+        uint8_t darkest = 255;
+        for (uint32_t x = 0; x < e.pw; x++)
+            darkest = pixel(&fig, panel_left(&e, 0) + x, e.panels_y + y)[0] < darkest
+                          ? pixel(&fig, panel_left(&e, 0) + x, e.panels_y + y)[0]
+                          : darkest;
+        if (darkest >= 120)
+            fail_msg("panel row %u: the fracture line is lost (darkest %u)", y, darkest);
+    }
+    save_for_review(&fig, "figure_compose_large.png");
+    fx_image_free(&fig);
+    fx_image_free(&map);
+    fx_image_free(&img);
+}
+
 static void test_compare_layout_and_difference(void **state)
 {
     (void)state;
@@ -494,10 +565,6 @@ static void test_compare_layout_and_difference(void **state)
     fx_figure_options o = full_options();
     fx_image fig = {0};
     assert_int_equal(fx_figure_compare(&img, &a, "Grad-CAM", &b, "Grad-CAM++", &o, &fig), FX_OK);
-    /* 500 high -> 500 px panels (under the 512 cap), 400 wide, scale 2 */
-    expected_layout e = expect_layout(4, 400, 500, LINE1, LINE2);
-    assert_int_equal(fig.width, e.width);
-    assert_int_equal(fig.height, e.height);
 
     fx_image diff = {0};
     assert_int_equal(fx_image_alloc(&diff, 400, 500, 1, FX_PIXEL_F32), FX_OK);
@@ -511,9 +578,16 @@ static void test_compare_layout_and_difference(void **state)
     for (uint32_t y = 0; y < 500; y++)
         for (uint32_t x = 0; x < 400; x++)
             ((float *)fx__row(&diff, y))[x] /= max;
-    char title[64];
+    char title[64], top[16], middle[16];
     snprintf(title, sizeof title, "|A-B| (max %.2g)", (double)max);
+    snprintf(top, sizeof top, "%.2g", (double)max);
+    snprintf(middle, sizeof middle, "%.2g", (double)max / 2);
     assert_true(max > 0.1f && max < 1.0f);
+    /* 500 high -> 500 px panels, 400 wide, scale 2; the difference has its
+     * own bar labelled 0 .. max */
+    expected_layout e = expect_layout_bars(4, 400, 500, LINE1, LINE2, top, middle);
+    assert_int_equal(fig.width, e.width);
+    assert_int_equal(fig.height, e.height);
 
     fx_image orig = original_panel(&img, 400, 500);
     fx_image ra = resized(&a, 400, 500), rb = resized(&b, 400, 500), rd = resized(&diff, 400, 500);
@@ -526,6 +600,24 @@ static void test_compare_layout_and_difference(void **state)
     expect_title(&fig, &e, 2, "Grad-CAM++");
     expect_title(&fig, &e, 3, title);
     expect_caption(&fig, &e, LINE1, LINE2);
+
+    /* Both bars run from the colormap's top entry to its first; the
+     * difference's bar is labelled with its maximum at the top, half of it
+     * in the middle and 0 at the bottom, beside its ticks. */
+    uint8_t table[768], bg[3];
+    assert_int_equal(fx_colormap_table(o.colormap, table), FX_OK);
+    memcpy(bg, pixel(&fig, 0, 0), 3);
+    uint32_t bars[2] = {e.bar_x, e.diff_bar_x};
+    for (int b = 0; b < 2; b++) {
+        assert_memory_equal(pixel(&fig, bars[b] + 6 * e.s, e.panels_y), table + 3 * 255, 3);
+        assert_memory_equal(pixel(&fig, bars[b] + 6 * e.s, e.panels_y + e.ph - 1), table, 3);
+    }
+    uint32_t label_x = e.diff_bar_x + (12 + 4 + 4) * e.s;
+    int32_t ascent_half = (int32_t)(7 * e.s) / 2; /* labels centred on their tick: ty - ascent * s / 2 */
+    expect_text(&fig, label_x, (uint32_t)((int32_t)e.panels_y - ascent_half), top, e.s, bg);
+    expect_text(&fig, label_x, (uint32_t)((int32_t)(e.panels_y + (e.ph - 1) / 2) - ascent_half), middle, e.s, bg);
+    expect_text(&fig, label_x, (uint32_t)((int32_t)(e.panels_y + e.ph - 1) - ascent_half), "0", e.s, bg);
+    expect_text(&fig, e.bar_x + 20 * e.s, (uint32_t)((int32_t)e.panels_y - ascent_half), "1", e.s, bg);
     save_for_review(&fig, "figure_compare.png");
 
     fx_image_free(&cd);
@@ -550,8 +642,14 @@ static void test_compare_identical_maps_give_zero_color(void **state)
     fx_figure_options o = full_options();
     o.colormap = FX_COLORMAP_VIRIDIS;
     fx_image fig = {0};
-    assert_int_equal(fx_figure_compare(&img, &a, NULL, &a, NULL, &o, &fig), FX_OK);
-    expected_layout e = expect_layout(4, 200, 150, LINE1, LINE2);
+    /* b differs from a by one ulp here and there: rounding, not a difference
+     * (the relative guard); the panel must not stretch it to full color. */
+    fx_image b = make_blob(200, 150, 0.5, 0.5, 0.2, 1.0);
+    for (uint32_t y = 0; y < 150; y += 3)
+        for (uint32_t x = 0; x < 200; x += 7)
+            ((float *)fx__row(&b, y))[x] = nextafterf(((float *)fx__row(&b, y))[x], 2.0f);
+    assert_int_equal(fx_figure_compare(&img, &a, NULL, &b, NULL, &o, &fig), FX_OK);
+    expected_layout e = expect_layout_bars(4, 200, 150, LINE1, LINE2, "0", "");
     assert_int_equal(fig.width, e.width);
     assert_int_equal(fig.height, e.height);
     uint8_t table[768];
@@ -565,6 +663,7 @@ static void test_compare_identical_maps_give_zero_color(void **state)
     expect_title(&fig, &e, 2, "Map B");
     expect_title(&fig, &e, 3, "|A-B| (max 0)");
     fx_image_free(&fig);
+    fx_image_free(&b);
     fx_image_free(&a);
     fx_image_free(&img);
 }
@@ -580,7 +679,7 @@ static void test_long_titles_fit_their_panel(void **state)
     fx_image fig = {0};
     /* "Grad-CAM++" is 118 px at scale 2, 59 at scale 1; "A very long method name" is 137 px at scale 1 */
     assert_int_equal(fx_figure_compare(&img, &a, "Grad-CAM++", &a, "A very long method name", &o, &fig), FX_OK);
-    expected_layout e = expect_layout(4, 100, 300, LINE1, LINE2);
+    expected_layout e = expect_layout_bars(4, 100, 300, LINE1, LINE2, "0", "");
     assert_int_equal(fig.width, e.width);
     uint8_t bg[3];
     memcpy(bg, pixel(&fig, 0, 0), 3);
@@ -737,6 +836,7 @@ int main(void)
         cmocka_unit_test(test_compose_default_timestamp_is_current_utc),
         cmocka_unit_test(test_compose_non_ascii_label_drawn_as_question_marks),
         cmocka_unit_test(test_compose_16bit_radiograph),
+        cmocka_unit_test(test_compose_large_image_keeps_hairline),
         cmocka_unit_test(test_compare_layout_and_difference),
         cmocka_unit_test(test_compare_identical_maps_give_zero_color),
         cmocka_unit_test(test_long_titles_fit_their_panel),
