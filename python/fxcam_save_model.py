@@ -14,52 +14,38 @@ From the shell, re-save an existing TorchScript file with metadata:
         --positive-class 1 --target-layer features
 """
 import argparse
+import importlib.util
 import json
+import os
 
 import torch
 
 
-def make_metadata(input_size=None, channels=None, mean=None, std=None, class_names=None, positive_class=None,
-                  target_layer=None):
-    """The fxcam.json object; keys left as None are omitted (fxcam then uses its defaults)."""
-    meta = {}
-    if input_size is not None:
-        h, w = (int(v) for v in input_size)
-        meta["input_size"] = [h, w]
-    if channels is not None:
-        if channels not in (1, 3):
-            raise ValueError("channels must be 1 or 3")
-        meta["channels"] = int(channels)
-    for key, values in (("mean", mean), ("std", std)):
-        if values is not None:
-            values = [float(v) for v in values]
-            if len(values) not in (1, 3):
-                raise ValueError(f"{key} needs 1 or 3 values")
-            meta[key] = values
-    if class_names is not None:
-        meta["class_names"] = [str(c) for c in class_names]
-    if positive_class is not None:
-        meta["positive_class"] = int(positive_class)
-    if target_layer is not None:
-        meta["target_layer"] = str(target_layer)
-    return meta
+def _load_export():
+    """fxcam/_export.py next to this script: the one implementation of the
+    metadata and of tracing in eval mode (loaded by path, so that this script
+    needs torch only, not libfxcam)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fxcam", "_export.py")
+    spec = importlib.util.spec_from_file_location("fxcam_export", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_export = _load_export()
+make_metadata = _export.make_metadata
 
 
 def save_model(model, path, script=False, example_input=None, **metadata):
-    """Traces (default) or scripts `model` in eval mode and saves it with fxcam.json.
-    A torch.jit.ScriptModule is saved as it is."""
+    """Traces (default) or scripts `model` in eval mode and saves it with
+    fxcam.json; the model's own training flags are left as they were. A
+    torch.jit.ScriptModule is saved as it is."""
     meta = make_metadata(**metadata)
-    if not isinstance(model, torch.jit.ScriptModule):
-        model = model.eval()
-        if script:
-            model = torch.jit.script(model)
-        else:
-            if example_input is None:
-                h, w = meta.get("input_size", [224, 224])
-                example_input = torch.zeros(1, meta.get("channels", 3), h, w)
-            with torch.no_grad():
-                model = torch.jit.trace(model, example_input)
-    torch.jit.save(model, path, _extra_files={"fxcam.json": json.dumps(meta, indent=2)})
+    if not script and example_input is None and not isinstance(model, torch.jit.ScriptModule):
+        h, w = meta.get("input_size", [224, 224])
+        example_input = torch.zeros(1, meta.get("channels", 3), h, w)
+    scripted = _export.to_torchscript(model, example_input, script)
+    torch.jit.save(scripted, path, _extra_files={"fxcam.json": json.dumps(meta, indent=2)})
     return meta
 
 

@@ -7,19 +7,25 @@
     cam.visualize("xray.png", save_path="xray_gradcam.png")
     fxcam.batch_visualize(model, "validation/", "out/")
 
-Images are PNG paths or arrays (NumPy uint8/uint16/float32, HxW or HxWxC);
+Images are PNG paths or arrays (NumPy uint8 0..255, uint16 0..65535, float32
+in [0, 1]; HxW, HxWxC or CxHxW; channel_order="bgr" for cv2.imread arrays);
 without NumPy, nested lists or shaped buffers (see fxcam._arrays). Failing
-library calls raise fxcam.FxError subclasses with the library's message.
+library calls raise fxcam.FxError subclasses with the library's message;
+library warnings are raised as fxcam.FxcamWarning (warnings.warn).
 The library is found through FXCAM_LIBRARY, next to the package, the install
 prefix, or the system loader (fxcam._lib).
 """
 from . import _lib
 from ._arrays import HAVE_NUMPY
-from .cam import CamResult, GradCAM, GradCAMPlusPlus, batch_visualize, compute, method_names
-from .errors import (DeviceError, FileError, FormatError, FxError, InternalError, InvalidArgumentError, LayerError,
-                     LimitError, ModelError, NotAvailableError, NumericError, OutOfMemoryError, UnsupportedError)
-from .image import (apply_colormap, colormap_names, colormap_table, compare_figure, compose_figure, decode_png,
-                    load_image, overlay, resize, save_image, to_rgb8)
+from ._lib import (WARN_DOWNSCALE, WARN_LAYER_1X1, WARN_OUTPUT_KIND, WARN_TRAINING_MODE, WARN_UPSCALE,
+                   WARN_ZERO_MAP)
+from .batch import batch_visualize
+from .cam import CamResult, GradCAM, GradCAMPlusPlus, compute, method_names
+from .errors import (DeviceError, FileError, FormatError, FxError, FxcamWarning, InternalError, InvalidArgumentError,
+                     LayerError, LimitError, ModelError, NotAvailableError, NumericError, OutOfMemoryError,
+                     UnsupportedError)
+from .image import (apply_colormap, colormap_id, colormap_names, colormap_table, colormaps, compare_figure,
+                    compose_figure, decode_png, load_image, overlay, resize, save_image, to_rgb8)
 from .model import LayerInfo, Model, default_model_candidates, default_model_path, list_layers
 
 __version__ = "0.1.0"
@@ -34,7 +40,9 @@ def library_version():
 __all__ = [
     "Model", "GradCAM", "GradCAMPlusPlus", "CamResult", "LayerInfo", "batch_visualize", "list_layers", "compute",
     "load_image", "save_image", "decode_png", "to_rgb8", "resize", "apply_colormap", "overlay", "compose_figure",
-    "compare_figure", "colormap_names", "colormap_table", "method_names", "default_model_path",
+    "compare_figure", "colormap_names", "colormap_table", "colormaps", "colormap_id", "method_names",
+    "default_model_path", "FxcamWarning", "WARN_TRAINING_MODE", "WARN_OUTPUT_KIND", "WARN_LAYER_1X1",
+    "WARN_ZERO_MAP", "WARN_UPSCALE", "WARN_DOWNSCALE",
     "default_model_candidates", "library_version", "library_path", "HAVE_NUMPY",
     "FxError", "InvalidArgumentError", "OutOfMemoryError", "FileError", "FormatError", "LimitError",
     "UnsupportedError", "ModelError", "LayerError", "DeviceError", "NumericError", "NotAvailableError",

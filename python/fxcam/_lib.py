@@ -59,7 +59,13 @@ class FigureOptions(ctypes.Structure):
 class ModelOptions(ctypes.Structure):
     _fields_ = [("struct_size", ctypes.c_uint32), ("device", ctypes.c_char_p), ("threads", ctypes.c_int32),
                 ("input_width", ctypes.c_uint32), ("input_height", ctypes.c_uint32),
-                ("input_channels", ctypes.c_uint32), ("mean", c_float_p), ("std", c_float_p)]
+                ("input_channels", ctypes.c_uint32), ("mean", c_float_p), ("std", c_float_p),
+                # added in 0.2: a library without them gets struct_size = MODEL_OPTIONS_V1_SIZE
+                ("mean_count", ctypes.c_uint32), ("std_count", ctypes.c_uint32), ("output_kind", ctypes.c_int32),
+                ("strict", ctypes.c_int32)]
+
+
+MODEL_OPTIONS_V1_SIZE = ModelOptions.mean_count.offset
 
 
 LAYER_MAX_RANK = 8
@@ -82,7 +88,8 @@ FX_OK = 0
 PIXEL_U8, PIXEL_U16, PIXEL_F32 = 1, 2, 3
 CAM_GRADCAM, CAM_GRADCAM_PLUSPLUS, CAM_HIRESCAM, CAM_XGRADCAM, CAM_LAYERCAM = 0, 1, 2, 3, 4
 CAM_METHOD_COUNT = 5
-COLORMAP_COUNT = 9
+OUTPUT_AUTO, OUTPUT_LOGITS, OUTPUT_PROBABILITIES = 0, 1, 2
+WARN_TRAINING_MODE, WARN_OUTPUT_KIND, WARN_LAYER_1X1, WARN_ZERO_MAP, WARN_UPSCALE, WARN_DOWNSCALE = 1, 2, 3, 4, 5, 6
 
 _img_p = ctypes.POINTER(FxImage)
 _handle = ctypes.c_void_p
@@ -113,6 +120,8 @@ PROTOTYPES = {
     "fx_cam_lowres": (_status, [_i32, c_float_p, c_float_p, _u32, _u32, _u32, _u32, c_float_p]),
     "fx_cam_upsample": (_status, [c_float_p, _u32, _u32, _i32, _img_p]),
     "fx_map_normalize": (_status, [_img_p]),
+    "fx_colormap_count": (_u32, []),
+    "fx_colormap_at": (_i32, [_u32]),
     "fx_colormap_name": (_str, [_i32]),
     "fx_colormap_from_name": (_status, [_str, c_int32_p]),
     "fx_colormap_table": (_status, [_i32, ctypes.POINTER(ctypes.c_uint8)]),
@@ -151,10 +160,16 @@ PROTOTYPES = {
     "fx_result_heatmap": (_img_p, [_handle, _size, _u32]),
     "fx_result_raw_heatmap": (_img_p, [_handle, _size, _u32]),
     "fx_result_lowres": (_img_p, [_handle, _size, _u32]),
+    "fx_model_output_kind": (_i32, [_handle]),
+    "fx_model_warning_count": (_size, [_handle]),
+    "fx_model_warning": (_str, [_handle, _size, c_int32_p]),
+    "fx_result_warning_count": (_size, [_handle]),
+    "fx_result_warning": (_str, [_handle, _size, c_int32_p, ctypes.POINTER(ctypes.c_int64)]),
 }
 
 # Functions added after 0.1.0: bound when the loaded library has them.
-OPTIONAL = {"fx_model_load_memory", "fx_model_normalization"}
+OPTIONAL = {"fx_colormap_count", "fx_colormap_at", "fx_model_load_memory", "fx_model_normalization", "fx_model_output_kind", "fx_model_warning_count",
+            "fx_model_warning", "fx_result_warning_count", "fx_result_warning"}
 
 
 def _package_dir():

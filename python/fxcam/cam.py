@@ -1,13 +1,12 @@
 """Grad-CAM and Grad-CAM++ over a Model (fx_gradcam_compute, fx_result_*)."""
 import ctypes
 import difflib
-import glob
-import os
 
+from . import _lib
 from . import image as _image
-from ._arrays import as_input, is_path, wrap_borrowed
+from ._arrays import as_input, wrap_borrowed
 from ._lib import CAM_METHOD_COUNT, FxImage, GradcamOptions, check, lib
-from .errors import LayerError
+from .errors import FxcamWarning, LayerError, emit_warnings
 from .model import Model
 
 _DISPLAY = {"gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "hirescam": "HiResCAM", "xgradcam": "XGradCAM",
@@ -48,6 +47,20 @@ class CamResult:
     def __init__(self, handle, model):
         self._handle = handle
         self.model = model
+        self.warnings = self._read_warnings()
+
+    def _read_warnings(self):
+        """The library's warnings about this call, as FxcamWarning objects."""
+        if not _lib.has("fx_result_warning_count"):
+            return []
+        found = []
+        for k in range(lib.fx_result_warning_count(self._handle.ptr)):
+            code, image = ctypes.c_int32(), ctypes.c_int64()
+            text = lib.fx_result_warning(self._handle.ptr, k, ctypes.byref(code), ctypes.byref(image))
+            if text is not None:
+                found.append(FxcamWarning(text.decode("utf-8", "replace"), code.value,
+                                          None if image.value < 0 else image.value))
+        return found
 
     def __len__(self):
         return lib.fx_result_count(self._handle.ptr)
@@ -142,10 +155,15 @@ def _check_layer(model, layer_name):
 
 
 def compute(model, images, methods=("gradcam",), layer_name=None, target_class=None, batch_size=0,
-            keep_raw=False):
-    """One fx_gradcam_compute call over a sequence of images."""
+            keep_raw=False, channel_order="rgb", layout=None):
+    """One fx_gradcam_compute call over a sequence of images. The library's
+    warnings (an all-zero map, a 1x1 layer, an image scaled far from the
+    model input) are raised as fxcam.FxcamWarning and kept in the result's
+    .warnings. channel_order="bgr" for arrays from cv2.imread; layout
+    "hwc"/"chw" for arrays whose shape cannot tell."""
     model = _check_model(model)
-    inputs = [as_input(img, f"images[{k}]") for k, img in enumerate(images)]
+    inputs = [as_input(img, f"images[{k}]", layout=layout, channel_order=channel_order)
+              for k, img in enumerate(images)]
     if not inputs:
         raise ValueError("images is empty")
     array = (FxImage * len(inputs))(*[i.image for i in inputs])
@@ -163,7 +181,9 @@ def compute(model, images, methods=("gradcam",), layer_name=None, target_class=N
     opts.keep_raw = 1 if keep_raw else 0
     handle = _ResultHandle()
     check(lib.fx_gradcam_compute(model.handle, array, len(inputs), ctypes.byref(opts), ctypes.byref(handle.ptr)))
-    return CamResult(handle, model)
+    result = CamResult(handle, model)
+    emit_warnings(result.warnings)
+    return result
 
 
 class GradCAM:
@@ -183,39 +203,46 @@ class GradCAM:
     def method_title(self):
         return _DISPLAY.get(self.method, self.method)
 
-    def compute(self, image, target_class=None, keep_raw=False):
-        """CamResult for one image."""
+    def compute(self, image, target_class=None, keep_raw=False, channel_order="rgb", layout=None):
+        """CamResult for one image (channel_order="bgr" for cv2.imread arrays)."""
         self.last_result = compute(self.model, [image], (self.method,), self.layer_name, target_class,
-                                   self.batch_size, keep_raw)
+                                   self.batch_size, keep_raw, channel_order, layout)
         return self.last_result
 
-    def compute_batch(self, images, target_class=None, keep_raw=False):
+    def compute_batch(self, images, target_class=None, keep_raw=False, channel_order="rgb", layout=None):
         """CamResult for a sequence of images (batched forward passes)."""
         self.last_result = compute(self.model, list(images), (self.method,), self.layer_name, target_class,
-                                   self.batch_size, keep_raw)
+                                   self.batch_size, keep_raw, channel_order, layout)
         return self.last_result
 
-    def compute_heatmap(self, image, target_class=None):
+    def compute_heatmap(self, image, target_class=None, channel_order="rgb", layout=None):
         """HxW float32 heatmap in [0, 1] at the image's size (target_class:
         index or name; None = predicted class)."""
-        return self.compute(image, target_class).heatmap()
+        return self.compute(image, target_class, channel_order=channel_order, layout=layout).heatmap()
 
-    def overlay_heatmap(self, heatmap, image, alpha=0.4, colormap="jet", threshold=0.0):
-        """The colored heatmap blended over the image: HxWx3 uint8."""
-        return _image.overlay(image, heatmap, alpha=alpha, colormap=colormap, threshold=threshold)
+    def overlay_heatmap(self, heatmap, image, alpha=0.4, colormap="jet", threshold=0.0, use_rgb=True,
+                        channel_order=None, layout=None):
+        """The colored heatmap blended over the image: HxWx3 uint8. colormap:
+        a name or an OpenCV number (cv2.COLORMAP_JET). use_rgb=False returns
+        BGR for cv2.imwrite; the image's channel order is channel_order, by
+        default the same as the output's (as pytorch-grad-cam)."""
+        return _image.overlay(image, heatmap, alpha=alpha, colormap=colormap, threshold=threshold,
+                              use_rgb=use_rgb, channel_order=channel_order, layout=layout)
 
-    def generate_visualization(self, image, target_class=None, alpha=0.4, colormap="jet"):
-        """(heatmap, overlay) for one image."""
-        src = as_input(image)  # loaded once for both steps
+    def generate_visualization(self, image, target_class=None, alpha=0.4, colormap="jet", use_rgb=True,
+                               channel_order=None, layout=None):
+        """(heatmap, overlay) for one image; image order as overlay_heatmap()."""
+        src = _image.image_input(image, use_rgb, channel_order, layout)  # converted once for both steps
         heatmap = self.compute_heatmap(src, target_class)
-        return heatmap, self.overlay_heatmap(heatmap, src, alpha=alpha, colormap=colormap)
+        return heatmap, self.overlay_heatmap(heatmap, src, alpha=alpha, colormap=colormap, use_rgb=use_rgb)
 
     def visualize(self, image, save_path=None, show=False, target_class=None, alpha=0.4, colormap="jet",
-                  timestamp=None, panel_height=0):
+                  timestamp=None, panel_height=0, use_rgb=True, channel_order=None, layout=None):
         """The figure original | heatmap | overlay with prediction, confidence,
-        method and layer. Written as PNG to save_path when given; show=True
-        opens it in an image viewer (needs PIL). Returns the figure array."""
-        src = as_input(image)
+        method and layer. Written as PNG to save_path when given (colors
+        right whatever use_rgb); show=True opens it in an image viewer (needs
+        PIL). Returns the figure array, RGB (use_rgb=False: BGR)."""
+        src = _image.image_input(image, use_rgb, channel_order, layout)
         result = self.compute(src, target_class)
         figure = _image.compose_figure(src, result.heatmap(), label=result.predicted_name(),
                                        confidence=result.confidence(), method=self.method_title,
@@ -225,7 +252,7 @@ class GradCAM:
             _image.save_image(save_path, figure)
         if show:
             _show(figure)
-        return figure
+        return figure if use_rgb else _image.rgb_to_bgr(figure)
 
 
 class GradCAMPlusPlus(GradCAM):
@@ -246,62 +273,3 @@ def _show(figure):
         h, w = figure.shape[:2]
         data = figure.tobytes()
     Image.frombytes("RGB", (w, h), data).show()
-
-
-def _image_list(images):
-    if is_path(images) and os.path.isdir(images):
-        found = sorted(glob.glob(os.path.join(os.fsdecode(images), "*.png")))
-        if not found:
-            raise FileNotFoundError(f"no .png file in {os.fsdecode(images)}")
-        return found
-    if is_path(images):
-        return [images]
-    try:
-        return list(images)
-    except TypeError:
-        raise TypeError(f"images must be a folder, a path or a sequence of images, "
-                        f"not {type(images).__name__}") from None
-
-
-def _output_names(images, suffix):
-    names, seen = [], set()
-    for k, img in enumerate(images):
-        stem = os.path.splitext(os.path.basename(os.fsdecode(img)))[0] if is_path(img) else f"image_{k:04d}"
-        name = f"{stem}_{suffix}.png"
-        if name in seen:
-            name = f"{stem}_{k}_{suffix}.png"
-        seen.add(name)
-        names.append(name)
-    return names
-
-
-def batch_visualize(model, images, output_dir, layer_name=None, method="gradcam", target_class=None, alpha=0.4,
-                    colormap="jet", batch_size=8, timestamp=None):
-    """Writes one figure per image into output_dir (created if needed) as
-    <name>_<method>.png and returns the paths. images: a folder (its *.png),
-    a path, or a sequence of paths/arrays. Images are processed batch_size at
-    a time."""
-    model = _check_model(model)
-    layer_name = _check_layer(model, layer_name)
-    images = _image_list(images)
-    if not images:
-        raise ValueError("images is empty")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
-    mid = method_id(method)
-    title = _DISPLAY.get(lib.fx_cam_method_name(mid).decode(), str(method))
-    suffix = lib.fx_cam_method_name(mid).decode().replace("+", "p")
-    os.makedirs(output_dir, exist_ok=True)
-    names = _output_names(images, suffix)
-    written = []
-    for start in range(0, len(images), batch_size):
-        chunk = [as_input(img, f"images[{start + k}]") for k, img in enumerate(images[start:start + batch_size])]
-        result = compute(model, chunk, (mid,), layer_name, target_class, batch_size)
-        for k, src in enumerate(chunk):
-            figure = _image.compose_figure(src, result.heatmap(k), label=result.predicted_name(k),
-                                           confidence=result.confidence(k), method=title, layer=result.layer,
-                                           timestamp=timestamp, alpha=alpha, colormap=colormap)
-            path = os.path.join(os.fsdecode(output_dir), names[start + k])
-            _image.save_image(path, figure)
-            written.append(path)
-    return written

@@ -86,3 +86,43 @@ _BY_STATUS = {cls.status: cls for cls in (InvalidArgumentError, OutOfMemoryError
 def error_for(status, status_name, message):
     cls = _BY_STATUS.get(status, FxError)
     return cls(message, status, status_name)
+
+
+class FxcamWarning(UserWarning):
+    """A library warning: the call worked but its answer may mislead (a model
+    traced in training mode, an all-zero map, a 1x1 target layer, an image
+    scaled far from the model input, ...). `.code` is the FX_WARN_* value
+    (fxcam.WARN_*), `.image` the index of the image it concerns (None when it
+    concerns the model or the whole call). Filter them as any warning:
+    warnings.simplefilter("error", fxcam.FxcamWarning)."""
+
+    def __init__(self, message, code=0, image=None):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.image = image
+
+    def __str__(self):
+        return self.message
+
+
+def _caller_stacklevel():
+    """The stacklevel that points warnings.warn at the first frame outside
+    this package (the user's call), wherever inside fxcam it is raised."""
+    import os
+    import sys
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == package:
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def emit_warnings(items):
+    """Raises each FxcamWarning with warnings.warn, attributed to the caller."""
+    import warnings
+    if not items:
+        return
+    level = _caller_stacklevel()
+    for item in items:
+        warnings.warn(item, stacklevel=level)

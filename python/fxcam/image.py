@@ -1,10 +1,17 @@
 """PNG input/output and the pure-C image steps (no model needed):
 resize, colormaps, overlays and figures."""
 import ctypes
+import functools
 
-from ._arrays import Output, OwnedImage, as_input, fspath_bytes, load_owned, wrap_owned
-from ._lib import (COLORMAP_COUNT, FigureOptions, LoadOptions, OverlayOptions, PIXEL_U8, SaveOptions, check,
-                   lib)
+from ._arrays import (Output, OwnedImage, as_input, check_channel_order, fspath_bytes, is_path, load_owned,
+                      rgb_to_bgr, wrap_owned)
+from ._lib import FigureOptions, LoadOptions, OverlayOptions, PIXEL_U8, SaveOptions, check, lib
+
+from . import _lib
+
+# A library older than fx_colormap_at() is asked for the names of ids below
+# this bound instead (a bound on the search, not a count of maps).
+_COLORMAP_ID_SEARCH = 4096
 
 
 def _uint(value, name, low=0, high=0xFFFFFFFF):
@@ -22,7 +29,8 @@ def _fraction(value, name):
 
 
 def colormap_id(colormap):
-    """FX_COLORMAP_* value of a name ("jet", "viridis", ...) or an int."""
+    """FX_COLORMAP_* value of a name ("jet", "viridis", ...) or an int: the
+    ints are OpenCV's numbers, so cv2.COLORMAP_HOT gives hot."""
     if isinstance(colormap, str):
         value = ctypes.c_int32()
         check(lib.fx_colormap_from_name(colormap.encode("utf-8"), ctypes.byref(value)))
@@ -34,9 +42,25 @@ def colormap_id(colormap):
     return colormap  # the library checks it and lists the valid ones
 
 
+@functools.lru_cache(maxsize=None)
+def _colormap_ids():
+    """Every colormap id, ascending. Ids are OpenCV's COLORMAP_* numbers
+    (cv2.COLORMAP_JET == 2, ...) plus fxcam's own maps outside OpenCV's range,
+    so they are not contiguous: the library lists them."""
+    if _lib.has("fx_colormap_at"):
+        return tuple(lib.fx_colormap_at(k) for k in range(lib.fx_colormap_count()))
+    return tuple(i for i in range(_COLORMAP_ID_SEARCH) if lib.fx_colormap_name(i))
+
+
+def colormaps():
+    """{name: id} of every colormap the library has, in id order (ids equal
+    OpenCV's cv2.COLORMAP_* numbers where OpenCV has the map)."""
+    return {lib.fx_colormap_name(i).decode(): i for i in _colormap_ids()}
+
+
 def colormap_names():
-    """Names of the colormaps, in FX_COLORMAP_* order."""
-    return [lib.fx_colormap_name(i).decode() for i in range(COLORMAP_COUNT)]
+    """Names of the colormaps, in id order."""
+    return list(colormaps())
 
 
 def colormap_table(colormap="jet"):
@@ -71,11 +95,12 @@ def decode_png(data):
     return wrap_owned(owned)
 
 
-def save_image(path, image, compression_level=None):
+def save_image(path, image, compression_level=None, channel_order="rgb", layout=None):
     """Writes a uint8 or uint16 image (1..4 channels) as PNG, atomically.
-    float32 images are refused (color them with apply_colormap or convert)."""
+    float32 images are refused (color them with apply_colormap or convert).
+    channel_order="bgr" for arrays in OpenCV's order (written as RGB)."""
     target = fspath_bytes(path, "save path")
-    src = as_input(image)
+    src = as_input(image, layout=layout, channel_order=channel_order)
     opts = SaveOptions()
     lib.fx_save_options_init(ctypes.byref(opts))
     if compression_level is not None:
@@ -83,34 +108,62 @@ def save_image(path, image, compression_level=None):
     check(lib.fx_image_save(target, ctypes.byref(src.image), ctypes.byref(opts)))
 
 
-def to_rgb8(image):
-    """8-bit RGB version of any image (16-bit windowed min..max, float clamped)."""
-    src = as_input(image)
+def to_rgb8(image, layout=None, channel_order="rgb"):
+    """8-bit RGB version of any image (16-bit windowed min..max; float in [0, 1])."""
+    src = as_input(image, layout=layout, channel_order=channel_order)
     out = Output(src.image.height, src.image.width, 3, PIXEL_U8)
     check(lib.fx_image_to_rgb8(ctypes.byref(src.image), ctypes.byref(out.image)))
     return out.result()
 
 
-def resize(image, width, height):
-    """Bilinear resize (OpenCV INTER_LINEAR / torch bilinear, half-pixel centres)."""
-    src = as_input(image)
+def resize(image, width, height, layout=None):
+    """Bilinear resize (OpenCV INTER_LINEAR / torch bilinear, half-pixel centres).
+    Values are not interpreted: float data of any range is resized as it is.
+    The result is HxW or HxWxC."""
+    src = as_input(image, layout=layout, unit_range=False)
     width, height = _uint(width, "width", 1), _uint(height, "height", 1)
     out = Output(height, width, src.image.channels, src.image.pixel_type)
     check(lib.fx_resize_bilinear(ctypes.byref(src.image), ctypes.byref(out.image)))
     return out.result()
 
 
-def apply_colormap(heatmap, colormap="jet"):
-    """Colors a 1-channel map (uint8, or float32 in [0, 1]): HxWx3 uint8."""
+def _check_use_rgb(use_rgb):
+    if not isinstance(use_rgb, bool):
+        raise TypeError(f"use_rgb must be True (RGB arrays) or False (BGR, for cv2.imwrite), not {use_rgb!r}")
+
+
+def image_input(image, use_rgb=True, channel_order=None, layout=None, name="image"):
+    """The image to draw on, converted once. An array's channel order is
+    channel_order when given, else the order asked for the output (use_rgb,
+    as pytorch-grad-cam's show_cam_on_image: one order in and out). Files
+    are decoded by fxcam in RGB whatever use_rgb says."""
+    _check_use_rgb(use_rgb)
+    if channel_order is None:
+        channel_order = "rgb" if use_rgb or is_path(image) else "bgr"
+    return as_input(image, name, layout=layout, channel_order=check_channel_order(channel_order))
+
+
+def _in_order(result, use_rgb):
+    return result if use_rgb else rgb_to_bgr(result)
+
+
+def apply_colormap(heatmap, colormap="jet", use_rgb=True):
+    """Colors a 1-channel map (uint8, or float32 in [0, 1]): HxWx3 uint8,
+    RGB (use_rgb=False: BGR, as cv2.applyColorMap)."""
+    _check_use_rgb(use_rgb)
     src = as_input(heatmap, "heatmap")
     out = Output(src.image.height, src.image.width, 3, PIXEL_U8)
     check(lib.fx_colormap_apply(ctypes.byref(src.image), colormap_id(colormap), ctypes.byref(out.image)))
-    return out.result()
+    return _in_order(out.result(), use_rgb)
 
 
-def overlay(image, heatmap, alpha=0.4, colormap="jet", threshold=0.0):
-    """Blends the colored heatmap (float32 HxW in [0, 1]) over the image."""
-    img = as_input(image)
+def overlay(image, heatmap, alpha=0.4, colormap="jet", threshold=0.0, use_rgb=True, channel_order=None,
+            layout=None):
+    """Blends the colored heatmap (float32 HxW in [0, 1]) over the image:
+    HxWx3 uint8. use_rgb=False returns BGR (for cv2.imwrite / cv2.imshow);
+    channel_order ("rgb"/"bgr") is the image's, by default the same as the
+    output's, as in pytorch-grad-cam's show_cam_on_image."""
+    img = image_input(image, use_rgb, channel_order, layout)
     heat = as_input(heatmap, "heatmap")
     opts = OverlayOptions()
     lib.fx_overlay_options_init(ctypes.byref(opts))
@@ -120,7 +173,7 @@ def overlay(image, heatmap, alpha=0.4, colormap="jet", threshold=0.0):
     out = Output(img.image.height, img.image.width, 3, PIXEL_U8)
     check(lib.fx_overlay(ctypes.byref(img.image), ctypes.byref(heat.image), ctypes.byref(opts),
                          ctypes.byref(out.image)))
-    return out.result()
+    return _in_order(out.result(), use_rgb)
 
 
 def _text(value, name):
@@ -147,22 +200,24 @@ def figure_options(label=None, confidence=None, method=None, layer=None, timesta
     return opts
 
 
-def compose_figure(image, heatmap, **options):
+def compose_figure(image, heatmap, use_rgb=True, channel_order=None, layout=None, **options):
     """original | heatmap | overlay with a caption band and a color bar
     (options: label, confidence, method, layer, timestamp, alpha, colormap,
-    threshold, panel_height). Returns HxWx3 uint8."""
-    img = as_input(image)
+    threshold, panel_height). Returns HxWx3 uint8, RGB (use_rgb=False: BGR;
+    channel_order as in overlay())."""
+    img = image_input(image, use_rgb, channel_order, layout)
     heat = as_input(heatmap, "heatmap")
     opts = figure_options(**options)
     owned = OwnedImage()
     check(lib.fx_figure_compose(ctypes.byref(img.image), ctypes.byref(heat.image), ctypes.byref(opts),
                                 ctypes.byref(owned.image)))
-    return wrap_owned(owned)
+    return _in_order(wrap_owned(owned), use_rgb)
 
 
-def compare_figure(image, map_a, map_b, name_a=None, name_b=None, **options):
+def compare_figure(image, map_a, map_b, name_a=None, name_b=None, use_rgb=True, channel_order=None, layout=None,
+                   **options):
     """original | map_a | map_b | |map_a - map_b|, same options as compose_figure."""
-    img = as_input(image)
+    img = image_input(image, use_rgb, channel_order, layout)
     a = as_input(map_a, "map_a")
     b = as_input(map_b, "map_b")
     opts = figure_options(**options)
@@ -170,4 +225,4 @@ def compare_figure(image, map_a, map_b, name_a=None, name_b=None, **options):
     check(lib.fx_figure_compare(ctypes.byref(img.image), ctypes.byref(a.image), _text(name_a, "name_a"),
                                 ctypes.byref(b.image), _text(name_b, "name_b"), ctypes.byref(opts),
                                 ctypes.byref(owned.image)))
-    return wrap_owned(owned)
+    return _in_order(wrap_owned(owned), use_rgb)

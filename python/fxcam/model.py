@@ -6,7 +6,11 @@ import tempfile
 
 from . import _lib
 from ._arrays import fspath_bytes, is_path
-from ._lib import LAYER_MAX_RANK, LayerInfoC, ModelOptions, check, lib
+from ._lib import (LAYER_MAX_RANK, MODEL_OPTIONS_V1_SIZE, OUTPUT_AUTO, OUTPUT_LOGITS, OUTPUT_PROBABILITIES,
+                   LayerInfoC, ModelOptions, check, lib)
+from .errors import FxcamWarning, emit_warnings
+
+OUTPUT_KINDS = {"auto": OUTPUT_AUTO, "logits": OUTPUT_LOGITS, "probabilities": OUTPUT_PROBABILITIES}
 
 DEFAULT_MODEL_NAME = "fracture_densenet.pt"
 
@@ -68,25 +72,82 @@ class _ModelHandle:
 def _floats(values, name):
     if values is None:
         return None
+    if isinstance(values, (str, bytes)):
+        raise TypeError(f"{name} must be a sequence of numbers, not {type(values).__name__}")
     try:
         values = [float(v) for v in values]
     except TypeError:
         raise TypeError(f"{name} must be a sequence of numbers") from None
-    return (ctypes.c_float * len(values))(*values)
+    return values
+
+
+def _per_channel(values, name, channels):
+    """A ctypes float array of one value per input channel; a wrong count is
+    refused here (the library also checks it, through mean_count/std_count),
+    never padded or cut."""
+    if values is None:
+        return None
+    if len(values) != channels:
+        raise ValueError(f"{name} has {len(values)} value{'s' if len(values) != 1 else ''} but the model takes "
+                         f"{channels} input channel{'s' if channels != 1 else ''}: give {channels} "
+                         f"(one per channel{', e.g. [0.485, 0.456, 0.406] for ImageNet' if channels == 3 else ''})")
+    return (ctypes.c_float * channels)(*values)
+
+
+def _output_kind(value):
+    if value not in OUTPUT_KINDS:
+        raise ValueError(f"output_kind must be one of {', '.join(map(repr, OUTPUT_KINDS))}, not {value!r}")
+    return OUTPUT_KINDS[value]
+
+
+def _metadata_channels(path, data):
+    """The "channels" of the archive's fxcam.json (a TorchScript archive is a
+    zip file holding <name>/extra/fxcam.json): 0 when the archive has no
+    fxcam.json or it has no "channels", None when unreadable or invalid (the
+    library then says what is wrong)."""
+    import io
+    import json
+    import zipfile
+    try:
+        with zipfile.ZipFile(io.BytesIO(data) if data is not None else path) as archive:
+            names = [n for n in archive.namelist() if n.endswith("/extra/fxcam.json") and n.count("/") == 2]
+            if len(names) > 1:
+                return None
+            value = json.loads(archive.read(names[0])).get("channels", 0) if names else 0
+    except (OSError, ValueError, zipfile.BadZipFile, AttributeError, RecursionError):
+        return None
+    return value if value in (0, 1, 3) and not isinstance(value, bool) else None
+
+
+def _input_channels(path, data, channels):
+    """Channels the load will use: the option, else fxcam.json's, else 3
+    (docs/model-format.md); None when that cannot be told here (the library
+    checks the counts it is given and names the problem)."""
+    if channels is not None:
+        return int(channels) if channels in (1, 3) else None
+    found = _metadata_channels(path, data)
+    return None if found is None else found or 3
 
 
 class Model:
     """A TorchScript classifier loaded by libfxcam.
 
-    Model(path=None, device="auto", threads=0): path None loads the default
+    Model(path=None, device="auto", threads=-1): path None loads the default
     fracture model (see default_model_candidates()). device: "auto", "cpu",
-    "cuda" or "cuda:N". threads: CPU threads (0 = all; a process-wide
-    libtorch setting). input_size=(width, height), channels (1 or 3), mean and
-    std override the model's fxcam.json metadata.
+    "cuda" or "cuda:N". threads: libtorch's CPU thread count, a setting of the
+    whole process; -1 (default) leaves it as the process has it (so a PyTorch
+    training loop in the same process keeps its torch.set_num_threads()),
+    0 = all CPUs, n >= 1 = n. input_size=(width, height), channels (1 or 3),
+    mean and std (one value per channel) override the model's fxcam.json
+    metadata. output_kind: "auto" (decided at load from the graph, the
+    metadata, then the output's values), "logits" or "probabilities" (the
+    model ends in softmax/sigmoid). strict=True turns load warnings that make
+    results unreliable (a model traced in training mode) into a ModelError.
+    Load warnings are raised as fxcam.FxcamWarning and kept in .warnings.
     """
 
-    def __init__(self, path=None, device="auto", threads=0, input_size=None, channels=None, mean=None,
-                 std=None, _data=None):
+    def __init__(self, path=None, device="auto", threads=-1, input_size=None, channels=None, mean=None,
+                 std=None, output_kind="auto", strict=False, _data=None):
         if path is None and _data is None:
             path = default_model_path()
         if path is not None and not is_path(path):
@@ -96,10 +157,9 @@ class Model:
             raise TypeError(f"device must be a str such as 'auto', 'cpu' or 'cuda:0', not {type(device).__name__}")
         if isinstance(threads, bool) or not isinstance(threads, int):
             raise TypeError(f"threads must be an int, not {type(threads).__name__}")
-        opts = ModelOptions()
-        lib.fx_model_options_init(ctypes.byref(opts))
-        opts.device = device.encode("utf-8")
-        opts.threads = threads if -2 ** 31 <= threads < 2 ** 31 else -1  # the library reports the range
+        if threads < -1:
+            raise ValueError(f"threads must be -1 (leave the process's setting), 0 (all CPUs) or >= 1, "
+                             f"got {threads}")
         if input_size is not None:
             try:
                 width, height = (int(v) for v in input_size)
@@ -107,20 +167,55 @@ class Model:
                 raise TypeError("input_size must be (width, height)") from None
             if width <= 0 or height <= 0:
                 raise ValueError(f"input_size must be positive, got {width}x{height}")
-            opts.input_width, opts.input_height = width, height
+            input_size = (width, height)
+        _output_kind(output_kind)
+        mean, std = _floats(mean, "mean"), _floats(std, "std")
+        if mean is not None or std is not None:
+            count = _input_channels(path, _data, channels)
+            if count is not None:
+                _per_channel(mean, "mean", count)
+                _per_channel(std, "std", count)
+        self._load(path, _data, device, threads, input_size, channels, mean, std, output_kind, strict)
+
+    def _load(self, path, data, device, threads, input_size, channels, mean, std, output_kind, strict):
+        opts = ModelOptions()
+        lib.fx_model_options_init(ctypes.byref(opts))
+        if not _lib.has("fx_model_output_kind"):
+            opts.struct_size = MODEL_OPTIONS_V1_SIZE  # a 0.1 library: the fields it knows
+        opts.device = device.encode("utf-8")
+        opts.threads = threads if threads < 2 ** 31 else 2 ** 31 - 1  # the library reports the range
+        if input_size is not None:
+            opts.input_width, opts.input_height = input_size
         if channels is not None:
             opts.input_channels = int(channels)
-        mean_c, std_c = _floats(mean, "mean"), _floats(std, "std")
-        opts.mean = mean_c
-        opts.std = std_c
+        self._mean = None if mean is None else (ctypes.c_float * len(mean))(*mean)  # kept alive during the load
+        self._std = None if std is None else (ctypes.c_float * len(std))(*std)
+        opts.mean, opts.std = self._mean, self._std
+        opts.mean_count = 0 if mean is None else len(mean)
+        opts.std_count = 0 if std is None else len(std)
+        opts.output_kind = _output_kind(output_kind)
+        opts.strict = 1 if strict else 0
         self._handle = _ModelHandle()
-        if _data is not None:
+        if data is not None:
             self.path = None
-            self._load_bytes(_data, opts)
+            self._load_bytes(data, opts)
         else:
             self.path = os.fsdecode(path)
             check(lib.fx_model_load(fspath_bytes(path, "model path"), ctypes.byref(opts),
                                     ctypes.byref(self._handle.ptr)))
+        self.warnings = self._read_warnings()
+        emit_warnings(self.warnings)
+
+    def _read_warnings(self):
+        if not _lib.has("fx_model_warning_count"):
+            return []
+        found = []
+        for k in range(lib.fx_model_warning_count(self._handle.ptr)):
+            code = ctypes.c_int32()
+            text = lib.fx_model_warning(self._handle.ptr, k, ctypes.byref(code))
+            if text is not None:
+                found.append(FxcamWarning(text.decode("utf-8", "replace"), code.value))
+        return found
 
     def _load_bytes(self, data, opts):
         if _lib.has("fx_model_load_memory"):
@@ -136,11 +231,31 @@ class Model:
             os.unlink(tmp)
 
     @classmethod
-    def from_bytes(cls, data, device="auto", threads=0, **options):
+    def from_bytes(cls, data, device="auto", threads=-1, **options):
         """Loads a TorchScript archive held in memory."""
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"data must be bytes, not {type(data).__name__}")
         return cls(None, device, threads, _data=bytes(data), **options)
+
+    @classmethod
+    def from_module(cls, module, example_input, device="auto", threads=-1, script=False, class_names=None,
+                    positive_class=None, target_layer=None, input_size=None, channels=None, mean=None, std=None,
+                    **options):
+        """A Model of a PyTorch nn.Module, traced (script=True: scripted) in
+        memory, e.g. once per epoch during training to watch the maps change.
+
+        example_input: a tensor [1, C, H, W] as the model takes it; its size
+        gives the input size and channel count. The module is put in eval mode
+        for the trace (BatchNorm/Dropout as at inference) and each submodule's
+        training flag is restored afterwards; its parameters are not changed.
+        mean/std are what fxcam normalizes images with (give the ones your
+        transforms use; default ImageNet for 3 channels, 0.5 for 1). Other
+        options as Model()."""
+        from ._export import archive_bytes
+        data = archive_bytes(module, example_input, script=script, class_names=class_names,
+                             positive_class=positive_class, target_layer=target_layer, input_size=input_size,
+                             channels=channels, mean=mean, std=std)
+        return cls(None, device, threads, _data=data, **options)
 
     @property
     def handle(self):
@@ -201,6 +316,15 @@ class Model:
         check(lib.fx_model_normalization(self.handle, mean, std))
         n = self.channels
         return list(mean[:n]), list(std[:n])
+
+    @property
+    def output_kind(self):
+        """"logits" or "probabilities": what the model's output was taken to
+        be at load (see Model(output_kind=...))."""
+        if not _lib.has("fx_model_output_kind"):
+            return "logits"  # a 0.1 library always read the output as logits
+        value = lib.fx_model_output_kind(self.handle)
+        return {v: k for k, v in OUTPUT_KINDS.items()}.get(value, str(value))
 
     @property
     def default_layer(self):

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 pytestmark = pytest.mark.torch
-EPS = 1e-7
+# pytorch-grad-cam's constant in the Grad-CAM++ alpha denominator
+# (grad_cam_plusplus.py, "eps = 0.000001"; docs/algorithms.md).
+GRADCAM_PLUSPLUS_EPS = 1e-6
 
 
 def smooth_image(h, w, channels, dtype, seed=0):
@@ -73,13 +75,19 @@ def reference_cam(module, meta, img, layer, method="gradcam", target=None):
         cam = (G.mean(dim=(2, 3), keepdim=True) * A).sum(1)
     else:
         g2, g3 = G ** 2, G ** 3
-        alpha = g2 / (2 * g2 + A.sum(dim=(2, 3), keepdim=True) * g3 + EPS)
+        alpha = g2 / (2 * g2 + A.sum(dim=(2, 3), keepdim=True) * g3 + GRADCAM_PLUSPLUS_EPS)
         alpha = torch.where(G != 0, alpha, torch.zeros_like(alpha))
         cam = ((torch.clamp(G, min=0) * alpha).sum(dim=(2, 3), keepdim=True) * A).sum(1)
     low = torch.clamp(cam, min=0)[0]
     h, w = img.shape[:2]
-    up = F.interpolate(low.float()[None, None], size=(h, w), mode="bilinear", align_corners=False)[0, 0].double()
-    heat = (up - up.min()) / (up.max() - up.min() + EPS)
+    # pytorch-grad-cam's order: the low-resolution map scaled to [0, 1] by its
+    # own range, then resized; a map that is constant (up to float rounding)
+    # has no peak and becomes 0 (docs/algorithms.md).
+    lo, hi = low.min(), low.max()
+    flat = float(hi - lo) <= 1e-5 * max(abs(float(lo)), abs(float(hi)))
+    unit = torch.zeros_like(low) if flat else (low - lo) / (hi - lo)
+    up = F.interpolate(unit.float()[None, None], size=(h, w), mode="bilinear", align_corners=False)[0, 0]
+    heat = torch.clamp(up.double(), 0, 1)
     return heat.numpy(), t, probs, low.numpy()
 
 

@@ -135,22 +135,49 @@ def test_resize_matches_opencv(fxcam, rng):
         fxcam.resize(src, 0, 5)
 
 
-def test_colormaps_match_opencv(fxcam):
+def test_colormaps_are_opencvs_numbers_and_tables(fxcam):
+    """Every map the library lists: OpenCV's maps under OpenCV's number, byte
+    for byte as cv2.applyColorMap (in RGB); fxcam's own 'gray' the identity."""
     ramp = np.tile(np.arange(256, dtype=np.uint8), (3, 1))
-    for name, cv in (("jet", cv2.COLORMAP_JET), ("viridis", cv2.COLORMAP_VIRIDIS), ("bone", cv2.COLORMAP_BONE)):
-        ref = cv2.applyColorMap(ramp, cv)[..., ::-1]
-        assert np.array_equal(fxcam.apply_colormap(ramp, name), ref)
-        assert fxcam.colormap_table(name) == [tuple(int(v) for v in px) for px in ref[0]]
-    names = fxcam.colormap_names()
-    assert names[0] == "jet" and "turbo" in names and len(names) == 9
-    assert np.array_equal(fxcam.apply_colormap(ramp, 0), fxcam.apply_colormap(ramp, "JET"))
+    maps = fxcam.colormaps()
+    opencv = {name[len("COLORMAP_"):].lower(): getattr(cv2, name) for name in dir(cv2)
+              if name.startswith("COLORMAP_")}
+    assert set(opencv) <= set(maps), "OpenCV maps missing from the library"
+    assert list(maps.values()) == sorted(maps.values()) and fxcam.colormap_names() == list(maps)
+    for name, number in maps.items():
+        table = np.array(fxcam.colormap_table(name), np.uint8)[None]
+        if name in opencv:
+            assert number == opencv[name], name
+            ref = cv2.applyColorMap(ramp, number)[..., ::-1]
+        else:
+            assert name == "gray" and number not in opencv.values()
+            ref = np.repeat(ramp[..., None], 3, -1)
+        assert np.array_equal(fxcam.apply_colormap(ramp, number), ref), name
+        assert np.array_equal(fxcam.apply_colormap(ramp, name.upper()), ref), name
+        assert np.array_equal(table, ref[:1]), name
+    assert np.array_equal(fxcam.apply_colormap(ramp, cv2.COLORMAP_JET, use_rgb=False),
+                          cv2.applyColorMap(ramp, cv2.COLORMAP_JET))
     with pytest.raises(fxcam.InvalidArgumentError) as err:
-        fxcam.apply_colormap(ramp, "rainbow")
-    assert "rainbow" in err.value.message and "viridis" in err.value.message
+        fxcam.apply_colormap(ramp, "rainbowz")
+    assert "rainbowz" in err.value.message and "viridis" in err.value.message
     with pytest.raises(fxcam.InvalidArgumentError):
         fxcam.apply_colormap(ramp, 99)
     with pytest.raises(TypeError, match="colormap"):
         fxcam.apply_colormap(ramp, 1.0)
+
+
+def test_overlay_with_opencv_colormap_numbers(fxcam, rng):
+    """overlay(colormap=cv2.COLORMAP_HOT) is hot, cv2.COLORMAP_JET jet: at
+    alpha 1 the overlay is the colored map, = cv2.applyColorMap of the map
+    quantized as fxcam documents (round(v * 255))."""
+    heat = rng.random((9, 13)).astype(np.float32)
+    img = rng.integers(0, 256, (9, 13, 3), dtype=np.uint8)
+    index = np.floor(heat.astype(np.float64) * 255 + 0.5).astype(np.uint8)
+    for number in (cv2.COLORMAP_HOT, cv2.COLORMAP_JET, cv2.COLORMAP_BONE, cv2.COLORMAP_TURBO):
+        ref_bgr = cv2.applyColorMap(index, number)
+        out = fxcam.overlay(img, heat, alpha=1.0, colormap=number)
+        assert np.array_equal(out, ref_bgr[..., ::-1]), number
+        assert np.array_equal(fxcam.overlay(img, heat, alpha=1.0, colormap=number, use_rgb=False), ref_bgr)
 
 
 def test_overlay_hand_computed(fxcam, rng):

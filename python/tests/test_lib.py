@@ -41,7 +41,8 @@ STRUCTS = {
     "fx_figure_options": ("FigureOptions", ["struct_size", "label", "confidence", "method", "layer", "timestamp",
                                             "alpha", "colormap", "threshold", "panel_height"]),
     "fx_model_options": ("ModelOptions", ["struct_size", "device", "threads", "input_width", "input_height",
-                                          "input_channels", "mean", "std"]),
+                                          "input_channels", "mean", "std", "mean_count", "std_count",
+                                          "output_kind", "strict"]),
     "fx_layer_info": ("LayerInfoC", ["struct_size", "name", "type", "rank", "shape", "is_feature_map"]),
     "fx_gradcam_options": ("GradcamOptions", ["struct_size", "layer", "target_class", "methods", "method_count",
                                               "batch_size", "keep_raw"]),
@@ -72,6 +73,31 @@ def test_struct_layouts_match_the_compiler(tmp_path):
         assert int(measured[f"{cname} size"]) == ctypes.sizeof(cls), cname
         for f in fields:
             assert int(measured[f"{cname} {f}"]) == getattr(cls, f).offset, f"{cname}.{f}"
+
+
+def header_defines(prefix):
+    """{NAME: value} of the header's integer #defines starting with prefix."""
+    text = open(HEADER).read()
+    return {m.group(1): int(m.group(2)) for m in re.finditer(rf"#define\s+({prefix}\w+)\s+(-?\d+)", text)}
+
+
+def test_constants_match_the_header():
+    """The few pinned values the bindings mirror equal fxcam.h's."""
+    import fxcam
+    from fxcam import _lib
+    warn = header_defines("FX_WARN_")
+    assert warn, "fxcam.h declares no FX_WARN_* codes"
+    for name, value in warn.items():
+        assert getattr(fxcam, name[3:]) == value, name
+    output = header_defines("FX_OUTPUT_")
+    assert (output["FX_OUTPUT_AUTO"], output["FX_OUTPUT_LOGITS"], output["FX_OUTPUT_PROBABILITIES"]) == \
+        (_lib.OUTPUT_AUTO, _lib.OUTPUT_LOGITS, _lib.OUTPUT_PROBABILITIES)
+    from fxcam.model import OUTPUT_KINDS
+    assert OUTPUT_KINDS == {"auto": output["FX_OUTPUT_AUTO"], "logits": output["FX_OUTPUT_LOGITS"],
+                            "probabilities": output["FX_OUTPUT_PROBABILITIES"]}
+    pixel = header_defines("FX_PIXEL_")
+    assert (pixel["FX_PIXEL_U8"], pixel["FX_PIXEL_U16"], pixel["FX_PIXEL_F32"]) == \
+        (_lib.PIXEL_U8, _lib.PIXEL_U16, _lib.PIXEL_F32)
 
 
 def run_python(code, env_update, cwd=None):

@@ -39,7 +39,7 @@ fxcam.save_image({path!r}, [[1000, 2], [3, 65535]])
 wide = fxcam.load_image({path!r})
 errors = []
 for bad in ([[1, 2], [3]], [[-1, 2]], [["a", 2]], bytearray(b"raw bytes"), memoryview(b"abcd").cast("B", (1, 1, 4)).cast("B"),
-            [[[1, 2, 3, 4, 5]]]):
+            [[[1, 2, 3, 4, 5]]] * 5):
     try:
         fxcam.to_rgb8(bad)
         errors.append("no error")
@@ -60,7 +60,7 @@ print(json.dumps([back, rgb, over, wide, errors]))
     assert errors[2].startswith("TypeError: image: pixel values must be int or float, found str")
     assert errors[3].startswith("TypeError: image: a 1-D buffer has no image shape")
     assert errors[4].startswith("TypeError: image: a 1-D buffer")
-    assert errors[5].startswith("ValueError: image: an HxWxC image needs 1 to 4 channels")
+    assert errors[5].startswith("ValueError: image: an HxWxC or CxHxW image needs 1 to 4 channels")
 
 
 @pytest.mark.torch
