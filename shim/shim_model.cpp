@@ -20,12 +20,28 @@ namespace fxshim {
 
 namespace {
 
+// A frame of a traced model's original-code traceback: "path(123): name".
+bool is_python_frame(const std::string &line)
+{
+    size_t close = line.rfind("): ");
+    if (close == std::string::npos || close == 0)
+        return false;
+    size_t open = line.rfind('(', close);
+    if (open == std::string::npos || open + 1 == close)
+        return false;
+    for (size_t i = open + 1; i < close; i++)
+        if (line[i] < '0' || line[i] > '9')
+            return false;
+    return line.find(' ', close + 3) == std::string::npos;
+}
+
 // Lines of a TorchScript interpreter error that only locate the failure:
-// "Traceback of TorchScript ...", "  File ...", quoted code (indented) and
-// its "~~~ <--- HERE" markers.
+// "Traceback of TorchScript ...", "  File ...", quoted code (indented), its
+// "~~~ <--- HERE" markers, and traced frames "path(123): name".
 bool is_traceback_line(const std::string &line)
 {
-    return line.empty() || line[0] == ' ' || line[0] == '\t' || line.rfind("Traceback of TorchScript", 0) == 0 ||
+    return line.empty() || line[0] == ' ' || line[0] == '\t' || is_python_frame(line) ||
+           line.rfind("Traceback of TorchScript", 0) == 0 ||
            line.rfind("The following operation failed in the TorchScript interpreter", 0) == 0 ||
            line.find_first_not_of("~^ ") == std::string::npos;
 }
