@@ -2,6 +2,9 @@
 #include "annotations.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,7 +75,7 @@ static bool parse_row(char **f, size_t n, size_t line_no, cli_annotations *out, 
     }
     if (f[0][0] == '\0' || (strcmp(f[1], "0") != 0 && strcmp(f[1], "1") != 0)) {
         snprintf(err, err_size, "line %zu: expected a file name and label 0 or 1, found '%s' and '%s'", line_no,
-                 f[0], f[1]);
+                 cli_name(f[0]), cli_name(f[1]));
         return false;
     }
     int label = f[1][0] - '0';
@@ -84,8 +87,8 @@ static bool parse_row(char **f, size_t n, size_t line_no, cli_annotations *out, 
         a->file = cli_strdup_printf("%s", f[0]);
         a->label = label;
     } else if (a->label != label) {
-        snprintf(err, err_size, "line %zu: '%s' has label %d here and %d on an earlier line", line_no, f[0],
-                 label, a->label);
+        snprintf(err, err_size, "line %zu: '%s' has label %d here and %d on an earlier line", line_no,
+                 cli_name(f[0]), label, a->label);
         return false;
     }
     bool empty = f[2][0] == '\0' && f[3][0] == '\0' && f[4][0] == '\0' && f[5][0] == '\0';
@@ -96,7 +99,8 @@ static bool parse_row(char **f, size_t n, size_t line_no, cli_annotations *out, 
     if (!parse_int(f[2], &box.x0) || !parse_int(f[3], &box.y0) || !parse_int(f[4], &box.x1) ||
         !parse_int(f[5], &box.y1) || box.x0 > box.x1 || box.y0 > box.y1 || box.x0 < 0 || box.y0 < 0) {
         snprintf(err, err_size, "line %zu: invalid box '%s,%s,%s,%s'; expected whole numbers with "
-                 "0 <= x0 <= x1 and 0 <= y0 <= y1, or four empty fields", line_no, f[2], f[3], f[4], f[5]);
+                 "0 <= x0 <= x1 and 0 <= y0 <= y1, or four empty fields", line_no, cli_name(f[2]), cli_name(f[3]),
+                 cli_name(f[4]), cli_name(f[5]));
         return false;
     }
     a->boxes = grow(a->boxes, a->box_count + 1, sizeof *a->boxes);
@@ -204,4 +208,83 @@ void cli_draw_boxes(const cli_annotation *a, fx_image *rgb, uint8_t r, uint8_t g
             }
         }
     }
+}
+
+bool cli_read_regular_file(const char *path, char **data, size_t *size)
+{
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        return false;
+    }
+    struct stat st;
+    int e = fstat(fd, &st) != 0 ? errno : S_ISDIR(st.st_mode) ? EISDIR : !S_ISREG(st.st_mode) ? EINVAL : 0;
+    if (e != 0) {
+        close(fd);
+        errno = e;
+        return false;
+    }
+    /* Regular file: blocking reads from here on. */
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    cli_text t = {0};
+    char buf[8192];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) != 0) {
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            int e = errno;
+            close(fd);
+            cli_text_free(&t);
+            errno = e;
+            return false;
+        }
+        cli_text_printf(&t, "%.*s", (int)n, buf);
+    }
+    close(fd);
+    *data = t.data ? t.data : cli_strdup_printf("%s", "");
+    *size = t.size;
+    return true;
+}
+
+bool cli_annotations_load(const char *command, const char *path, cli_annotations *out)
+{
+    char *text = NULL;
+    size_t size = 0;
+    char err[1200];
+    bool ok = cli_read_regular_file(path, &text, &size);
+    if (!ok) {
+        cli_error(command, "cannot read the annotations '%s': %s", cli_name(path),
+                  errno == EINVAL ? "not a regular file" : strerror(errno));
+    } else if (!(ok = cli_annotations_parse(text, size, out, err, sizeof err))) {
+        cli_error(command, "invalid annotations '%s': %s", cli_name(path), err);
+    }
+    free(text);
+    return ok;
+}
+
+const cli_annotation *cli_annotations_lookup(const cli_annotations *a, const char *path)
+{
+    if (!a) {
+        return NULL;
+    }
+    const cli_annotation *found = cli_annotations_find(a, path);
+    const char *slash = strrchr(path, '/');
+    return found ? found : slash ? cli_annotations_find(a, slash + 1) : NULL;
+}
+
+bool cli_is_inside_name(const char *name)
+{
+    if (name[0] == '/' || name[0] == '\0') {
+        return false;
+    }
+    for (const char *p = name; *p;) {
+        size_t len = strcspn(p, "/");
+        if (len == 2 && p[0] == '.' && p[1] == '.') {
+            return false;
+        }
+        p += len;
+        p += *p == '/';
+    }
+    return true;
 }

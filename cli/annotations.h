@@ -25,6 +25,19 @@ typedef struct cli_annotations {
  * writes "line N: what was wrong" into err. */
 bool cli_annotations_parse(const char *text, size_t size, cli_annotations *out, char *err, size_t err_size);
 void cli_annotations_free(cli_annotations *a);
+/* Reads and parses the annotations file at path; prints the reason and
+ * returns false when it cannot. */
+bool cli_annotations_load(const char *command, const char *path, cli_annotations *out);
+/* The annotation of path (as listed, or by its last component); NULL when
+ * none or when a is NULL. */
+const cli_annotation *cli_annotations_lookup(const cli_annotations *a, const char *path);
+/* Whether a name from boxes.csv stays inside the image folder: relative, and
+ * no ".." component. */
+bool cli_is_inside_name(const char *name);
+/* Reads a whole regular file (never opens a FIFO or device for long: opened
+ * non-blocking and checked). Returns false with errno set (EINVAL: not a
+ * regular file). *data is malloc'ed and NUL-terminated. */
+bool cli_read_regular_file(const char *path, char **data, size_t *size);
 const cli_annotation *cli_annotations_find(const cli_annotations *a, const char *file);
 
 /* Whether (x, y) lies inside one of the boxes. */

@@ -51,6 +51,19 @@ static const cli_option options[OPT_COUNT] = {
      "write only the heatmap blended over the image, at the image's size"},
     {OPT_FEATURE_MAPS, "feature-maps", "feature_maps", 0, NULL,
      "list only the layers that output feature maps (valid --layer values)"},
+    {OPT_THRESHOLD, "threshold", NULL, 0, "T",
+     "map values below T leave the image uncolored in overlays, 0..1 (default 0)"},
+    {OPT_PANEL_HEIGHT, "panel-height", "panel_height", 0, "PX",
+     "height of each figure panel, 16..8192; default: the image's height up to a cap"},
+    {OPT_METHODS, "methods", NULL, 0, "A,B",
+     "the two methods to compare (default gradcam,gradcam++)"},
+    {OPT_MAX_PIXELS, "max-pixels", "max_pixels", 0, "N",
+     "refuse images of more than N pixels (width x height; default 134217728 = 2^27)"},
+    {OPT_MAX_SIDE, "max-side", "max_side", 0, "PX",
+     "refuse images wider or taller than PX pixels (default 32768)"},
+    {OPT_BATCH_MEMORY, "batch-memory", "batch_memory", 0, "SIZE",
+     "memory for the decoded images and maps of one forward pass, e.g. 512M, 2G (default 1G); "
+     "a larger image runs alone"},
 };
 
 static void print_message(const char *command, const char *fmt, va_list ap)
@@ -165,6 +178,42 @@ static bool parse_size(const char *text, unsigned long long max, unsigned long l
     return true;
 }
 
+/* "1073741824", "1024M", "1G" (binary units: K, M, G, T). */
+static bool parse_bytes(const char *text, uint64_t *out)
+{
+    size_t len = strlen(text);
+    unsigned shift = 0;
+    char digits[32];
+    if (len == 0 || len >= sizeof digits) {
+        return false;
+    }
+    memcpy(digits, text, len + 1);
+    const char *units = "KMGT";
+    const char *unit = strchr(units, toupper((unsigned char)digits[len - 1]));
+    if (unit && digits[len - 1] != '\0') {
+        shift = 10u * (unsigned)(unit - units + 1);
+        digits[--len] = '\0';
+    }
+    unsigned long long v = 0;
+    if (!parse_size(digits, UINT64_MAX >> shift, &v) || v == 0) {
+        return false;
+    }
+    *out = (uint64_t)v << shift;
+    return true;
+}
+
+static bool parse_fraction(const char *v, float *out)
+{
+    char *end = NULL;
+    errno = 0;
+    double a = strtod(v, &end);
+    if (end == v || *end != '\0' || errno != 0 || !(a >= 0.0 && a <= 1.0)) {
+        return false;
+    }
+    *out = (float)a;
+    return true;
+}
+
 static bool valid_device(const char *d)
 {
     if (strcmp(d, "auto") == 0 || strcmp(d, "cpu") == 0 || strcmp(d, "cuda") == 0) {
@@ -185,14 +234,14 @@ static int add_methods(cli_settings *s, const char *value)
         char name[32];
         if (len == 0 || len >= sizeof name) {
             return cli_usage_error(s->command, "invalid --method '%s'; valid methods: gradcam, gradcam++, "
-                                   "hirescam, xgradcam, layercam", value);
+                                   "hirescam, xgradcam, layercam", cli_name(value));
         }
         memcpy(name, p, len);
         name[len] = '\0';
         int32_t method = 0;
         if (fx_cam_method_from_name(name, &method) != FX_OK) {
             return cli_usage_error(s->command, "unknown --method '%s'; valid methods: gradcam, gradcam++, "
-                                   "hirescam, xgradcam, layercam", name);
+                                   "hirescam, xgradcam, layercam", cli_name(name));
         }
         bool seen = false;
         for (uint32_t j = 0; j < s->method_count; j++) {
@@ -225,41 +274,80 @@ static int set_value(cli_settings *s, const cli_option *o, const char *v)
     case OPT_METHOD: return add_methods(s, v);
     case OPT_MAX_IMAGES:
         if (!parse_size(v, SIZE_MAX, &n) || n == 0) {
-            return cli_usage_error(s->command, "invalid --max-images '%s'; expected a whole number >= 1", v);
+            return cli_usage_error(s->command, "invalid --max-images '%s'; expected a whole number >= 1", cli_name(v));
         }
         s->max_images = (size_t)n;
         break;
     case OPT_BATCH_SIZE:
         if (!parse_size(v, 1024, &n) || n == 0) {
-            return cli_usage_error(s->command, "invalid --batch-size '%s'; expected a whole number from 1 to 1024", v);
+            return cli_usage_error(s->command, "invalid --batch-size '%s'; expected a whole number from 1 to 1024", cli_name(v));
         }
         s->batch_size = (uint32_t)n;
         break;
     case OPT_THREADS:
         if (!parse_size(v, 1024, &n)) {
-            return cli_usage_error(s->command, "invalid --threads '%s'; expected 0 (all CPUs) to 1024", v);
+            return cli_usage_error(s->command, "invalid --threads '%s'; expected 0 (all CPUs) to 1024", cli_name(v));
         }
         s->threads = (int32_t)n;
         break;
-    case OPT_ALPHA: {
-        char *end = NULL;
-        errno = 0;
-        double a = strtod(v, &end);
-        if (end == v || *end != '\0' || errno != 0 || !(a >= 0.0 && a <= 1.0)) {
-            return cli_usage_error(s->command, "invalid --alpha '%s'; expected a number from 0 to 1", v);
+    case OPT_ALPHA:
+        if (!parse_fraction(v, &s->alpha)) {
+            return cli_usage_error(s->command, "invalid --alpha '%s'; expected a number from 0 to 1", cli_name(v));
         }
-        s->alpha = (float)a;
         break;
-    }
+    case OPT_THRESHOLD:
+        if (!parse_fraction(v, &s->threshold)) {
+            return cli_usage_error(s->command, "invalid --threshold '%s'; expected a number from 0 to 1",
+                                   cli_name(v));
+        }
+        break;
+    case OPT_PANEL_HEIGHT:
+        if (!parse_size(v, 8192, &n) || n < 16) {
+            return cli_usage_error(s->command, "invalid --panel-height '%s'; expected a whole number of pixels "
+                                   "from 16 to 8192", cli_name(v));
+        }
+        s->panel_height = (uint32_t)n;
+        break;
+    case OPT_METHODS:
+        s->method_count = 0;
+        return add_methods(s, v);
+    case OPT_MAX_PIXELS:
+        if (!parse_size(v, UINT64_MAX, &n) || n == 0) {
+            return cli_usage_error(s->command, "invalid --max-pixels '%s'; expected a whole number >= 1",
+                                   cli_name(v));
+        }
+        s->max_pixels = (uint64_t)n;
+        break;
+    case OPT_MAX_SIDE:
+        if (!parse_size(v, 0x7fffffff, &n) || n == 0) {
+            return cli_usage_error(s->command, "invalid --max-side '%s'; expected a whole number of pixels from "
+                                   "1 to 2147483647", cli_name(v));
+        }
+        s->max_side = (uint32_t)n;
+        break;
+    case OPT_BATCH_MEMORY:
+        if (!parse_bytes(v, &s->batch_memory)) {
+            return cli_usage_error(s->command, "invalid --batch-memory '%s'; expected a size in bytes >= 1, "
+                                   "optionally with K, M, G or T (binary units), e.g. 512M", cli_name(v));
+        }
+        break;
     case OPT_COLORMAP:
         if (fx_colormap_from_name(v, &s->colormap) != FX_OK) {
-            return cli_usage_error(s->command, "unknown --colormap '%s'; valid colormaps: jet, hot, viridis, "
-                                   "plasma, inferno, turbo, magma, bone, gray", v);
+            /* the library's table is the only list */
+            char valid[512];
+            size_t used = 0;
+            valid[0] = '\0';
+            for (uint32_t i = 0; i < fx_colormap_count() && used < sizeof valid; i++) {
+                int n = snprintf(valid + used, sizeof valid - used, "%s%s", i ? ", " : "",
+                                 fx_colormap_name(fx_colormap_at(i)));
+                used += n > 0 ? (size_t)n : 0;
+            }
+            return cli_usage_error(s->command, "unknown --colormap '%s'; valid colormaps: %s", cli_name(v), valid);
         }
         break;
     case OPT_DEVICE:
         if (!valid_device(v)) {
-            return cli_usage_error(s->command, "unknown --device '%s'; valid devices: auto, cpu, cuda, cuda:N", v);
+            return cli_usage_error(s->command, "unknown --device '%s'; valid devices: auto, cpu, cuda, cuda:N", cli_name(v));
         }
         s->device = v;
         break;
@@ -290,6 +378,7 @@ static void settings_init(cli_settings *s, const char *command)
     s->colormap = FX_COLORMAP_JET;
     s->alpha = 0.4f;
     s->batch_size = 8;
+    s->batch_memory = (uint64_t)1 << 30;
 }
 
 /* Lists the command's options for an "unknown option" message. */
@@ -313,7 +402,7 @@ int cli_parse(const cli_command *command, int argc, char **argv, cli_settings *s
         const char *arg = argv[i];
         if (arg[0] != '-' || arg[1] == '\0') {
             return cli_usage_error(command->name, "unexpected argument '%s' (every input is given with an "
-                                   "option, e.g. --image PATH)", arg);
+                                   "option, e.g. --image PATH)", cli_name(arg));
         }
         const char *value = NULL;
         const cli_option *o = find_option(arg, &value);
@@ -321,7 +410,7 @@ int cli_parse(const cli_command *command, int argc, char **argv, cli_settings *s
             char valid[1024];
             list_options(command, valid, sizeof valid);
             return cli_usage_error(command->name, "%s option '%s'; valid options: %s",
-                                   o ? "this command has no" : "unknown", arg, valid);
+                                   o ? "this command has no" : "unknown", cli_name(arg), valid);
         }
         if (!o->value) {
             if (value) {

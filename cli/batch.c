@@ -1,9 +1,18 @@
 /* fxcam batch: every PNG of a folder through the model, several images per
- * forward pass, one output per image, and summary.txt / summary.csv. */
-#include "cli.h"
+ * forward pass, one output per image, and summary.txt / summary.csv.
+ *
+ * Hostile or shared folders: only regular files are inputs (a FIFO named
+ * x.png is listed, never opened); --recursive remembers each folder by
+ * (st_dev, st_ino), so symlink loops end; output names are unique even when
+ * inputs differ only in the case of their extension; images are decoded as
+ * their forward pass needs them, and a pass is bounded in bytes; files are
+ * written through lib/atomic_file.c. */
+#include "batch.h"
+#include "lib/atomic_file.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,39 +20,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-enum item_state { ITEM_PENDING, ITEM_DONE, ITEM_FAILED, ITEM_RESUMED, ITEM_IGNORED };
-
-typedef struct batch_item {
-    char *rel;      /* path below --image-dir, e.g. "left/wrist.png" */
-    char *input;
-    char *output;
-    enum item_state state;
-    char *reason;   /* why it failed or was skipped */
-    int32_t predicted;
-    float confidence;
-    uint32_t peak_x, peak_y;
-} batch_item;
-
-typedef struct item_list {
-    batch_item *items;
-    size_t count;
-    size_t capacity;
-} item_list;
-
-typedef struct batch_run {
-    const cli_settings *s;
-    fx_model *model;
-    fx_gradcam_options opts;
-    int32_t method;
-    char *out_dir_real;   /* realpath of --output-dir, not descended into */
-    bool same_dir;        /* outputs land among the inputs */
-    char *suffix;         /* "_gradcam.png", "_gradcam_heatmap.png", ... */
-    item_list pngs;
-    item_list ignored;
-    cli_progress progress;
-    const char *layer;    /* from the first result */
-    double compute_seconds;
-} batch_run;
+static void out_of_memory(void)
+{
+    fputs("fxcam batch: error: out of memory\n", stderr);
+    exit(CLI_EXIT_FAILURE);
+}
 
 static batch_item *list_add(item_list *list)
 {
@@ -51,8 +32,7 @@ static batch_item *list_add(item_list *list)
         size_t cap = list->capacity ? list->capacity * 2 : 64;
         batch_item *items = realloc(list->items, cap * sizeof *items);
         if (!items) {
-            fputs("fxcam batch: error: out of memory\n", stderr);
-            exit(CLI_EXIT_FAILURE);
+            out_of_memory();
         }
         list->items = items;
         list->capacity = cap;
@@ -79,109 +59,265 @@ static int compare_items(const void *a, const void *b)
     return strcmp(((const batch_item *)a)->rel, ((const batch_item *)b)->rel);
 }
 
-static bool has_suffix(const char *name, const char *suffix, bool ignore_case)
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool has_suffix(const char *name, const char *suffix)
 {
     size_t n = strlen(name), m = strlen(suffix);
-    if (n < m) {
-        return false;
-    }
-    return ignore_case ? strcasecmp(name + n - m, suffix) == 0 : strcmp(name + n - m, suffix) == 0;
+    return n >= m && strcmp(name + n - m, suffix) == 0;
 }
 
 /* Files this command writes, recognised so that a rerun with the outputs in
  * the input folder does not take them for inputs. */
 static bool is_own_output(const batch_run *run, const char *name)
 {
-    return has_suffix(name, run->suffix, false) || strcmp(name, "summary.txt") == 0 ||
-           strcmp(name, "summary.csv") == 0 || has_suffix(name, ".tmp", false);
+    return has_suffix(name, run->suffix) || strcmp(name, "summary.txt") == 0 || strcmp(name, "summary.csv") == 0;
+}
+
+/* ---- Collecting the inputs ---------------------------------------------- */
+
+static int compare_dir_ids(const void *a, const void *b)
+{
+    const dir_id *x = a, *y = b;
+    if (x->dev != y->dev) {
+        return x->dev < y->dev ? -1 : 1;
+    }
+    return x->ino < y->ino ? -1 : x->ino > y->ino;
+}
+
+/* Records a folder; false when it was already there. */
+static bool visit(batch_run *run, dev_t dev, ino_t ino)
+{
+    dir_id id = {dev, ino};
+    size_t lo = 0, hi = run->visited_count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = compare_dir_ids(&run->visited[mid], &id);
+        if (c == 0) {
+            return false;
+        }
+        if (c < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    dir_id *v = realloc(run->visited, (run->visited_count + 1) * sizeof *v);
+    if (!v) {
+        out_of_memory();
+    }
+    memmove(v + lo + 1, v + lo, (run->visited_count - lo) * sizeof *v);
+    v[lo] = id;
+    run->visited = v;
+    run->visited_count++;
+    return true;
+}
+
+static const char *file_kind(mode_t mode)
+{
+    return S_ISFIFO(mode) ? "a FIFO" : S_ISSOCK(mode) ? "a socket" : S_ISCHR(mode) ? "a character device"
+         : S_ISBLK(mode) ? "a block device" : "not a regular file";
+}
+
+static void add_ignored(batch_run *run, char *rel, enum item_state state, char *reason)
+{
+    batch_item *item = list_add(&run->ignored);
+    item->rel = rel;
+    item->state = state;
+    item->reason = reason;
+}
+
+/* The names of a folder, sorted, so that the walk (and which of two links to
+ * one folder counts) does not depend on the file system's order. */
+static char **read_names(DIR *d, size_t *count)
+{
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
+            continue;
+        }
+        if (n == cap) {
+            cap = cap ? cap * 2 : 32;
+            char **grown = realloc(names, cap * sizeof *names);
+            if (!grown) {
+                out_of_memory();
+            }
+            names = grown;
+        }
+        names[n++] = cli_strdup_printf("%s", e->d_name);
+    }
+    if (n) {
+        qsort(names, n, sizeof *names, compare_names);
+    }
+    *count = n;
+    return names;
+}
+
+static void collect(batch_run *run, const char *dir, const char *rel_dir);
+
+static void collect_entry(batch_run *run, const char *dir, const char *rel_dir, const char *name)
+{
+    char *path = cli_strdup_printf("%s/%s", dir, name);
+    char *rel = rel_dir[0] ? cli_strdup_printf("%s/%s", rel_dir, name) : cli_strdup_printf("%s", name);
+    bool png = cli_is_png_name(name);
+    struct stat st;
+    /* stat follows symlinks: a link to an image or a folder counts as one. */
+    if (stat(path, &st) != 0) {
+        add_ignored(run, rel, png ? ITEM_FAILED : ITEM_IGNORED,
+                    cli_strdup_printf("cannot read: %s", strerror(errno)));
+    } else if (S_ISDIR(st.st_mode)) {
+        bool is_out = st.st_dev == run->out_dir.dev && st.st_ino == run->out_dir.ino && !run->same_dir;
+        if (!run->s->recursive || is_out) {
+            free(rel);
+        } else if (!visit(run, st.st_dev, st.st_ino)) {
+            add_ignored(run, rel, ITEM_IGNORED,
+                        cli_strdup_printf("a folder already included (symbolic link); not descended again"));
+        } else {
+            collect(run, path, rel);
+            free(rel);
+        }
+    } else if (!S_ISREG(st.st_mode)) {
+        add_ignored(run, rel, ITEM_IGNORED, cli_strdup_printf("%s, not a regular file; not opened",
+                                                              file_kind(st.st_mode)));
+    } else if (fx__atomic_is_temp_name(name) || (run->same_dir && is_own_output(run, name))) {
+        free(rel);
+    } else if (!png) {
+        add_ignored(run, rel, ITEM_IGNORED, cli_strdup_printf("not a .png file"));
+    } else {
+        batch_item *item = list_add(&run->pngs);
+        item->rel = rel;
+        item->input = path;
+        path = NULL;
+    }
+    free(path);
 }
 
 static void collect(batch_run *run, const char *dir, const char *rel_dir)
 {
     DIR *d = opendir(dir);
     if (!d) {
-        batch_item *item = list_add(&run->ignored);
-        item->rel = cli_strdup_printf("%s", rel_dir[0] ? rel_dir : ".");
-        item->reason = cli_strdup_printf("cannot open the folder: %s", strerror(errno));
-        item->state = ITEM_FAILED;
+        add_ignored(run, cli_strdup_printf("%s", rel_dir[0] ? rel_dir : "."), ITEM_FAILED,
+                    cli_strdup_printf("cannot open the folder: %s", strerror(errno)));
         return;
     }
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
-            continue;
-        }
-        char *path = cli_strdup_printf("%s/%s", dir, e->d_name);
-        char *rel = rel_dir[0] ? cli_strdup_printf("%s/%s", rel_dir, e->d_name) : cli_strdup_printf("%s", e->d_name);
-        struct stat st;
-        bool is_dir = stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-        if (is_dir) {
-            char *real = realpath(path, NULL);
-            bool is_out = real && run->out_dir_real && strcmp(real, run->out_dir_real) == 0;
-            free(real);
-            if (run->s->recursive && !is_out) {
-                collect(run, path, rel);
+    size_t count = 0;
+    char **names = read_names(d, &count);
+    closedir(d);
+    for (size_t i = 0; i < count; i++) {
+        collect_entry(run, dir, rel_dir, names[i]);
+        free(names[i]);
+    }
+    free(names);
+}
+
+/* ---- Output names ------------------------------------------------------- */
+
+/* Output name of an input at a disambiguation level: 0 = "<stem><suffix>",
+ * 1 = "<stem>_<ext><suffix>" (the extension kept as written), k >= 2 =
+ * "<stem>_<ext>_<k><suffix>". */
+static char *output_name(const batch_run *run, const char *rel, unsigned level)
+{
+    const char *base = strrchr(rel, '/');
+    base = base ? base + 1 : rel;
+    const char *dot = strrchr(base, '.');
+    size_t stem = dot && dot != base ? (size_t)(dot - rel) : strlen(rel);
+    const char *ext = dot && dot != base ? dot + 1 : "";
+    if (level == 0) {
+        return cli_strdup_printf("%s/%.*s%s", run->s->output_dir, (int)stem, rel, run->suffix);
+    }
+    if (level == 1) {
+        return cli_strdup_printf("%s/%.*s_%s%s", run->s->output_dir, (int)stem, rel, ext, run->suffix);
+    }
+    return cli_strdup_printf("%s/%.*s_%s_%u%s", run->s->output_dir, (int)stem, rel, ext, level, run->suffix);
+}
+
+typedef struct name_slot {
+    batch_item *item;
+    unsigned level;
+} name_slot;
+
+static int compare_slots(const void *a, const void *b)
+{
+    const name_slot *x = a, *y = b;
+    int c = strcmp(x->item->output, y->item->output);
+    if (c == 0) {
+        /* Within a clash the least changed name wins, then the exact ".png",
+         * then sorted order. */
+        c = (x->level > y->level) - (x->level < y->level);
+    }
+    if (c == 0) {
+        c = !has_suffix(x->item->rel, ".png") - !has_suffix(y->item->rel, ".png");
+    }
+    return c ? c : strcmp(x->item->rel, y->item->rel);
+}
+
+/* Gives every input of the folder (not only the first --max-images) a unique
+ * output name, deterministic for a given set of names: a.png keeps
+ * a_<method>.png, a.PNG next to it gets a_PNG_<method>.png. */
+static void assign_outputs(batch_run *run)
+{
+    size_t n = run->pngs.count;
+    name_slot *slots = calloc(n ? n : 1, sizeof *slots);
+    if (!slots) {
+        out_of_memory();
+    }
+    for (size_t i = 0; i < n; i++) {
+        slots[i].item = &run->pngs.items[i];
+        slots[i].item->output = output_name(run, slots[i].item->rel, 0);
+    }
+    for (bool clash = true; clash;) {
+        clash = false;
+        qsort(slots, n, sizeof *slots, compare_slots);
+        for (size_t i = 1; i < n; i++) {
+            if (strcmp(slots[i].item->output, slots[i - 1].item->output) != 0) {
+                continue;
             }
-            free(path);
-            free(rel);
-            continue;
-        }
-        if (run->same_dir && rel_dir[0] == '\0' && is_own_output(run, e->d_name)) {
-            free(path);
-            free(rel);
-            continue;
-        }
-        batch_item *item = list_add(has_suffix(e->d_name, ".png", true) ? &run->pngs : &run->ignored);
-        item->rel = rel;
-        item->input = path;
-        if (!has_suffix(e->d_name, ".png", true)) {
-            item->state = ITEM_IGNORED;
-            item->reason = cli_strdup_printf("not a .png file");
+            /* slots[i - 1] keeps the name (it sorts first); every later one of the
+             * run moves on. Levels only grow, so this ends. */
+            for (size_t j = i; j < n && strcmp(slots[j].item->output, slots[i - 1].item->output) == 0; j++) {
+                slots[j].level = slots[j].level == 0 ? 1 : slots[j].level + 1;
+                free(slots[j].item->output);
+                slots[j].item->output = output_name(run, slots[j].item->rel, slots[j].level);
+                i = j;
+            }
+            clash = true;
         }
     }
-    closedir(d);
+    free(slots);
 }
 
-/* "<out>/<rel without .png><suffix>" */
-static char *output_path(const batch_run *run, const char *rel)
-{
-    size_t len = strlen(rel) - 4;
-    return cli_strdup_printf("%s/%.*s%s", run->s->output_dir, (int)len, rel, run->suffix);
-}
+/* ---- Leftovers of an interrupted run ------------------------------------- */
 
-/* A killed run can leave the library's "<output>.XXXXXXXX.tmp" files (and
- * ours for the summaries); they are never valid outputs, so they go. */
-static size_t remove_stale_temporaries(const batch_run *run, const char *dir)
+/* Only names fxcam's atomic writer makes (a checked random tag), only regular
+ * files of this user, never through a symlink: anything else is the user's. */
+static size_t remove_stale_temporaries(const batch_run *run, const char *dir, unsigned depth)
 {
     DIR *d = opendir(dir);
     if (!d) {
         return 0;
     }
-    size_t removed = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        char *path = cli_strdup_printf("%s/%s", dir, e->d_name);
+    size_t count = 0, removed = 0;
+    char **names = read_names(d, &count);
+    closedir(d);
+    for (size_t i = 0; i < count; i++) {
+        char *path = cli_strdup_printf("%s/%s", dir, names[i]);
         struct stat st;
-        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-            if (run->s->recursive && e->d_name[0] != '.') {
-                removed += remove_stale_temporaries(run, path);
-            }
-        } else if (has_suffix(e->d_name, ".tmp", false)) {
-            char *stem = cli_strdup_printf("%s", e->d_name);
-            *strrchr(stem, '.') = '\0';
-            char *dot = strrchr(stem, '.');
-            if (dot) {
-                *dot = '\0';
-            }
-            if (has_suffix(stem, run->suffix, false) || strcmp(stem, "summary.txt") == 0 ||
-                strcmp(stem, "summary.csv") == 0) {
+        if (lstat(path, &st) == 0) {
+            if (S_ISDIR(st.st_mode) && run->s->recursive && depth < 256) {
+                removed += remove_stale_temporaries(run, path, depth + 1);
+            } else if (S_ISREG(st.st_mode) && st.st_uid == geteuid() && fx__atomic_is_temp_name(names[i])) {
                 removed += unlink(path) == 0;
             }
-            free(stem);
         }
         free(path);
+        free(names[i]);
     }
-    closedir(d);
+    free(names);
     return removed;
 }
 
@@ -208,7 +344,8 @@ static void finish_item(batch_run *run, batch_item *item, const fx_image *image,
         record_failure(run, item, "cannot create the output folder", strerror(errno));
         return;
     }
-    fx_status status = cli_write_output(run->s, run->model, image, result, i, 0, item->output);
+    const cli_annotation *boxes = run->has_boxes ? cli_annotations_lookup(&run->boxes, item->rel) : NULL;
+    fx_status status = cli_write_output(run->s, run->model, image, result, i, 0, item->output, item->rel, boxes);
     if (status != FX_OK) {
         record_failure(run, item, "cannot write the output", fx_last_error());
         return;
@@ -243,182 +380,128 @@ static bool is_fatal(fx_status status)
     return status == FX_ERR_LAYER || status == FX_ERR_DEVICE || status == FX_ERR_NOT_AVAILABLE;
 }
 
-/* Processes items[0..n), all pending. Returns CLI_EXIT_OK or the exit status
- * of a fatal error. */
-static int process_chunk(batch_run *run, batch_item **items, size_t n)
+/* The decoded images of one forward pass, and what they hold in memory. */
+typedef struct chunk {
+    fx_image *images;
+    batch_item **items;
+    size_t count;
+    uint64_t bytes;
+} chunk;
+
+/* Computes and writes the chunk's images, then frees them. Returns
+ * CLI_EXIT_OK or the exit status of a fatal error. */
+static int process_chunk(batch_run *run, chunk *c)
 {
-    fx_image *images = calloc(n, sizeof *images);
-    batch_item **loaded = calloc(n, sizeof *loaded);
-    if (!images || !loaded) {
-        fputs("fxcam batch: error: out of memory\n", stderr);
-        exit(CLI_EXIT_FAILURE);
-    }
-    size_t count = 0;
-    for (size_t k = 0; k < n; k++) {
-        if (fx_image_load(items[k]->input, NULL, &images[count]) != FX_OK) {
-            record_failure(run, items[k], "cannot read the image", fx_last_error());
-            continue;
-        }
-        loaded[count++] = items[k];
-    }
     int rc = CLI_EXIT_OK;
-    if (count > 0) {
+    if (c->count > 0) {
         double start = cli_now();
         fx_result *result = NULL;
-        fx_status status = fx_gradcam_compute(run->model, images, count, &run->opts, &result);
+        fx_status status = fx_gradcam_compute(run->model, c->images, c->count, &run->opts, &result);
         run->compute_seconds += cli_now() - start;
         if (status == FX_OK) {
-            for (size_t k = 0; k < count; k++) {
-                finish_item(run, loaded[k], &images[k], result, k);
+            for (size_t k = 0; k < c->count; k++) {
+                finish_item(run, c->items[k], &c->images[k], result, k);
             }
         } else if (is_fatal(status)) {
             cli_progress_finish(&run->progress);
             rc = cli_compute_failed(run->s->command, status);
         } else {
-            for (size_t k = 0; k < count; k++) {
-                compute_alone(run, loaded[k], &images[k]);
+            for (size_t k = 0; k < c->count; k++) {
+                compute_alone(run, c->items[k], &c->images[k]);
             }
         }
         fx_result_free(result);
     }
-    for (size_t k = 0; k < count; k++) {
-        fx_image_free(&images[k]);
+    for (size_t k = 0; k < c->count; k++) {
+        fx_image_free(&c->images[k]);
     }
-    free(images);
-    free(loaded);
+    c->count = 0;
+    c->bytes = 0;
     return rc;
 }
 
-static const char *state_text(const batch_item *item, char *buf, size_t size)
+/* Memory an image of w x h pixels holds while its pass runs: the decoded
+ * pixels and its map (one float per pixel and method). */
+static uint64_t pass_bytes(uint64_t width, uint64_t height, uint64_t pixel_bytes)
 {
-    switch (item->state) {
-    case ITEM_DONE: return "ok";
-    case ITEM_RESUMED: return "skipped: output exists (--resume)";
-    case ITEM_PENDING: return "not processed";
-    default:
-        snprintf(buf, size, "%s: %s", item->state == ITEM_IGNORED ? "ignored" : "failed", item->reason);
-        return buf;
-    }
+    return width * height * (pixel_bytes + sizeof(float));
 }
 
-static void append_csv_row(cli_text *csv, const batch_run *run, const batch_item *item)
+static uint32_t be32(const unsigned char *p)
 {
-    char buf[1200];
-    cli_text_csv_field(csv, item->rel, false);
-    if (item->state == ITEM_DONE) {
-        cli_text_csv_field(csv, fx_model_class_name(run->model, (uint32_t)item->predicted), false);
-        cli_text_printf(csv, "%.4f,%u,%u,", (double)item->confidence, item->peak_x, item->peak_y);
-    } else {
-        cli_text_printf(csv, ",,,,");
-    }
-    cli_text_csv_field(csv, item->state == ITEM_DONE || item->state == ITEM_RESUMED ? item->output : "", false);
-    cli_text_csv_field(csv, state_text(item, buf, sizeof buf), true);
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-static int write_summaries(batch_run *run, double total_seconds, size_t processed_limit)
+/* Upper bound of pass_bytes() for a PNG, from its IHDR (the first 33 bytes),
+ * before decoding: lets a pass run before the next image is decoded rather
+ * than hold both. 0 when the header cannot tell (the decoder reports why). */
+static uint64_t estimate_bytes(const char *path)
+{
+    unsigned char h[33];
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        return 0;
+    }
+    struct stat st;
+    ssize_t got = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? read(fd, h, sizeof h) : -1;
+    close(fd);
+    if (got != (ssize_t)sizeof h || memcmp(h, "\x89PNG\r\n\x1a\n", 8) != 0 || memcmp(h + 12, "IHDR", 4) != 0) {
+        return 0;
+    }
+    uint64_t width = be32(h + 16), height = be32(h + 20);
+    unsigned depth = h[24], color = h[25];
+    /* channels after expansion, counting a possible tRNS alpha */
+    unsigned channels = color == 0 ? 2 : color == 4 ? 2 : 4;
+    return pass_bytes(width, height, (uint64_t)channels * (depth == 16 ? 2 : 1));
+}
+
+/* Loads the pending items lazily into passes of at most --batch-size images
+ * and --batch-memory bytes (an image larger than the budget runs alone). */
+static int run_items(batch_run *run, size_t limit)
 {
     const cli_settings *s = run->s;
-    size_t done = 0, failed = 0, resumed = 0;
-    uint32_t classes = fx_model_result_class_count(run->model);
-    size_t *per_class = calloc(classes + 1, sizeof *per_class);
-    double *confidence = calloc(classes + 1, sizeof *confidence);
-    if (!per_class || !confidence) {
-        fputs("fxcam batch: error: out of memory\n", stderr);
-        exit(CLI_EXIT_FAILURE);
+    chunk c = {calloc(s->batch_size, sizeof *c.images), calloc(s->batch_size, sizeof *c.items), 0, 0};
+    if (!c.images || !c.items) {
+        out_of_memory();
     }
-    for (size_t i = 0; i < processed_limit; i++) {
-        const batch_item *item = &run->pngs.items[i];
-        done += item->state == ITEM_DONE;
-        failed += item->state == ITEM_FAILED;
-        resumed += item->state == ITEM_RESUMED;
-        if (item->state == ITEM_DONE && item->predicted >= 0 && (uint32_t)item->predicted < classes) {
-            per_class[item->predicted]++;
-            confidence[item->predicted] += item->confidence;
-            per_class[classes]++;
-            confidence[classes] += item->confidence;
-        }
+    size_t pending = 0;
+    for (size_t i = 0; i < limit; i++) {
+        pending += run->pngs.items[i].state == ITEM_PENDING;
     }
-    for (size_t i = 0; i < run->ignored.count; i++) {
-        failed += run->ignored.items[i].state == ITEM_FAILED;
-    }
-    size_t ignored = run->ignored.count;
-
-    cli_text txt = {0};
-    const cli_asset *embedded = cli_embedded_model();
-    cli_text_printf(&txt, "fxcam batch summary\n\n");
-    cli_text_printf(&txt, "model:        %s%s\n", s->model ? "" : "embedded ",
-                    s->model ? s->model : (embedded ? embedded->name : "?"));
-    cli_text_printf(&txt, "method:       %s\n", cli_method_title(run->method));
-    cli_text_printf(&txt, "layer:        %s\n", run->layer ? run->layer : (s->layer ? s->layer : "(default)"));
-    cli_text_printf(&txt, "device:       %s\n", fx_model_device(run->model));
-    cli_text_printf(&txt, "image dir:    %s%s\n", s->image_dir, s->recursive ? " (recursive)" : "");
-    cli_text_printf(&txt, "output dir:   %s\n\n", s->output_dir);
-    cli_text_printf(&txt, "images:       %zu PNG files, %zu processed, %zu failed, %zu skipped (output existed)\n",
-                    processed_limit, done, failed, resumed);
-    cli_text_printf(&txt, "ignored:      %zu files without the .png extension\n\n", ignored);
-    cli_text_printf(&txt, "%-20s %7s  %s\n", "predicted class", "images", "mean confidence");
-    for (uint32_t c = 0; c <= classes; c++) {
-        const char *name = c < classes ? fx_model_class_name(run->model, c) : "all";
-        if (per_class[c]) {
-            cli_text_printf(&txt, "%-20s %7zu  %.1f%%\n", name, per_class[c], 100.0 * confidence[c] / (double)per_class[c]);
-        } else {
-            cli_text_printf(&txt, "%-20s %7zu  -\n", name, per_class[c]);
-        }
-    }
-    char total[32];
-    cli_format_duration(total_seconds, total, sizeof total);
-    cli_text_printf(&txt, "\ntime:         %.2f s total (%s), %.3f s per processed image, batch size %u\n",
-                    total_seconds, total, done ? total_seconds / (double)done : 0.0, s->batch_size);
-    cli_text_printf(&txt, "\nfailures:     %zu\n", failed);
-    for (size_t i = 0; i < processed_limit; i++) {
-        const batch_item *item = &run->pngs.items[i];
-        if (item->state == ITEM_FAILED) {
-            cli_text_printf(&txt, "  %s: %s\n", item->rel, item->reason);
-        }
-    }
-    for (size_t i = 0; i < run->ignored.count; i++) {
-        const batch_item *item = &run->ignored.items[i];
-        if (item->state == ITEM_FAILED) {
-            cli_text_printf(&txt, "  %s: %s\n", item->rel, item->reason);
-        }
-    }
-    if (ignored) {
-        cli_text_printf(&txt, "\nignored files:\n");
-        for (size_t i = 0; i < run->ignored.count; i++) {
-            cli_text_printf(&txt, "  %s: %s\n", run->ignored.items[i].rel, run->ignored.items[i].reason);
-        }
-    }
-
-    cli_text csv = {0};
-    cli_text_printf(&csv, "file,predicted_class,confidence,peak_x,peak_y,output,status\n");
-    for (size_t i = 0; i < processed_limit; i++) {
-        append_csv_row(&csv, run, &run->pngs.items[i]);
-    }
-    for (size_t i = 0; i < run->ignored.count; i++) {
-        append_csv_row(&csv, run, &run->ignored.items[i]);
-    }
-
+    cli_progress_start(&run->progress, stderr, pending);
     int rc = CLI_EXIT_OK;
-    char *txt_path = cli_strdup_printf("%s/summary.txt", s->output_dir);
-    char *csv_path = cli_strdup_printf("%s/summary.csv", s->output_dir);
-    if (cli_write_file_atomic(txt_path, txt.data, txt.size) != 0 ||
-        cli_write_file_atomic(csv_path, csv.data, csv.size) != 0) {
-        cli_error(s->command, "cannot write the summaries in '%s': %s", s->output_dir, strerror(errno));
-        rc = CLI_EXIT_FAILURE;
-    } else {
-        printf("%zu processed, %zu failed, %zu skipped, %zu ignored in %.1f s  ->  %s\n", done, failed, resumed,
-               ignored, total_seconds, s->output_dir);
-        printf("summary: %s, %s\n", txt_path, csv_path);
+    for (size_t i = 0; i < limit && rc == CLI_EXIT_OK; i++) {
+        batch_item *item = &run->pngs.items[i];
+        if (item->state != ITEM_PENDING) {
+            continue;
+        }
+        if (c.count > 0 && c.bytes + estimate_bytes(item->input) > s->batch_memory) {
+            rc = process_chunk(run, &c);
+            if (rc != CLI_EXIT_OK) {
+                break;
+            }
+        }
+        const char *why = NULL;
+        fx_image *image = &c.images[c.count];
+        if (cli_load_image(s, item->input, image, &why) != FX_OK) {
+            record_failure(run, item, "cannot read the image", why);
+            continue;
+        }
+        c.items[c.count++] = item;
+        c.bytes += (uint64_t)image->stride * image->height + pass_bytes(image->width, image->height, 0);
+        if (c.count == s->batch_size || c.bytes >= s->batch_memory) {
+            rc = process_chunk(run, &c);
+        }
     }
-    if (failed) {
-        rc = CLI_EXIT_FAILURE;
+    if (rc == CLI_EXIT_OK) {
+        rc = process_chunk(run, &c);
     }
-    free(txt_path);
-    free(csv_path);
-    cli_text_free(&txt);
-    cli_text_free(&csv);
-    free(per_class);
-    free(confidence);
+    for (size_t k = 0; k < c.count; k++) {
+        fx_image_free(&c.images[k]);
+    }
+    cli_progress_finish(&run->progress);
+    free(c.images);
+    free(c.items);
     return rc;
 }
 
@@ -434,48 +517,67 @@ static int check_dirs(batch_run *run)
     if (s->method_count > 1) {
         return cli_usage_error(s->command, "give one --method");
     }
-    struct stat st;
-    if (stat(s->image_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        cli_error(s->command, "the image folder '%s' %s", s->image_dir,
+    struct stat in, out;
+    if (stat(s->image_dir, &in) != 0 || !S_ISDIR(in.st_mode)) {
+        cli_error(s->command, "the image folder '%s' %s", cli_name(s->image_dir),
                   errno == ENOENT ? "does not exist" : "is not a readable folder");
         return CLI_EXIT_FAILURE;
     }
-    if (cli_make_dirs(s->output_dir) != 0) {
-        cli_error(s->command, "cannot create the output folder '%s': %s", s->output_dir, strerror(errno));
+    if (cli_make_dirs(s->output_dir) != 0 || stat(s->output_dir, &out) != 0) {
+        cli_error(s->command, "cannot create the output folder '%s': %s", cli_name(s->output_dir), strerror(errno));
         return CLI_EXIT_FAILURE;
     }
-    run->out_dir_real = realpath(s->output_dir, NULL);
-    char *in_real = realpath(s->image_dir, NULL);
-    run->same_dir = in_real && run->out_dir_real && strcmp(in_real, run->out_dir_real) == 0;
-    free(in_real);
+    run->out_dir = (dir_id){out.st_dev, out.st_ino};
+    run->same_dir = in.st_dev == out.st_dev && in.st_ino == out.st_ino;
+    visit(run, in.st_dev, in.st_ino);
+    if (s->boxes) {
+        if (!cli_annotations_load(s->command, s->boxes, &run->boxes)) {
+            return CLI_EXIT_FAILURE;
+        }
+        run->has_boxes = true;
+    }
     return CLI_EXIT_OK;
 }
 
-static int run_items(batch_run *run, size_t limit)
+/* --resume: an image is done when its output exists, unless the previous
+ * summary says that output was written for another input (names can move
+ * when a.PNG joins a.png). Its earlier row is carried into the summaries. */
+static void mark_resumed(batch_run *run, batch_item *item)
 {
-    batch_item **chunk = calloc(run->s->batch_size, sizeof *chunk);
-    if (!chunk) {
-        exit(CLI_EXIT_FAILURE);
+    struct stat st;
+    if (lstat(item->output, &st) != 0 || !S_ISREG(st.st_mode)) {
+        return;
     }
-    size_t pending = 0;
-    for (size_t i = 0; i < limit; i++) {
-        pending += run->pngs.items[i].state == ITEM_PENDING;
+    const summary_row *owner = batch_previous_by_output(&run->previous, item->output);
+    if (owner && strcmp(owner->field[COL_FILE], item->rel) != 0) {
+        return;
     }
-    cli_progress_start(&run->progress, stderr, pending);
-    int rc = CLI_EXIT_OK;
-    size_t n = 0;
-    for (size_t i = 0; i < limit && rc == CLI_EXIT_OK; i++) {
-        if (run->pngs.items[i].state == ITEM_PENDING) {
-            chunk[n++] = &run->pngs.items[i];
+    item->state = ITEM_RESUMED;
+    const summary_row *row = batch_previous_by_file(&run->previous, item->rel);
+    if (row && strcmp(row->field[COL_OUTPUT], item->output) == 0 && strncmp(row->field[COL_STATUS], "ok", 2) == 0) {
+        item->earlier = row;
+    }
+}
+
+static void prepare_items(batch_run *run, size_t limit)
+{
+    const cli_settings *s = run->s;
+    if (s->resume) {
+        batch_read_previous(run);
+    }
+    for (size_t i = 0; i < run->pngs.count; i++) {
+        batch_item *item = &run->pngs.items[i];
+        if (i < limit && s->resume) {
+            mark_resumed(run, item);
+        } else if (i >= limit && s->resume) {
+            /* Beyond --max-images: the previous row, if any, still describes it. */
+            const summary_row *row = batch_previous_by_file(&run->previous, item->rel);
+            if (row) {
+                item->state = ITEM_EARLIER;
+                item->earlier = row;
+            }
         }
-        if (n == run->s->batch_size || (n > 0 && i + 1 == limit)) {
-            rc = process_chunk(run, chunk, n);
-            n = 0;
-        }
     }
-    cli_progress_finish(&run->progress);
-    free(chunk);
-    return rc;
 }
 
 int cli_run_batch(const cli_settings *s)
@@ -511,35 +613,32 @@ int cli_run_batch(const cli_settings *s)
         if (s->max_images && s->max_images < limit) {
             limit = s->max_images;
         }
-        size_t stale = remove_stale_temporaries(&run, s->output_dir);
+        size_t stale = remove_stale_temporaries(&run, s->output_dir, 0);
         if (stale) {
             fprintf(stderr, "removed %zu temporary file%s left by an interrupted run\n", stale, stale == 1 ? "" : "s");
         }
-        for (size_t i = 0; i < limit; i++) {
-            batch_item *item = &run.pngs.items[i];
-            item->output = output_path(&run, item->rel);
-            if (s->resume && access(item->output, F_OK) == 0) {
-                item->state = ITEM_RESUMED;
-            }
-        }
+        assign_outputs(&run);
+        prepare_items(&run, limit);
         for (size_t i = 0; i < run.ignored.count; i++) {
             fprintf(stderr, "%s: %s: %s\n", run.ignored.items[i].state == ITEM_FAILED ? "failed" : "ignored",
-                    run.ignored.items[i].rel, run.ignored.items[i].reason);
+                    cli_name(run.ignored.items[i].rel), cli_name(run.ignored.items[i].reason));
         }
         if (limit == 0) {
-            cli_error(s->command, "no .png files in '%s'%s", s->image_dir,
+            cli_error(s->command, "no .png files in '%s'%s", cli_name(s->image_dir),
                       s->recursive ? "" : " (use --recursive to include subfolders)");
             rc = CLI_EXIT_FAILURE;
         } else {
             rc = run_items(&run, limit);
             if (rc == CLI_EXIT_OK) {
-                rc = write_summaries(&run, cli_now() - start, limit);
+                rc = batch_write_summaries(&run, cli_now() - start, limit);
             }
         }
     }
     list_free(&run.pngs);
     list_free(&run.ignored);
-    free(run.out_dir_real);
+    free(run.visited);
+    cli_annotations_free(&run.boxes);
+    batch_free_previous(&run.previous);
     free(run.suffix);
     free((char *)run.layer);
     fx_model_free(run.model);

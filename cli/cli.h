@@ -40,6 +40,12 @@ enum cli_option_id {
     OPT_HEATMAP_ONLY,
     OPT_OVERLAY_ONLY,
     OPT_FEATURE_MAPS,
+    OPT_THRESHOLD,
+    OPT_PANEL_HEIGHT,
+    OPT_METHODS,
+    OPT_MAX_PIXELS,
+    OPT_MAX_SIDE,
+    OPT_BATCH_MEMORY,
     OPT_COUNT
 };
 
@@ -61,6 +67,11 @@ typedef struct cli_settings {
     uint32_t method_count;  /* 0 = the command's default */
     int32_t colormap;
     float alpha;
+    float threshold;        /* overlay threshold, 0..1 */
+    uint32_t panel_height;  /* figure panels; 0 = the library's choice */
+    uint64_t max_pixels;    /* image load limits; 0 = the library's defaults */
+    uint32_t max_side;
+    uint64_t batch_memory;  /* bytes of decoded images and maps per forward pass */
     int32_t threads;        /* 0 = all CPUs */
     size_t max_images;      /* 0 = no limit */
     uint32_t batch_size;
@@ -132,14 +143,37 @@ const char *cli_method_slug(int32_t method);
 /* Position of the largest value of a 1-channel F32 heatmap (first one in
  * row-major order). */
 void cli_heatmap_peak(const fx_image *heatmap, uint32_t *x, uint32_t *y);
+struct cli_annotation;
 /* Writes what the settings ask for (figure, heatmap or overlay) for image i of
- * result, method index j, to path. Returns an fx_status; fx_last_error() has
- * the reason. */
+ * result, method index j, to path. input (may be NULL) is the input file
+ * named in the figure's caption; boxes (may be NULL) are drawn in green.
+ * Returns an fx_status; fx_last_error() has the reason. */
 fx_status cli_write_output(const cli_settings *s, const fx_model *model, const fx_image *image,
-                           const fx_result *result, size_t i, uint32_t j, const char *path);
-/* Writes text to path atomically (temporary file + rename). Returns 0 or -1
- * with errno set. */
-int cli_write_file_atomic(const char *path, const char *text, size_t size);
+                           const fx_result *result, size_t i, uint32_t j, const char *path, const char *input,
+                           const struct cli_annotation *boxes);
+/* The image as RGB8 with boxes (may be NULL) drawn in green. */
+fx_status cli_display_image(const fx_image *image, const struct cli_annotation *boxes, fx_image *rgb);
+/* Figure options from --alpha, --colormap, --threshold, --panel-height. */
+void cli_figure_options(const cli_settings *s, fx_figure_options *f);
+/* Caption text "<what> | <input file> | model <model file>" (input may be
+ * NULL), escaped for display. */
+void cli_caption(const cli_settings *s, const char *what, const char *input, char *buf, size_t size);
+/* The --model file's name without folders, or the embedded model's name. */
+const char *cli_model_name(const cli_settings *s);
+/* Loads an image with the --max-pixels / --max-side limits. Returns the
+ * status; on failure *why (static until the next call) is the reason, whose
+ * advice names the command's options rather than the C API. */
+fx_status cli_load_image(const cli_settings *s, const char *path, fx_image *out, const char **why);
+/* Untrusted text (file names, library messages quoting them) made safe for a
+ * terminal: control characters, DEL, C1 controls and invalid UTF-8 become
+ * \xNN, a backslash becomes \\. cli_name escapes every control character;
+ * cli_message keeps newlines and tabs. The result lives in one of 8 rotating
+ * buffers (so several may appear in one printf), truncated with "..." past
+ * 1 KiB. */
+const char *cli_name(const char *text);
+const char *cli_message(const char *text);
+/* Whether name ends with ".png", any case. */
+bool cli_is_png_name(const char *name);
 /* Creates dir and its parents (mkdir -p). Returns 0 or -1 with errno set. */
 int cli_make_dirs(const char *dir);
 /* Seconds from a monotonic clock. */
@@ -164,6 +198,10 @@ void cli_text_printf(cli_text *t, const char *fmt, ...)
 /* Appends a CSV field, quoted when it holds a comma, quote or newline. */
 void cli_text_csv_field(cli_text *t, const char *field, bool last);
 void cli_text_free(cli_text *t);
+/* Writes text to path through lib/atomic_file.c (never through a planted
+ * symlink; readers see the old or the complete new file). Prints one message
+ * on failure and returns false. */
+bool cli_save_text(const char *command, const char *path, const cli_text *text);
 
 /* ---- Embedded data (embedded.c, generated) ----------------------------- */
 

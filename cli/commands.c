@@ -1,5 +1,7 @@
 /* The one-image and model-inspection commands: single, compare, layers, info. */
-#include "cli.h"
+#include "annotations.h"
+
+#include <errno.h>
 
 #include <math.h>
 #include <stdlib.h>
@@ -25,23 +27,63 @@ static const char *output_kind_suffix(const cli_settings *s)
 
 static int load_image(const cli_settings *s, fx_image *image)
 {
-    if (!s->image) {
-        return cli_usage_error(s->command, "no input image; give one with --image PATH");
-    }
-    if (fx_image_load(s->image, NULL, image) != FX_OK) {
-        cli_error(s->command, "cannot read the image '%s': %s", s->image, fx_last_error());
+    const char *why = NULL;
+    if (cli_load_image(s, s->image, image, &why) != FX_OK) {
+        cli_error(s->command, "cannot read the image '%s': %s", cli_name(s->image), cli_message(why));
         return CLI_EXIT_FAILURE;
     }
     return CLI_EXIT_OK;
+}
+
+/* What can be checked before the model loads: the output name asks for PNG
+ * (the only format written), the boxes file reads. */
+static int check_output_and_boxes(const cli_settings *s, cli_annotations *boxes)
+{
+    if (!s->image) {
+        return cli_usage_error(s->command, "no input image; give one with --image PATH");
+    }
+    if (s->output && !cli_is_png_name(s->output)) {
+        return cli_usage_error(s->command, "--output '%s': fxcam writes PNG files only; give a name ending in "
+                               ".png", cli_name(s->output));
+    }
+    if (s->boxes && !cli_annotations_load(s->command, s->boxes, boxes)) {
+        return CLI_EXIT_FAILURE;
+    }
+    return CLI_EXIT_OK;
+}
+
+/* Creates the output's folder when missing (as batch does). */
+static int make_output_folder(const cli_settings *s, const char *output)
+{
+    const char *slash = strrchr(output, '/');
+    if (!slash || slash == output) {
+        return CLI_EXIT_OK;
+    }
+    char *dir = cli_strdup_printf("%.*s", (int)(slash - output), output);
+    int rc = CLI_EXIT_OK;
+    if (cli_make_dirs(dir) != 0) {
+        cli_error(s->command, "cannot create the output folder '%s': %s", cli_name(dir), strerror(errno));
+        rc = CLI_EXIT_FAILURE;
+    }
+    free(dir);
+    return rc;
+}
+
+/* One message for a failed write: the library's save message names the file
+ * already; a failed composition gets the file named here. */
+static void report_write_failure(const cli_settings *s, const char *output, bool saving)
+{
+    if (saving) {
+        cli_error(s->command, "%s", cli_message(fx_last_error()));
+    } else {
+        cli_error(s->command, "cannot draw the figure for '%s': %s", cli_name(output), cli_message(fx_last_error()));
+    }
 }
 
 /* Loads model and image and computes the requested methods for one image. */
 static int compute_one(const cli_settings *s, const int32_t *methods, uint32_t method_count, fx_model **model,
                        fx_image *image, fx_result **result)
 {
-    if (!s->image) {
-        return cli_usage_error(s->command, "no input image; give one with --image PATH");
-    }
     int rc = cli_load_model(s, model);
     if (rc != CLI_EXIT_OK) {
         return rc;
@@ -74,27 +116,42 @@ int cli_run_single(const cli_settings *s)
     if (s->method_count > 1) {
         return cli_usage_error(s->command, "give one --method (to see two side by side, use 'fxcam compare')");
     }
+    cli_annotations boxes = {0};
+    int rc = check_output_and_boxes(s, &boxes);
+    if (rc != CLI_EXIT_OK) {
+        return rc;
+    }
     int32_t method = s->method_count ? s->methods[0] : FX_CAM_GRADCAM;
     fx_model *model = NULL;
     fx_image image = {0};
     fx_result *result = NULL;
-    int rc = compute_one(s, &method, 1, &model, &image, &result);
+    rc = compute_one(s, &method, 1, &model, &image, &result);
     if (rc != CLI_EXIT_OK) {
+        cli_annotations_free(&boxes);
         return rc;
     }
     char *suffix = cli_strdup_printf("_%s%s", cli_method_slug(method), output_kind_suffix(s));
     char *output = s->output ? cli_strdup_printf("%s", s->output) : default_output(s->image, suffix);
-    fx_status status = cli_write_output(s, model, &image, result, 0, 0, output);
-    if (status != FX_OK) {
-        cli_error(s->command, "cannot write '%s': %s", output, fx_last_error());
-        rc = CLI_EXIT_FAILURE;
-    } else {
-        int32_t predicted = fx_result_predicted_class(result, 0);
-        printf("%s (%.1f%%)  ->  %s\n", fx_model_class_name(model, (uint32_t)predicted),
-               100.0 * fx_result_confidence(result, 0), output);
+    rc = make_output_folder(s, output);
+    if (rc == CLI_EXIT_OK) {
+        const cli_annotation *a = s->boxes ? cli_annotations_lookup(&boxes, s->image) : NULL;
+        if (s->boxes && !a) {
+            fprintf(stderr, "fxcam single: note: '%s' has no row in '%s'; no boxes drawn\n", cli_name(s->image),
+                    cli_name(s->boxes));
+        }
+        fx_status status = cli_write_output(s, model, &image, result, 0, 0, output, s->image, a);
+        if (status != FX_OK) {
+            report_write_failure(s, output, status == FX_ERR_IO);
+            rc = CLI_EXIT_FAILURE;
+        } else {
+            int32_t predicted = fx_result_predicted_class(result, 0);
+            printf("%s (%.1f%%)  ->  %s\n", fx_model_class_name(model, (uint32_t)predicted),
+                   100.0 * fx_result_confidence(result, 0), cli_name(output));
+        }
     }
     free(suffix);
     free(output);
+    cli_annotations_free(&boxes);
     fx_result_free(result);
     fx_image_free(&image);
     fx_model_free(model);
@@ -116,44 +173,66 @@ static float max_difference(const fx_image *a, const fx_image *b)
 
 int cli_run_compare(const cli_settings *s)
 {
-    static const int32_t methods[2] = {FX_CAM_GRADCAM, FX_CAM_GRADCAM_PLUSPLUS};
-    fx_model *model = NULL;
-    fx_image image = {0};
-    fx_result *result = NULL;
-    int rc = compute_one(s, methods, 2, &model, &image, &result);
+    int32_t methods[2] = {FX_CAM_GRADCAM, FX_CAM_GRADCAM_PLUSPLUS};
+    if (s->method_count != 0 && s->method_count != 2) {
+        return cli_usage_error(s->command, "--methods needs two different methods, e.g. --methods "
+                               "gradcam,hirescam");
+    }
+    if (s->method_count == 2) {
+        methods[0] = s->methods[0];
+        methods[1] = s->methods[1];
+    }
+    cli_annotations boxes = {0};
+    int rc = check_output_and_boxes(s, &boxes);
     if (rc != CLI_EXIT_OK) {
         return rc;
     }
+    fx_model *model = NULL;
+    fx_image image = {0};
+    fx_result *result = NULL;
+    rc = compute_one(s, methods, 2, &model, &image, &result);
+    if (rc != CLI_EXIT_OK) {
+        cli_annotations_free(&boxes);
+        return rc;
+    }
+    const char *title_a = cli_method_title(methods[0]), *title_b = cli_method_title(methods[1]);
     char *output = s->output ? cli_strdup_printf("%s", s->output) : default_output(s->image, "_compare");
     const fx_image *a = fx_result_heatmap(result, 0, 0);
     const fx_image *b = fx_result_heatmap(result, 0, 1);
     int32_t predicted = fx_result_predicted_class(result, 0);
     int32_t target = fx_result_target_class(result, 0);
-    char method[160];
-    snprintf(method, sizeof method, "Grad-CAM vs Grad-CAM++%s%s", target != predicted ? " of class " : "",
+    char method[160], caption[400];
+    snprintf(method, sizeof method, "%s vs %s%s%s", title_a, title_b, target != predicted ? " of class " : "",
              target != predicted ? fx_model_class_name(model, (uint32_t)target) : "");
+    cli_caption(s, method, s->image, caption, sizeof caption);
     fx_figure_options f;
-    fx_figure_options_init(&f);
+    cli_figure_options(s, &f);
     f.label = fx_model_class_name(model, (uint32_t)predicted);
     f.confidence = fx_result_confidence(result, 0);
-    f.method = method;
+    f.method = caption;
     f.layer = fx_result_layer(result);
-    f.alpha = s->alpha;
-    f.colormap = s->colormap;
-    fx_image figure = {0};
-    fx_status status = fx_figure_compare(&image, a, "Grad-CAM", b, "Grad-CAM++", &f, &figure);
-    if (status == FX_OK) {
+    fx_image figure = {0}, shown = {0};
+    const cli_annotation *annotation = s->boxes ? cli_annotations_lookup(&boxes, s->image) : NULL;
+    rc = make_output_folder(s, output);
+    fx_status status = annotation ? cli_display_image(&image, annotation, &shown) : FX_OK;
+    if (rc == CLI_EXIT_OK && status == FX_OK) {
+        status = fx_figure_compare(annotation ? &shown : &image, a, title_a, b, title_b, &f, &figure);
+    }
+    bool saving = status == FX_OK;
+    if (rc == CLI_EXIT_OK && status == FX_OK) {
         status = fx_image_save(output, &figure, NULL);
     }
-    if (status != FX_OK) {
-        cli_error(s->command, "cannot write '%s': %s", output, fx_last_error());
+    if (rc == CLI_EXIT_OK && status != FX_OK) {
+        report_write_failure(s, output, saving);
         rc = CLI_EXIT_FAILURE;
-    } else {
-        printf("%s (%.1f%%)  ->  %s  (largest |Grad-CAM - Grad-CAM++|: %.3f)\n", f.label,
-               100.0 * f.confidence, output, (double)max_difference(a, b));
+    } else if (rc == CLI_EXIT_OK) {
+        printf("%s (%.1f%%)  ->  %s  (largest |%s - %s|: %.3f)\n", f.label, 100.0 * f.confidence, cli_name(output),
+               title_a, title_b, (double)max_difference(a, b));
     }
+    fx_image_free(&shown);
     fx_image_free(&figure);
     free(output);
+    cli_annotations_free(&boxes);
     fx_result_free(result);
     fx_image_free(&image);
     fx_model_free(model);
@@ -204,8 +283,8 @@ int cli_run_layers(const cli_settings *s)
         char shape[160];
         format_shape(&info, shape, sizeof shape);
         bool is_default = chosen && strcmp(chosen, info.name) == 0;
-        printf("%c %-*s  %-*s  %s\n", is_default ? '*' : ' ', (int)name_width, info.name, (int)type_width,
-               info.type, shape);
+        printf("%c %-*s  %-*s  %s\n", is_default ? '*' : ' ', (int)name_width, cli_name(info.name),
+               (int)type_width, cli_name(info.type), shape);
         shown++;
     }
     printf("\n%zu of %zu layers shown%s. * = default target layer (%s); feature-map layers are valid "
@@ -226,7 +305,7 @@ int cli_run_info(const cli_settings *s)
     uint32_t width = 0, height = 0, channels = 0;
     fx_model_input_size(model, &width, &height, &channels);
     if (s->model) {
-        printf("model:          %s\n", s->model);
+        printf("model:          %s\n", cli_name(s->model));
     } else {
         printf("model:          embedded %s (%zu bytes)\n", embedded->name, embedded->size);
     }

@@ -1,6 +1,7 @@
 /* Helpers shared by the commands: model loading (file or embedded), class
  * resolution, writing figures, atomic text files, small text buffers. */
-#include "cli.h"
+#include "annotations.h"
+#include "lib/atomic_file.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -8,6 +9,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -118,39 +120,116 @@ int cli_make_dirs(const char *dir)
     return rc;
 }
 
-/* Same scheme as fx_image_save(): a temporary name next to the target, renamed
- * over it once complete, so a reader never sees half a file. */
-int cli_write_file_atomic(const char *path, const char *text, size_t size)
+bool cli_save_text(const char *command, const char *path, const cli_text *text)
 {
-    char *temp = cli_strdup_printf("%s.%ld.tmp", path, (long)getpid());
-    int fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC, 0666);
-    if (fd < 0) {
-        free(temp);
-        return -1;
+    const char *step = NULL;
+    int e = fx__atomic_write_file(path, text->data ? text->data : "", text->size, &step);
+    if (e != 0) {
+        cli_error(command, "cannot write '%s': %s failed: %s", cli_name(path), step, strerror(e));
+        return false;
     }
-    size_t done = 0;
-    while (done < size) {
-        ssize_t n = write(fd, text + done, size - done);
-        if (n < 0 && errno == EINTR) {
-            continue;
+    return true;
+}
+
+bool cli_is_png_name(const char *name)
+{
+    size_t n = strlen(name);
+    return n > 4 && strcasecmp(name + n - 4, ".png") == 0;
+}
+
+/* Length of the valid UTF-8 sequence at p that encodes a printable code point
+ * (not C0, DEL or C1), or 0. */
+static size_t printable_utf8(const unsigned char *p)
+{
+    if (p[0] >= 0x20 && p[0] < 0x7f) {
+        return 1;
+    }
+    size_t len = p[0] >= 0xc2 && p[0] <= 0xdf ? 2 : p[0] >= 0xe0 && p[0] <= 0xef ? 3
+               : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : 0;
+    uint32_t cp = len == 2 ? p[0] & 0x1fu : len == 3 ? p[0] & 0x0fu : p[0] & 0x07u;
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80) {
+            return 0;
         }
-        if (n <= 0) {
+        cp = cp << 6 | (p[i] & 0x3fu);
+    }
+    bool overlong = (len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff));
+    bool surrogate = cp >= 0xd800 && cp <= 0xdfff;
+    bool c1 = cp >= 0x80 && cp <= 0x9f;
+    return len == 0 || overlong || surrogate || c1 ? 0 : len;
+}
+
+static const char *escape(const char *text, bool keep_lines)
+{
+    enum { SLOTS = 8, SIZE = 1024 };
+    static char slots[SLOTS][SIZE];
+    static unsigned next;
+    char *out = slots[next++ % SLOTS];
+    size_t used = 0;
+    const unsigned char *p = (const unsigned char *)(text ? text : "(null)");
+    while (*p) {
+        char piece[8];
+        size_t len = printable_utf8(p), n;
+        if (*p == '\\') {
+            n = (size_t)snprintf(piece, sizeof piece, "\\\\");
+            len = 1;
+        } else if (len > 0 || (keep_lines && (*p == '\n' || *p == '\t'))) {
+            len = len ? len : 1;
+            memcpy(piece, p, len);
+            n = len;
+        } else {
+            n = (size_t)snprintf(piece, sizeof piece, "\\x%02x", *p);
+            len = 1;
+        }
+        if (used + n + 4 > SIZE) {
+            memcpy(out + used, "...", 3);
+            used += 3;
             break;
         }
-        done += (size_t)n;
+        memcpy(out + used, piece, n);
+        used += n;
+        p += len;
     }
-    int saved_errno = errno;
-    bool ok = done == size && fsync(fd) == 0;
-    ok = close(fd) == 0 && ok;
-    if (ok && rename(temp, path) == 0) {
-        free(temp);
-        return 0;
+    out[used] = '\0';
+    return out;
+}
+
+const char *cli_name(const char *text)
+{
+    return escape(text, false);
+}
+
+const char *cli_message(const char *text)
+{
+    return escape(text, true);
+}
+
+fx_status cli_load_image(const cli_settings *s, const char *path, fx_image *out, const char **why)
+{
+    static char reason[2048];
+    fx_load_options limits;
+    fx_load_options_init(&limits);
+    if (s->max_pixels) {
+        limits.max_pixels = s->max_pixels;
     }
-    saved_errno = errno ? errno : saved_errno;
-    unlink(temp);
-    free(temp);
-    errno = saved_errno;
-    return -1;
+    if (s->max_side) {
+        limits.max_width = limits.max_height = s->max_side;
+    }
+    fx_status status = fx_image_load(path, &limits, out);
+    if (status == FX_OK) {
+        *why = NULL;
+        return status;
+    }
+    snprintf(reason, sizeof reason, "%s", fx_last_error());
+    /* The library's advice names its C struct; a shell user has options. */
+    char *advice = strstr(reason, " (raise fx_load_options.");
+    if (status == FX_ERR_LIMIT && advice) {
+        bool pixels = strncmp(advice, " (raise fx_load_options.max_pixels", 34) == 0;
+        snprintf(advice, sizeof reason - (size_t)(advice - reason), " (raise it with %s)",
+                 pixels ? "--max-pixels N" : "--max-side PX");
+    }
+    *why = reason;
+    return status;
 }
 
 const char *cli_method_title(int32_t method)
@@ -179,12 +258,22 @@ int cli_load_model(const cli_settings *s, fx_model **out)
     if (s->model) {
         struct stat st;
         if (stat(s->model, &st) != 0) {
-            cli_error(s->command, "cannot open the model '%s': %s", s->model, strerror(errno));
+            cli_error(s->command, "cannot open the model '%s': %s", cli_name(s->model), strerror(errno));
+            return CLI_EXIT_FAILURE;
+        }
+        if (S_ISDIR(st.st_mode)) {
+            cli_error(s->command, "the model '%s' is a directory; give the TorchScript .pt file (a saved "
+                      "torch.jit archive), e.g. --model %s/model.pt", cli_name(s->model), cli_name(s->model));
+            return CLI_EXIT_FAILURE;
+        }
+        if (!S_ISREG(st.st_mode)) {
+            cli_error(s->command, "the model '%s' is not a regular file; give the TorchScript .pt file",
+                      cli_name(s->model));
             return CLI_EXIT_FAILURE;
         }
         fx_status status = fx_model_load(s->model, &opts, out);
         if (status != FX_OK) {
-            cli_error(s->command, "cannot load the model '%s': %s", s->model, fx_last_error());
+            cli_error(s->command, "cannot load the model '%s': %s", cli_name(s->model), cli_message(fx_last_error()));
             return CLI_EXIT_FAILURE;
         }
         return CLI_EXIT_OK;
@@ -197,7 +286,7 @@ int cli_load_model(const cli_settings *s, fx_model **out)
     fx_status status = fx_model_load_memory(asset->data, asset->size, &opts, out);
     if (status != FX_OK) {
         cli_error(s->command, "cannot load the embedded model %s: %s", asset->name,
-                  fx_last_error()[0] ? fx_last_error() : strerror(errno));
+                  cli_message(fx_last_error()[0] ? fx_last_error() : strerror(errno)));
         return CLI_EXIT_FAILURE;
     }
     return CLI_EXIT_OK;
@@ -239,15 +328,15 @@ int cli_resolve_class(const cli_settings *s, const fx_model *model, int32_t *tar
     for (uint32_t i = 0; i < count; i++) {
         cli_text_printf(&valid, "%s%u (%s)", i ? ", " : "", i, fx_model_class_name(model, i));
     }
-    cli_usage_error(s->command, "unknown --class '%s'; this model's classes are %s", c,
-                    valid.data ? valid.data : "none");
+    cli_usage_error(s->command, "unknown --class '%s'; this model's classes are %s", cli_name(c),
+                    valid.data ? cli_message(valid.data) : "none");
     cli_text_free(&valid);
     return CLI_EXIT_USAGE;
 }
 
 int cli_compute_failed(const char *command, fx_status status)
 {
-    cli_error(command, "%s", fx_last_error()[0] ? fx_last_error() : fx_status_str(status));
+    cli_error(command, "%s", cli_message(fx_last_error()[0] ? fx_last_error() : fx_status_str(status)));
     if (status == FX_ERR_LAYER) {
         /* The library's message names the C API; a shell user wants the command. */
         fprintf(stderr, "Run 'fxcam layers --feature-maps' to list the layers that can be targets.\n");
@@ -273,43 +362,93 @@ void cli_heatmap_peak(const fx_image *heatmap, uint32_t *px, uint32_t *py)
     }
 }
 
+const char *cli_model_name(const cli_settings *s)
+{
+    if (s->model) {
+        const char *slash = strrchr(s->model, '/');
+        return slash && slash[1] ? slash + 1 : s->model;
+    }
+    const cli_asset *embedded = cli_embedded_model();
+    return embedded ? embedded->name : "embedded model";
+}
+
+void cli_figure_options(const cli_settings *s, fx_figure_options *f)
+{
+    fx_figure_options_init(f);
+    f->alpha = s->alpha;
+    f->colormap = s->colormap;
+    f->threshold = s->threshold;
+    f->panel_height = s->panel_height;
+}
+
+void cli_caption(const cli_settings *s, const char *what, const char *input, char *buf, size_t size)
+{
+    const char *slash = input ? strrchr(input, '/') : NULL;
+    const char *base = slash ? slash + 1 : input;
+    if (base) {
+        snprintf(buf, size, "%s | %s | model %s", what, cli_name(base), cli_name(cli_model_name(s)));
+    } else {
+        snprintf(buf, size, "%s | model %s", what, cli_name(cli_model_name(s)));
+    }
+}
+
+fx_status cli_display_image(const fx_image *image, const cli_annotation *boxes, fx_image *rgb)
+{
+    fx_status status = fx_image_to_rgb8(image, rgb);
+    if (status == FX_OK && boxes) {
+        cli_draw_boxes(boxes, rgb, 0, 220, 0);
+    }
+    return status;
+}
+
 fx_status cli_write_output(const cli_settings *s, const fx_model *model, const fx_image *image,
-                           const fx_result *result, size_t i, uint32_t j, const char *path)
+                           const fx_result *result, size_t i, uint32_t j, const char *path, const char *input,
+                           const cli_annotation *boxes)
 {
     const fx_image *heatmap = fx_result_heatmap(result, i, j);
     if (!heatmap) {
         return FX_ERR_INTERNAL;
     }
-    fx_image out = {0};
-    fx_status status;
-    if (s->heatmap_only) {
+    fx_image shown = {0}, out = {0};
+    fx_status status = FX_OK;
+    if (boxes && !s->heatmap_only) {
+        status = cli_display_image(image, boxes, &shown);
+        image = &shown;
+    }
+    if (status != FX_OK) {
+        /* nothing drawn */
+    } else if (s->heatmap_only) {
         status = fx_colormap_apply(heatmap, s->colormap, &out);
+        if (status == FX_OK && boxes) {
+            cli_draw_boxes(boxes, &out, 0, 220, 0);
+        }
     } else if (s->overlay_only) {
         fx_overlay_options o;
         fx_overlay_options_init(&o);
         o.alpha = s->alpha;
         o.colormap = s->colormap;
+        o.threshold = s->threshold;
         status = fx_overlay(image, heatmap, &o, &out);
     } else {
         int32_t predicted = fx_result_predicted_class(result, i);
         int32_t target = fx_result_target_class(result, i);
-        char method[160];
+        char method[160], caption[400];
         if (target != predicted) {
             snprintf(method, sizeof method, "%s of class %s", cli_method_title(fx_result_method(result, j)),
                      fx_model_class_name(model, (uint32_t)target));
         } else {
             snprintf(method, sizeof method, "%s", cli_method_title(fx_result_method(result, j)));
         }
+        cli_caption(s, method, input, caption, sizeof caption);
         fx_figure_options f;
-        fx_figure_options_init(&f);
+        cli_figure_options(s, &f);
         f.label = fx_model_class_name(model, (uint32_t)predicted);
         f.confidence = fx_result_confidence(result, i);
-        f.method = method;
+        f.method = caption;
         f.layer = fx_result_layer(result);
-        f.alpha = s->alpha;
-        f.colormap = s->colormap;
         status = fx_figure_compose(image, heatmap, &f, &out);
     }
+    fx_image_free(&shown);
     if (status == FX_OK) {
         status = fx_image_save(path, &out, NULL);
     }

@@ -29,11 +29,7 @@ static char *stem(const char *name)
 /* The original with the annotated boxes drawn in green, for display. */
 static fx_status display_image(const demo_sample *sample, fx_image *rgb)
 {
-    fx_status status = fx_image_to_rgb8(&sample->image, rgb);
-    if (status == FX_OK && sample->annotation) {
-        cli_draw_boxes(sample->annotation, rgb, 0, 220, 0);
-    }
-    return status;
+    return cli_display_image(&sample->image, sample->annotation, rgb);
 }
 
 static fx_status write_figures(const cli_settings *s, fx_model *model, const demo_sample *sample,
@@ -47,7 +43,7 @@ static fx_status write_figures(const cli_settings *s, fx_model *model, const dem
     char *name = stem(sample->asset->name);
     char *single = cli_strdup_printf("%s/%s_gradcam.png", dir, name);
     char *compare = cli_strdup_printf("%s/%s_compare.png", dir, name);
-    status = cli_write_output(s, model, &rgb, result, i, 0, single);
+    status = cli_write_output(s, model, &rgb, result, i, 0, single, sample->asset->name, NULL);
     if (status == FX_OK) {
         (*written)++;
         fx_figure_options f;
@@ -55,7 +51,9 @@ static fx_status write_figures(const cli_settings *s, fx_model *model, const dem
         int32_t predicted = fx_result_predicted_class(result, i);
         f.label = fx_model_class_name(model, (uint32_t)predicted);
         f.confidence = fx_result_confidence(result, i);
-        f.method = "Grad-CAM vs Grad-CAM++";
+        char caption[400];
+        cli_caption(s, "Grad-CAM vs Grad-CAM++", sample->asset->name, caption, sizeof caption);
+        f.method = caption;
         f.layer = fx_result_layer(result);
         fx_image figure = {0};
         status = fx_figure_compare(&rgb, fx_result_heatmap(result, i, 0), "Grad-CAM", fx_result_heatmap(result, i, 1),

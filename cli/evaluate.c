@@ -23,25 +23,6 @@ typedef struct evaluation {
     cli_text csv;
 } evaluation;
 
-static bool read_file(const char *path, char **data, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        return false;
-    }
-    cli_text t = {0};
-    char buf[8192];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
-        cli_text_printf(&t, "%.*s", (int)n, buf);
-    }
-    bool ok = !ferror(f);
-    fclose(f);
-    *data = t.data ? t.data : cli_strdup_printf("%s", "");
-    *size = t.size;
-    return ok;
-}
-
 static void score_image(evaluation *ev, const cli_annotation *a, const fx_result *result, size_t i)
 {
     int32_t predicted = fx_result_predicted_class(result, i);
@@ -73,13 +54,13 @@ static void score_image(evaluation *ev, const cli_annotation *a, const fx_result
     }
 }
 
-static void record_failure(evaluation *ev, const cli_annotation *a, const char *what)
+static void record_failure(evaluation *ev, const cli_annotation *a, const char *what, const char *why)
 {
     ev->failed++;
-    fprintf(stderr, "fxcam evaluate: %s: %s: %s\n", a->file, what, fx_last_error());
+    fprintf(stderr, "fxcam evaluate: %s: %s: %s\n", cli_name(a->file), what, cli_message(why));
     cli_text_csv_field(&ev->csv, a->file, false);
     cli_text_printf(&ev->csv, "%d,,,,,,,,", a->label);
-    char *status = cli_strdup_printf("failed: %s: %s", what, fx_last_error());
+    char *status = cli_strdup_printf("failed: %s: %s", what, why);
     cli_text_csv_field(&ev->csv, status, true);
     free(status);
 }
@@ -95,11 +76,20 @@ static int evaluate_chunk(evaluation *ev, const cli_annotation *items, size_t n)
     }
     size_t count = 0;
     for (size_t k = 0; k < n; k++) {
+        /* Only files inside --image-dir are read: a boxes.csv from elsewhere
+         * must not make fxcam open (and quote the first bytes of) other files. */
+        if (!cli_is_inside_name(items[k].file)) {
+            record_failure(ev, &items[k], "refused",
+                           "the name is an absolute path or contains '..'; boxes.csv names files relative to "
+                           "--image-dir, inside it");
+            continue;
+        }
         char *path = cli_strdup_printf("%s/%s", ev->s->image_dir, items[k].file);
-        if (fx_image_load(path, NULL, &images[count]) == FX_OK) {
+        const char *why = NULL;
+        if (cli_load_image(ev->s, path, &images[count], &why) == FX_OK) {
             loaded[count++] = &items[k];
         } else {
-            record_failure(ev, &items[k], "cannot read the image");
+            record_failure(ev, &items[k], "cannot read the image", why);
         }
         free(path);
     }
@@ -118,7 +108,7 @@ static int evaluate_chunk(evaluation *ev, const cli_annotation *items, size_t n)
             if (fx_gradcam_compute(ev->model, &images[k], 1, &ev->opts, &one) == FX_OK) {
                 score_image(ev, loaded[k], one, 0);
             } else {
-                record_failure(ev, loaded[k], "cannot compute the heatmaps");
+                record_failure(ev, loaded[k], "cannot compute the heatmaps", fx_last_error());
             }
             fx_result_free(one);
         }
@@ -205,18 +195,8 @@ int cli_run_evaluate(const cli_settings *s)
     ev.s = s;
     int rc = setup(&ev);
     cli_annotations annotations = {0};
-    if (rc == CLI_EXIT_OK) {
-        char *text = NULL;
-        size_t size = 0;
-        char err[512];
-        if (!read_file(s->boxes, &text, &size)) {
-            cli_error(s->command, "cannot read the annotations '%s': %s", s->boxes, strerror(errno));
-            rc = CLI_EXIT_FAILURE;
-        } else if (!cli_annotations_parse(text, size, &annotations, err, sizeof err)) {
-            cli_error(s->command, "invalid annotations '%s': %s", s->boxes, err);
-            rc = CLI_EXIT_FAILURE;
-        }
-        free(text);
+    if (rc == CLI_EXIT_OK && !cli_annotations_load(s->command, s->boxes, &annotations)) {
+        rc = CLI_EXIT_FAILURE;
     }
     if (rc == CLI_EXIT_OK) {
         cli_text_printf(&ev.csv, "file,label,predicted_class,confidence,method,peak_x,peak_y,pointing_hit,"
@@ -240,11 +220,10 @@ int cli_run_evaluate(const cli_settings *s)
     }
     if (rc == CLI_EXIT_OK) {
         print_report(&ev);
-        if (s->csv && cli_write_file_atomic(s->csv, ev.csv.data, ev.csv.size) != 0) {
-            cli_error(s->command, "cannot write '%s': %s", s->csv, strerror(errno));
+        if (s->csv && !cli_save_text(s->command, s->csv, &ev.csv)) {
             rc = CLI_EXIT_FAILURE;
         } else if (s->csv) {
-            printf("\nper-image results: %s\n", s->csv);
+            printf("\nper-image results: %s\n", cli_name(s->csv));
         }
         if (ev.failed) {
             rc = CLI_EXIT_FAILURE;

@@ -11,22 +11,36 @@
 
 #define GLOBAL_OPTIONS OPT_METHOD, OPT_LAYER, OPT_CLASS, OPT_ALPHA, OPT_COLORMAP, OPT_DEVICE, OPT_THREADS
 
+#define FIGURE_OPTIONS OPT_THRESHOLD, OPT_PANEL_HEIGHT, OPT_BOXES, OPT_MAX_PIXELS, OPT_MAX_SIDE
+
 static const int single_options[] = {OPT_HELP, OPT_MODEL, OPT_IMAGE, OPT_OUTPUT, OPT_HEATMAP_ONLY,
-                                     OPT_OVERLAY_ONLY, GLOBAL_OPTIONS, -1};
+                                     OPT_OVERLAY_ONLY, GLOBAL_OPTIONS, FIGURE_OPTIONS, -1};
 static const int batch_options[] = {OPT_HELP, OPT_MODEL, OPT_IMAGE_DIR, OPT_OUTPUT_DIR, OPT_MAX_IMAGES,
-                                    OPT_BATCH_SIZE, OPT_RECURSIVE, OPT_RESUME, OPT_HEATMAP_ONLY,
-                                    OPT_OVERLAY_ONLY, GLOBAL_OPTIONS, -1};
-static const int compare_options[] = {OPT_HELP, OPT_MODEL, OPT_IMAGE, OPT_OUTPUT, OPT_LAYER, OPT_CLASS,
-                                      OPT_ALPHA, OPT_COLORMAP, OPT_DEVICE, OPT_THREADS, -1};
+                                    OPT_BATCH_SIZE, OPT_BATCH_MEMORY, OPT_RECURSIVE, OPT_RESUME, OPT_HEATMAP_ONLY,
+                                    OPT_OVERLAY_ONLY, GLOBAL_OPTIONS, FIGURE_OPTIONS, -1};
+static const int compare_options[] = {OPT_HELP, OPT_MODEL, OPT_IMAGE, OPT_OUTPUT, OPT_METHODS, OPT_LAYER,
+                                      OPT_CLASS, OPT_ALPHA, OPT_COLORMAP, OPT_DEVICE, OPT_THREADS,
+                                      FIGURE_OPTIONS, -1};
 static const int layers_options[] = {OPT_HELP, OPT_MODEL, OPT_FEATURE_MAPS, OPT_DEVICE, OPT_THREADS, -1};
 static const int info_options[] = {OPT_HELP, OPT_MODEL, OPT_DEVICE, OPT_THREADS, -1};
 static const int demo_options[] = {OPT_HELP, OPT_OUTPUT_DIR, OPT_DEVICE, OPT_THREADS, -1};
 static const int evaluate_options[] = {OPT_HELP, OPT_MODEL, OPT_IMAGE_DIR, OPT_BOXES, OPT_CSV, OPT_METHOD,
                                        OPT_LAYER, OPT_CLASS, OPT_BATCH_SIZE, OPT_MAX_IMAGES, OPT_DEVICE,
-                                       OPT_THREADS, -1};
+                                       OPT_THREADS, OPT_MAX_PIXELS, OPT_MAX_SIDE, -1};
 
+static const cli_option_help single_help[] = {
+    {OPT_BOXES, "draw the image's boxes from this CSV (file,label,x0,y0,x1,y1) in green"},
+    {-1, NULL},
+};
+static const cli_option_help batch_help[] = {
+    {OPT_BOXES, "draw each image's boxes from this CSV (file,label,x0,y0,x1,y1; file relative to "
+                "--image-dir) in green"},
+    {OPT_RESUME, "skip images a previous run finished; summaries then cover both runs"},
+    {-1, NULL},
+};
 static const cli_option_help compare_help[] = {
     {OPT_OUTPUT, "output PNG; default: <image name>_compare.png"},
+    {OPT_BOXES, "draw the image's boxes from this CSV (file,label,x0,y0,x1,y1) in green"},
     {-1, NULL},
 };
 static const cli_option_help demo_help[] = {
@@ -49,7 +63,7 @@ static const cli_command commands[] = {
      "With --heatmap-only or --overlay-only it writes that single image instead.\n\n"
      "Example:\n"
      "  fxcam single --image wrist.png --output wrist_cam.png --method gradcam++\n",
-     single_options, NULL, cli_run_single},
+     single_options, single_help, cli_run_single},
     {"batch", "Heatmap figures for every PNG of a folder, with summary.txt and summary.csv.",
      "fxcam batch --image-dir DIR --output-dir DIR [--model PATH] [options]",
      "Processes every *.png of --image-dir in sorted order (subfolders with\n"
@@ -58,15 +72,20 @@ static const cli_command commands[] = {
      "mean confidence, failures, timings) and summary.csv (file, predicted_class,\n"
      "confidence, peak_x, peak_y, output, status). Files are written atomically.\n"
      "An image that cannot be read is reported and skipped; files without the .png\n"
-     "extension are listed and ignored. Exit status 1 when any image failed.\n"
+     "extension and anything but regular files (FIFOs, sockets, devices) are listed\n"
+     "and ignored. Exit status 1 when any image failed.\n"
+     "Output names: <name>_<method>.png; when names differ only in the case of\n"
+     "their extension (a.png, a.PNG), the others keep it: a_PNG_<method>.png.\n"
+     "Images are decoded as their forward pass needs them; a pass holds at most\n"
+     "--batch-size images and --batch-memory bytes of decoded images and maps.\n"
      "The underscore spellings --image_dir, --output_dir, --max_images also work.\n\n"
      "Example:\n"
      "  fxcam batch --image-dir xrays/ --output-dir cams/ --batch-size 16 --resume\n",
-     batch_options, NULL, cli_run_batch},
-    {"compare", "Grad-CAM and Grad-CAM++ of one image side by side, with their difference.",
-     "fxcam compare --image PATH [--output PATH] [--model PATH] [options]",
+     batch_options, batch_help, cli_run_batch},
+    {"compare", "Two methods (default Grad-CAM and Grad-CAM++) of one image side by side, with their difference.",
+     "fxcam compare --image PATH [--output PATH] [--methods A,B] [--model PATH] [options]",
      "Both maps come from one pass through the model. The figure shows the original,\n"
-     "the two overlays and |Grad-CAM - Grad-CAM++| on its own scale.\n\n"
+     "the two overlays and |A - B| on its own scale.\n\n"
      "Example:\n"
      "  fxcam compare --image wrist.png --output wrist_compare.png\n",
      compare_options, compare_help, cli_run_compare},
@@ -171,7 +190,7 @@ int main(int argc, char **argv)
                 }
             }
             return cli_usage_error(NULL, "unknown command '%s'; valid commands: single, batch, compare, "
-                                   "layers, info, demo, evaluate", argv[2]);
+                                   "layers, info, demo, evaluate", cli_name(argv[2]));
         }
         print_tool_help(stdout);
         return CLI_EXIT_OK;
@@ -196,5 +215,5 @@ int main(int argc, char **argv)
         return commands[i].run(&settings);
     }
     return cli_usage_error(NULL, "unknown command '%s'; valid commands: single, batch, compare, layers, "
-                           "info, demo, evaluate", name);
+                           "info, demo, evaluate", cli_name(name));
 }

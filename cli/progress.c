@@ -62,6 +62,10 @@ static void draw_bar(cli_progress *p)
 
 void cli_progress_step(cli_progress *p, const char *name, const char *outcome, bool failed)
 {
+    /* Names come from the file system, outcomes quote them: escaped, so that
+     * a file name cannot send control sequences to the terminal. */
+    name = cli_name(name);
+    outcome = cli_name(outcome);
     p->done++;
     p->failed += failed ? 1 : 0;
     if (p->terminal) {

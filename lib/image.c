@@ -2,25 +2,24 @@
  *
  * Reading keeps the source's precision (16-bit radiographs stay 16-bit) and
  * refuses images over the caller's size limits before any pixel memory
- * exists. Writing goes to a temporary file renamed over the target, so the
- * target never holds a half-written image. Where Linux allows it the temporary
- * file is anonymous (O_TMPFILE) until complete, so that even a process killed
- * mid-write leaves nothing behind. */
+ * exists. Writing goes through atomic_file.c: an anonymous (O_TMPFILE) file
+ * renamed over the target once complete, so the target never holds a
+ * half-written image, a process killed mid-write leaves nothing behind, and
+ * no symlink planted in the folder is written through. */
 /* O_TMPFILE is a Linux extension. */
 #define _GNU_SOURCE
 #include "fx_internal.h"
+#include "atomic_file.h"
 
 #include <png.h>
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #define FX_DEFAULT_MAX_SIDE 32768u
@@ -463,163 +462,20 @@ fx_status fx_image_load_memory(const void *png, size_t size, const fx_load_optio
 
 /* ---- Writing -------------------------------------------------------------- */
 
-/* A file created next to the target and renamed over it once complete.
- * anonymous: created with O_TMPFILE, it gets its name only once complete. */
-struct temp_file {
-    char *name;
-    FILE *file;
-    bool anonymous;
-    bool named; /* name exists in the directory (to unlink on failure) */
-};
-
-/* Not cryptographic: O_EXCL makes the creation safe, the name only has to
- * differ between processes (pid), threads (stack address) and tries. */
-static uint32_t temp_suffix(unsigned attempt)
-{
-    struct timespec now = {0};
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    uint64_t x = (uint64_t)now.tv_nsec ^ ((uint64_t)now.tv_sec << 30) ^ ((uint64_t)getpid() << 16) ^
-                 (uint64_t)(uintptr_t)&now ^ ((uint64_t)attempt << 48);
-    x += 0x9e3779b97f4a7c15ull; /* splitmix64 finalizer */
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return (uint32_t)(x ^ (x >> 31));
-}
-
-/* open(O_CREAT | O_EXCL, 0666) rather than mkstemp(): mkstemp creates the
- * file 0600, while open lets the kernel apply the umask (and any default ACL)
- * exactly as for a file the user creates, without reading the process-wide
- * umask, which cannot be done without a race between threads. */
-/* O_TMPFILE in the target's directory; -1 where the kernel or file system
- * lacks it, or where /proc (needed to give the file its name) is missing. */
-static int open_anonymous(const char *path)
-{
-#ifdef O_TMPFILE
-    if (access("/proc/self/fd", X_OK) != 0)
-        return -1;
-    char *copy = strdup(path);
-    if (!copy)
-        return -1;
-    int fd = open(dirname(copy), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666);
-    free(copy);
-    return fd;
-#else
-    (void)path;
-    return -1;
-#endif
-}
-
-static void temp_pick_name(const char *path, struct temp_file *t, size_t size, unsigned attempt)
-{
-    snprintf(t->name, size, "%s.%08x.tmp", path, (unsigned)temp_suffix(attempt));
-}
-
-static fx_status temp_create(const char *path, struct temp_file *t)
-{
-    size_t size = strlen(path) + sizeof ".12345678.tmp";
-    t->file = NULL;
-    t->anonymous = t->named = false;
-    t->name = malloc(size);
-    if (!t->name)
-        return fx__error(FX_ERR_OUT_OF_MEMORY, "fx_image_save: cannot allocate a temporary file name");
-    temp_pick_name(path, t, size, 0);
-    int fd = open_anonymous(path), e = fd >= 0 ? 0 : EEXIST;
-    t->anonymous = fd >= 0;
-    for (unsigned attempt = 0; attempt < 64 && e == EEXIST; attempt++) {
-        temp_pick_name(path, t, size, attempt);
-        fd = open(t->name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        e = fd >= 0 ? 0 : errno;
-        t->named = fd >= 0;
-    }
-    if (e == 0) {
-        t->file = fdopen(fd, "wb");
-        if (!t->file) {
-            e = errno;
-            close(fd);
-            if (t->named)
-                unlink(t->name);
-            t->named = false;
-        }
-    }
-    if (e != 0) {
-        char err[128];
-        fx_status st = fx__error(FX_ERR_IO, "cannot write '%s': creating the temporary file '%s' failed: %s", path,
-                                 t->name, errno_text(e, err, sizeof err));
-        free(t->name);
-        t->name = NULL;
-        return st;
-    }
-    return FX_OK;
-}
-
-static void temp_discard(struct temp_file *t)
-{
-    if (t->file)
-        fclose(t->file);
-    if (t->named)
-        unlink(t->name);
-    free(t->name);
-    t->name = NULL;
-    t->file = NULL;
-}
-
-/* Gives the complete anonymous file a temporary name next to the target (the
- * rename that follows replaces the target atomically; linkat cannot). Only
- * the instant between the two calls could leave a .tmp file behind. Returns
- * 0 or an errno value. */
-static int temp_link(struct temp_file *t, const char *path, int fd)
-{
-    char proc_path[64];
-    snprintf(proc_path, sizeof proc_path, "/proc/self/fd/%d", fd);
-    size_t size = strlen(t->name) + 1;
-    for (unsigned attempt = 1; attempt <= 64; attempt++) {
-        if (linkat(AT_FDCWD, proc_path, AT_FDCWD, t->name, AT_SYMLINK_FOLLOW) == 0) {
-            t->named = true;
-            return 0;
-        }
-        if (errno != EEXIST)
-            return errno;
-        temp_pick_name(path, t, size, attempt);
-    }
-    return EEXIST;
-}
-
-/* Flushes the data to disk before the rename, so that after a crash path
- * holds either the old file or the complete new one. */
-static fx_status temp_commit(struct temp_file *t, const char *path)
+/* Files are written through lib/atomic_file.c: an anonymous file named and
+ * renamed over the target once complete, never through a planted symlink. */
+static fx_status atomic_error(const char *path, const fx__atomic_file *f, int e)
 {
     char err[128];
-    FILE *file = t->file;
-    t->file = NULL;
-    int e = 0;
-    if (fflush(file) != 0)
-        e = errno;
-    else if (fsync(fileno(file)) != 0 && errno != EINVAL) /* EINVAL: the file system cannot sync */
-        e = errno;
-    if (e == 0 && t->anonymous)
-        e = temp_link(t, path, fileno(file));
-    if (fclose(file) != 0 && e == 0)
-        e = errno;
-    if (e != 0)
-        return fx__error(FX_ERR_IO, "cannot write '%s' (temporary file '%s'): %s", path, t->name,
-                         errno_text(e, err, sizeof err));
-    if (rename(t->name, path) != 0) {
-        e = errno;
-        return fx__error(FX_ERR_IO, "cannot write '%s': renaming the temporary file '%s' over it failed: %s", path,
-                         t->name, errno_text(e, err, sizeof err));
-    }
-    t->named = false;
-    free(t->name);
-    t->name = NULL;
-    return FX_OK;
+    return fx__error(FX_ERR_IO, "cannot write '%s': %s failed: %s", path, f->step ? f->step : "writing",
+                     errno_text(e, err, sizeof err));
 }
 
 struct png_encoder {
     png_structp png;
     png_infop info;
-    FILE *file;
+    fx__atomic_file *file;
     const char *path;
-    const char *temp_name;
     fx_status status;
 };
 
@@ -646,17 +502,16 @@ static void on_write_warning(png_structp png, png_const_charp msg)
 static void write_to_file(png_structp png, png_bytep data, size_t n)
 {
     struct png_encoder *e = png_get_io_ptr(png);
-    if (fwrite(data, 1, n, e->file) == n)
+    int err = fx__atomic_write(e->file, data, n);
+    if (err == 0)
         return;
-    char err[128];
-    e->status = fx__error(FX_ERR_IO, "cannot write '%s' (temporary file '%s'): %s", e->path, e->temp_name,
-                          errno_text(errno ? errno : EIO, err, sizeof err));
+    e->status = atomic_error(e->path, e->file, err);
     png_error(png, "write failed");
 }
 
 static void flush_file(png_structp png)
 {
-    (void)png; /* temp_commit flushes once at the end */
+    (void)png; /* fx__atomic_commit flushes once at the end */
 }
 
 /* Measured on 2048x2048 radiograph-like images (12-bit gray in 16, 8-bit
@@ -714,9 +569,9 @@ static fx_status encode(struct png_encoder *e, const fx_image *img, int level)
     return encode_steps(e, img, level);
 }
 
-static fx_status write_png(FILE *file, const char *path, const char *temp_name, const fx_image *img, int level)
+static fx_status write_png(fx__atomic_file *file, const char *path, const fx_image *img, int level)
 {
-    struct png_encoder e = {.file = file, .path = path, .temp_name = temp_name, .status = FX_OK};
+    struct png_encoder e = {.file = file, .path = path, .status = FX_OK};
     e.png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &e, on_write_error, on_write_warning);
     if (!e.png)
         return fx__error(FX_ERR_OUT_OF_MEMORY, "cannot write '%s': cannot create the libpng encoder", path);
@@ -760,13 +615,15 @@ fx_status fx_image_save(const char *path, const fx_image *img, const fx_save_opt
     if (st != FX_OK)
         return st;
 
-    struct temp_file temp;
-    st = temp_create(path, &temp);
-    if (st != FX_OK)
+    fx__atomic_file file;
+    int e = fx__atomic_open(&file, path);
+    if (e != 0)
+        return atomic_error(path, &file, e);
+    st = write_png(&file, path, img, level);
+    if (st != FX_OK) {
+        fx__atomic_abort(&file);
         return st;
-    st = write_png(temp.file, path, temp.name, img, level);
-    if (st == FX_OK)
-        st = temp_commit(&temp, path);
-    temp_discard(&temp);
-    return st;
+    }
+    e = fx__atomic_commit(&file);
+    return e == 0 ? FX_OK : atomic_error(path, &file, e);
 }
