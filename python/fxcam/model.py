@@ -239,8 +239,7 @@ class Model:
 
     @classmethod
     def from_module(cls, module, example_input, device="auto", threads=-1, script=False, class_names=None,
-                    positive_class=None, target_layer=None, input_size=None, channels=None, mean=None, std=None,
-                    **options):
+                    positive_class=None, target_layer=None, mean=None, std=None, **options):
         """A Model of a PyTorch nn.Module, traced (script=True: scripted) in
         memory, e.g. once per epoch during training to watch the maps change.
 
@@ -253,8 +252,7 @@ class Model:
         options as Model()."""
         from ._export import archive_bytes
         data = archive_bytes(module, example_input, script=script, class_names=class_names,
-                             positive_class=positive_class, target_layer=target_layer, input_size=input_size,
-                             channels=channels, mean=mean, std=std)
+                             positive_class=positive_class, target_layer=target_layer, mean=mean, std=std)
         return cls(None, device, threads, _data=data, **options)
 
     @property

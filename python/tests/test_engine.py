@@ -80,14 +80,16 @@ def reference_cam(module, meta, img, layer, method="gradcam", target=None):
         cam = ((torch.clamp(G, min=0) * alpha).sum(dim=(2, 3), keepdim=True) * A).sum(1)
     low = torch.clamp(cam, min=0)[0]
     h, w = img.shape[:2]
-    # pytorch-grad-cam's order: the low-resolution map scaled to [0, 1] by its
-    # own range, then resized; a map that is constant (up to float rounding)
+    # pytorch-grad-cam (scale_cam_image, applied again after the resize by
+    # aggregate_multi_layers): the resized map min-max scaled by its own range.
+    # A map constant up to float rounding (decided on the layer's own values)
     # has no peak and becomes 0 (docs/algorithms.md).
-    lo, hi = low.min(), low.max()
-    flat = float(hi - lo) <= 1e-5 * max(abs(float(lo)), abs(float(hi)))
-    unit = torch.zeros_like(low) if flat else (low - lo) / (hi - lo)
-    up = F.interpolate(unit.float()[None, None], size=(h, w), mode="bilinear", align_corners=False)[0, 0]
-    heat = torch.clamp(up.double(), 0, 1)
+    lo, hi = float(low.min()), float(low.max())
+    up = F.interpolate(low.float()[None, None], size=(h, w), mode="bilinear", align_corners=False)[0, 0].double()
+    if hi - lo <= 1e-5 * max(abs(lo), abs(hi)):
+        heat = torch.zeros_like(up)
+    else:
+        heat = (up - up.min()) / (up.max() - up.min())
     return heat.numpy(), t, probs, low.numpy()
 
 
@@ -271,8 +273,11 @@ def test_batch_visualize(resnet, fxcam, tmp_path):
     assert [os.path.basename(p) for p in written] == [f"case{k}_gradcam.png" for k in range(3)]
     cam = fxcam.GradCAM(model)
     for k, p in enumerate(written):
-        fig = cv2.imread(p, cv2.IMREAD_UNCHANGED)[..., ::-1]
-        assert np.array_equal(fig, cam.visualize(src / f"case{k}.png", timestamp="t"))
+        fig = cv2.imread(p, cv2.IMREAD_UNCHANGED)[..., ::-1].astype(np.int32)
+        # A batched forward pass differs from a single one in the last float
+        # bits (libtorch's kernels), which can move a pixel to the next colormap entry (jet: up to 4 levels).
+        diff = np.abs(fig - cam.visualize(src / f"case{k}.png", timestamp="t"))
+        assert diff.max() <= 8 and np.count_nonzero(diff) <= diff.size // 1000
     arrays = [smooth_image(30, 30, 3, np.uint8, seed=9)] * 2
     written = fxcam.batch_visualize(model, arrays, tmp_path / "arr", method="gradcam++")
     assert [os.path.basename(p) for p in written] == ["image_0000_gradcampp.png", "image_0001_gradcampp.png"]
