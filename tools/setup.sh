@@ -7,6 +7,7 @@ packages=(
   meson ninja-build pkgconf gcc g++ cmake
   libpng-dev zlib1g-dev libcmocka-dev
   libtorch-dev nlohmann-json3-dev
+  clang libclang-rt-14-dev  # libFuzzer targets (tests/fuzz/run.sh)
   python3-torch python3-torchvision python3-numpy python3-opencv python3-pil python3-pytest
 )
 

@@ -18,3 +18,6 @@ echo "== pure-C unit suite under ASan + UBSan (build-asan) =="
 ninja -C build-asan -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   meson test -C build-asan --suite unit --print-errorlogs --num-processes "$jobs"
+
+echo "== fuzz targets: corpora + ${FUZZ_SECONDS:-60} s each (build-fuzz, clang) =="
+FUZZ_JOBS="$jobs" tests/fuzz/run.sh

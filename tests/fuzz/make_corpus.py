@@ -1,0 +1,85 @@
+#!/usr/bin/python3
+"""Writes the seed and regression inputs of tests/fuzz/corpus/ (run once; the
+files are committed). Each name says what the input is; the crashers of
+issue 9 are here so that every fuzz run replays them.
+
+Usage: /usr/bin/python3 tests/fuzz/make_corpus.py
+"""
+import io
+import json
+import os
+import struct
+import zlib
+
+import numpy as np
+import torch
+import torch.nn as nn
+from PIL import Image
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
+
+
+def put(target, name, data):
+    os.makedirs(os.path.join(ROOT, target), exist_ok=True)
+    with open(os.path.join(ROOT, target, name), "wb") as f:
+        f.write(data.encode() if isinstance(data, str) else data)
+
+
+# fxcam.json
+deep = lambda n: '{"mean": ' + "[" * n + "]" * n + "}"
+put("json", "valid_full", json.dumps({"input_size": [224, 224], "channels": 3, "mean": [0.485, 0.456, 0.406],
+                                      "std": [0.229, 0.224, 0.225], "class_names": ["normal", "fracture"],
+                                      "positive_class": 1, "target_layer": "features", "output": "logits"}))
+put("json", "crash_deep_nesting_3000", deep(3000))  # killed a 256 KiB-stack thread (issue 9)
+put("json", "float_positive_class", '{"positive_class": -0.5}')
+put("json", "float_channels", '{"channels": 3.7}')
+put("json", "float_input_size", '{"input_size": [32.9, 40.99]}')
+put("json", "huge_channels", '{"channels": 1e300}')  # UB float->int cast before
+put("json", "huge_input_size", '{"input_size": [16384, 16384]}')
+put("json", "escape_in_string", '{"class_names": "\\u001b[2J' + "x" * 500 + '"}')
+put("json", "bad_utf8", b'{"class_names": ["\xff\xfe"]}')
+
+# PNG
+
+
+def png_bytes(img):
+    out = io.BytesIO()
+    img.save(out, format="PNG")
+    return out.getvalue()
+
+
+def chunk(kind, payload):
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+rng = np.random.default_rng(1)
+put("png", "rgb8_5x4", png_bytes(Image.fromarray(rng.integers(0, 255, (4, 5, 3), dtype=np.uint8))))
+put("png", "gray16_3x6", png_bytes(Image.fromarray(rng.integers(0, 65535, (6, 3), dtype=np.uint16))))
+put("png", "palette_4x4", png_bytes(Image.fromarray(rng.integers(0, 255, (4, 4, 3), dtype=np.uint8)).convert("P")))
+# 32768 x 4096, 16-bit RGBA: within the default limits, 1 GiB decoded (issue 9).
+ihdr = struct.pack(">IIBBBBB", 32768, 4096, 16, 6, 0, 0, 0)
+put("png", "huge_header_32768x4096_rgba16",
+    b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 4096, 9)) + chunk(b"IEND", b""))
+
+# Model archives: a small 3-channel CNN with and without hostile fxcam.json.
+torch.manual_seed(0)
+model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                      nn.Linear(4, 2)).eval()
+traced = torch.jit.trace(model, torch.zeros(1, 3, 16, 16))
+
+
+def archive(meta):
+    out = io.BytesIO()
+    torch.jit.save(traced, out, _extra_files={"fxcam.json": meta} if meta is not None else {})
+    return out.getvalue()
+
+
+put("model", "small_cnn", archive('{"input_size": [16, 16], "class_names": ["a", "b"], "positive_class": 1}'))
+put("model", "crash_deep_nesting_3000", archive(deep(3000)))
+put("model", "float_channels", archive('{"input_size": [16, 16], "channels": 3.7}'))
+
+# CLI arguments, one per line.
+put("cli", "single", "--model\nm.pt\n--image\na.png\n-o\nout.png\n--method\ngradcam,gradcam++\n--alpha\n0.4")
+put("cli", "numbers", "--max-pixels\n99999999999999999999999\n--threads\n-1\n--batch-size\n0x10")
+put("cli", "sizes", "--batch-memory\n1.5G\n--max-side\n65536\n--panel-height\n0\n--threshold\nnan")
+put("cli", "inline", "--layer=\n--class=fracture\n--device=cuda:99999999999\n--colormap=JET\n-")
