@@ -81,3 +81,29 @@ print(json.dumps([heat, over, [len(fig), len(fig[0]), len(fig[0][0])]]))
     assert np.array_equal(np.array(heat, np.float32), ref_heat)
     assert over == ref_over.tolist()
     assert tuple(fig_shape) == cam.visualize(img, timestamp="t").shape
+
+
+def test_contract_without_numpy():
+    """Lists follow the same rules: CxHxW read when only it fits, BGR pixels
+    converted, floats outside [0, 1] refused."""
+    out = run("""
+chw = [[[10, 20, 30, 1, 2], [40, 50, 60, 3, 4]], [[1, 2, 3, 5, 6], [4, 5, 6, 7, 8]],
+       [[7, 8, 9, 9, 9], [0, 0, 0, 1, 1]]]  # 3 planes of 2x5
+bgr = [[[1, 2, 3], [4, 5, 6]], [[7, 8, 9], [10, 11, 12]]] * 3  # 6 rows of 2 BGR pixels
+errors = []
+for bad in ([[0.0, 255.0], [3.0, 4.0]], [[[1, 2, 3, 4]] * 4] * 3):
+    try:
+        fxcam.to_rgb8(bad)
+        errors.append("no error")
+    except ValueError as e:
+        errors.append(str(e))
+print(json.dumps([fxcam.to_rgb8(chw), fxcam.to_rgb8(bgr, channel_order="bgr"), errors]))
+""")
+    from_chw, from_bgr, errors = out
+    chw = np.array([[[10, 20, 30, 1, 2], [40, 50, 60, 3, 4]], [[1, 2, 3, 5, 6], [4, 5, 6, 7, 8]],
+                    [[7, 8, 9, 9, 9], [0, 0, 0, 1, 1]]], np.uint8)
+    assert from_chw == chw.transpose(1, 2, 0).tolist()
+    bgr = np.array([[[1, 2, 3], [4, 5, 6]], [[7, 8, 9], [10, 11, 12]]] * 3, np.uint8)
+    assert from_bgr == bgr[..., ::-1].tolist()
+    assert "seen 0..255" in errors[0] and "divide by 255" in errors[0]
+    assert "ambiguous" in errors[1] and "layout=" in errors[1]
