@@ -5,7 +5,11 @@
  *
  * Build against an installed fxcam (pkg-config):
  *   meson setup build && ninja -C build
- * or  cc gradcam.c $(pkg-config --cflags --libs fxcam) -o gradcam
+ * or  cc gradcam.c $(pkg-config --cflags --libs fxcam) -o gradcam \
+ *        -Wl,-rpath,$(pkg-config --variable=libdir fxcam)
+ * The rpath lets the program find libfxcam.so when fxcam is installed under
+ * a prefix the loader does not search (e.g. $HOME/.local); without it, run
+ * it as  LD_LIBRARY_PATH=$(pkg-config --variable=libdir fxcam) ./gradcam ...
  */
 #include <stdio.h>
 
