@@ -165,7 +165,7 @@ static void collect_entry(batch_run *run, const char *dir, const char *rel_dir, 
     char *path = cli_strdup_printf("%s/%s", dir, name);
     char *rel = rel_dir[0] ? cli_strdup_printf("%s/%s", rel_dir, name) : cli_strdup_printf("%s", name);
     bool png = cli_is_png_name(name);
-    struct stat st;
+    struct stat st, link;
     /* stat follows symlinks: a link to an image or a folder counts as one. */
     if (stat(path, &st) != 0) {
         add_ignored(run, rel, png ? ITEM_FAILED : ITEM_IGNORED,
@@ -174,6 +174,13 @@ static void collect_entry(batch_run *run, const char *dir, const char *rel_dir, 
         bool is_out = st.st_dev == run->out_dir.dev && st.st_ino == run->out_dir.ino && !run->same_dir;
         if (!run->s->recursive || is_out) {
             free(rel);
+        } else if (lstat(path, &link) == 0 && S_ISLNK(link.st_mode)) {
+            /* Linked folders wait until the real tree is walked, so that a
+             * folder counts under its own name, not under a link to it. */
+            batch_item *later = list_add(&run->linked_dirs);
+            later->input = path;
+            later->rel = rel;
+            path = NULL;
         } else if (!visit(run, st.st_dev, st.st_ino)) {
             add_ignored(run, rel, ITEM_IGNORED,
                         cli_strdup_printf("a folder already included (symbolic link); not descended again"));
@@ -195,6 +202,29 @@ static void collect_entry(batch_run *run, const char *dir, const char *rel_dir, 
         path = NULL;
     }
     free(path);
+}
+
+/* The tree below dir, then the linked folders it holds that lead to folders
+ * not seen yet (each once: visited by (st_dev, st_ino), so loops end). */
+static void collect_tree(batch_run *run, const char *dir)
+{
+    collect(run, dir, "");
+    for (size_t i = 0; i < run->linked_dirs.count; i++) {
+        batch_item *link = &run->linked_dirs.items[i];
+        struct stat st;
+        if (stat(link->input, &st) != 0 || !visit(run, st.st_dev, st.st_ino)) {
+            add_ignored(run, link->rel, ITEM_IGNORED,
+                        cli_strdup_printf("a folder already included (symbolic link); not descended again"));
+            link->rel = NULL;
+            continue;
+        }
+        char *path = link->input, *rel = link->rel;
+        collect(run, path, rel); /* may grow linked_dirs: index, not pointer, from here on */
+        free(path);
+        free(rel);
+        run->linked_dirs.items[i].input = NULL;
+        run->linked_dirs.items[i].rel = NULL;
+    }
 }
 
 static void collect(batch_run *run, const char *dir, const char *rel_dir)
@@ -602,7 +632,7 @@ int cli_run_batch(const cli_settings *s)
     }
     if (rc == CLI_EXIT_OK) {
         double start = cli_now();
-        collect(&run, s->image_dir, "");
+        collect_tree(&run, s->image_dir);
         if (run.pngs.count) {
             qsort(run.pngs.items, run.pngs.count, sizeof *run.pngs.items, compare_items);
         }
@@ -636,6 +666,7 @@ int cli_run_batch(const cli_settings *s)
     }
     list_free(&run.pngs);
     list_free(&run.ignored);
+    list_free(&run.linked_dirs);
     free(run.visited);
     cli_annotations_free(&run.boxes);
     batch_free_previous(&run.previous);

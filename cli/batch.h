@@ -66,6 +66,7 @@ typedef struct batch_run {
     char *suffix;         /* "_gradcam.png", "_gradcam_heatmap.png", ... */
     item_list pngs;
     item_list ignored;
+    item_list linked_dirs; /* symlinks to folders, walked after the real tree */
     dir_id *visited;      /* folders already collected, sorted */
     size_t visited_count;
     cli_annotations boxes;

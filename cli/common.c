@@ -411,17 +411,8 @@ fx_status cli_write_output(const cli_settings *s, const fx_model *model, const f
     }
     fx_image shown = {0}, out = {0};
     fx_status status = FX_OK;
-    if (boxes && !s->heatmap_only) {
-        status = cli_display_image(image, boxes, &shown);
-        image = &shown;
-    }
-    if (status != FX_OK) {
-        /* nothing drawn */
-    } else if (s->heatmap_only) {
+    if (s->heatmap_only) {
         status = fx_colormap_apply(heatmap, s->colormap, &out);
-        if (status == FX_OK && boxes) {
-            cli_draw_boxes(boxes, &out, 0, 220, 0);
-        }
     } else if (s->overlay_only) {
         fx_overlay_options o;
         fx_overlay_options_init(&o);
@@ -430,6 +421,11 @@ fx_status cli_write_output(const cli_settings *s, const fx_model *model, const f
         o.threshold = s->threshold;
         status = fx_overlay(image, heatmap, &o, &out);
     } else {
+        /* In a figure the boxes are part of the image, in every panel. */
+        if (boxes) {
+            status = cli_display_image(image, boxes, &shown);
+            image = &shown;
+        }
         int32_t predicted = fx_result_predicted_class(result, i);
         int32_t target = fx_result_target_class(result, i);
         char method[160], caption[400];
@@ -446,7 +442,14 @@ fx_status cli_write_output(const cli_settings *s, const fx_model *model, const f
         f.confidence = fx_result_confidence(result, i);
         f.method = caption;
         f.layer = fx_result_layer(result);
-        status = fx_figure_compose(image, heatmap, &f, &out);
+        if (status == FX_OK) {
+            status = fx_figure_compose(image, heatmap, &f, &out);
+        }
+        boxes = NULL;
+    }
+    /* A single heatmap or overlay image: the outlines on top, unblended. */
+    if (status == FX_OK && boxes) {
+        cli_draw_boxes(boxes, &out, 0, 220, 0);
     }
     fx_image_free(&shown);
     if (status == FX_OK) {

@@ -645,3 +645,331 @@ def test_embedded_single_and_evaluate(tmp_path):
     m = re.search(r"accuracy:  (\d+\.\d\d)% \((\d+)/(\d+);", r.stdout)
     assert m and int(m.group(3)) == len(boxes)
     assert re.search(r"^gradcam\s+\d+\.\d\d%% \(\d+/%d\)" % sum(1 for _, b in boxes.values() if b), r.stdout, re.M)
+
+
+# ---- hostile and shared folders (issue 9) ---------------------------------------
+
+
+def make_inputs(d, n, scale=1):
+    d.mkdir(exist_ok=True)
+    for i in range(n):
+        img = make_image(i, i % 2 == 0)
+        if scale != 1:
+            img = cv2.resize(img, (W * scale, H * scale), interpolation=cv2.INTER_NEAREST)
+        cv2.imwrite(str(d / ("x%03d.png" % i)), img)
+    return d
+
+
+@torch_only
+def test_summaries_never_written_through_planted_symlinks(tiny_model, tmp_path):
+    src = make_inputs(tmp_path / "in", 16, scale=8)
+    out = tmp_path / "out"
+    out.mkdir()
+    outside = {name: tmp_path / ("outside_" + name) for name in ("txt", "csv", "link")}
+    for path in outside.values():
+        path.write_text("precious\n")
+    # a planted link at the final name, and at the temporary names the old
+    # writer derived from the pid ("summary.txt.<pid>.tmp")
+    os.symlink(outside["link"], out / "summary.txt")
+    proc = subprocess.Popen([FXCAM, "batch", "--model", tiny_model, "--image-dir", str(src), "--output-dir",
+                             str(out), "--batch-size", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    os.symlink(outside["txt"], out / ("summary.txt.%d.tmp" % proc.pid))
+    os.symlink(outside["csv"], out / ("summary.csv.%d.tmp" % proc.pid))
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    for path in outside.values():
+        assert path.read_text() == "precious\n", path
+    for name in ("summary.txt", "summary.csv"):
+        assert (out / name).is_file() and not (out / name).is_symlink(), name
+    assert (out / "summary.txt").read_text().startswith("fxcam batch summary")
+    assert len(read_summary_csv(out / "summary.csv")) == 16
+
+
+@torch_only
+def test_cleanup_keeps_files_fxcam_did_not_write(tiny_model, image_dir, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    # names the old cleanup took for its own leftovers: all belong to the user
+    user_files = ["report_gradcam.png.v2.tmp", "summary.txt.backup.tmp", "img00_gradcam.png.12345678.tmp",
+                  ".fxcam-0123456789abcdef.tmp"]
+    for name in user_files:
+        (out / name).write_text("mine\n")
+    r = run("batch", "--model", tiny_model, "--image-dir", str(image_dir), "--output-dir", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "removed" not in r.stderr
+    for name in user_files:
+        assert (out / name).read_text() == "mine\n", name
+
+
+@torch_only
+def test_recursive_symlink_loops_end_and_count_each_image_once(tiny_model, tmp_path):
+    src = tmp_path / "in"
+    (src / "a").mkdir(parents=True)
+    (src / "b").mkdir()
+    cv2.imwrite(str(src / "top.png"), make_image(0, True))
+    cv2.imwrite(str(src / "a" / "one.png"), make_image(1, False))
+    cv2.imwrite(str(src / "b" / "two.png"), make_image(2, True))
+    os.symlink(".", src / "self")
+    os.symlink("../b", src / "a" / "to_b")  # a/to_b -> b and b/to_a -> a: a loop
+    os.symlink("../a", src / "b" / "to_a")
+    out = tmp_path / "out"
+    r = run("batch", "--model", tiny_model, "--image-dir", str(src), "--output-dir", str(out), "--recursive",
+            timeout=120)
+    assert r.returncode == 0, r.stderr
+    rows = read_summary_csv(out / "summary.csv")
+    ok = sorted(row["file"] for row in rows if row["status"] == "ok")
+    assert ok == ["a/one.png", "b/two.png", "top.png"]
+    pngs = sorted(str(p.relative_to(out)) for p in out.rglob("*.png"))
+    assert pngs == ["a/one_gradcam.png", "b/two_gradcam.png", "top_gradcam.png"]
+    skipped = {row["file"]: row["status"] for row in rows if row["status"].startswith("ignored")}
+    # folders count under their real names; every link leads back into the tree
+    assert set(skipped) == {"a/to_b", "b/to_a", "self"}, skipped
+    assert all("already included" in status for status in skipped.values())
+
+
+def heat_of(path):
+    """The heatmap an --heatmap-only output encodes, as its jet colors."""
+    return read_rgb(path).astype(int)
+
+
+@torch_only
+def test_outputs_of_a_png_and_a_PNG_do_not_collide(tiny_model, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    images = {"a.png": make_image(1, True), "a.PNG": make_image(2, False)}
+    for name, img in images.items():
+        cv2.imwrite(str(src / "tmp.png"), img)
+        os.rename(src / "tmp.png", src / name)
+    out = tmp_path / "out"
+    r = run("batch", "--model", tiny_model, "--image-dir", str(src), "--output-dir", str(out), "--heatmap-only",
+            "--class", "fracture")
+    assert r.returncode == 0, r.stderr
+    rows = {row["file"]: row for row in read_summary_csv(out / "summary.csv")}
+    assert rows["a.png"]["output"] == str(out / "a_gradcam_heatmap.png")
+    assert rows["a.PNG"]["output"] == str(out / "a_PNG_gradcam_heatmap.png")
+    assert rows["a.png"]["predicted_class"] == "fracture" and rows["a.PNG"]["predicted_class"] == "normal"
+    for name, img in images.items():
+        want = jet_rgb(expected_heatmap(img)).astype(int)
+        got = heat_of(rows[name]["output"])
+        assert np.mean(np.abs(got - want)) < 1.0, name
+    # --resume after a complete run: both done, nothing recomputed
+    r = run("batch", "--model", tiny_model, "--image-dir", str(src), "--output-dir", str(out), "--heatmap-only",
+            "--class", "fracture", "--resume")
+    assert "0 processed, 0 failed, 2 skipped" in r.stdout
+
+
+@torch_only
+def test_resume_redoes_an_output_that_belonged_to_another_input(tiny_model, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    upper, lower = make_image(2, False), make_image(1, True)
+    cv2.imwrite(str(src / "tmp.png"), upper)
+    os.rename(src / "tmp.png", src / "a.PNG")
+    out = tmp_path / "out"
+    r = run("batch", "--model", tiny_model, "--image-dir", str(src), "--output-dir", str(out), "--heatmap-only",
+            "--class", "fracture")
+    assert r.returncode == 0, r.stderr
+    assert (out / "a_gradcam_heatmap.png").exists()  # alone, a.PNG has the plain name
+    cv2.imwrite(str(src / "a.png"), lower)  # now a.png takes the plain name
+    r = run("batch", "--model", tiny_model, "--image-dir", str(src), "--output-dir", str(out), "--heatmap-only",
+            "--class", "fracture", "--resume")
+    assert r.returncode == 0, r.stderr
+    assert "2 processed, 0 failed, 0 skipped" in r.stdout
+    rows = {row["file"]: row for row in read_summary_csv(out / "summary.csv")}
+    assert rows["a.png"]["status"] == "ok" and rows["a.PNG"]["status"] == "ok"
+    for name, img in (("a.png", lower), ("a.PNG", upper)):
+        want = jet_rgb(expected_heatmap(img)).astype(int)
+        assert np.mean(np.abs(heat_of(rows[name]["output"]) - want)) < 1.0, name
+
+
+@torch_only
+def test_fifo_and_socket_are_listed_never_opened(tiny_model, image_dir, tmp_path):
+    import socket
+    os.mkfifo(image_dir / "x.png")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(image_dir / "s.png"))
+    try:
+        out = tmp_path / "out"
+        r = run("batch", "--model", tiny_model, "--image-dir", str(image_dir), "--output-dir", str(out),
+                timeout=60)
+    finally:
+        sock.close()
+    assert r.returncode == 0, r.stderr
+    assert "ignored: x.png: a FIFO, not a regular file; not opened" in r.stderr
+    assert "ignored: s.png: a socket, not a regular file; not opened" in r.stderr
+    rows = {row["file"]: row["status"] for row in read_summary_csv(out / "summary.csv")}
+    assert rows["x.png"] == "ignored: a FIFO, not a regular file; not opened"
+    assert sum(status == "ok" for status in rows.values()) == 6
+
+
+@torch_only
+def test_batch_memory_is_bounded_for_small_pngs_that_decode_huge(tiny_model, tmp_path):
+    # 32768 x 4096 16-bit RGBA of zeros: 1 MB on disk, 1 GiB decoded, inside
+    # the default limits. The old batch decoded all three first (3.7 GB+).
+    src = tmp_path / "in"
+    src.mkdir()
+    cv2.imwrite(str(src / "big0.png"), np.zeros((4096, 32768, 4), np.uint16), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    assert os.path.getsize(src / "big0.png") < 2 << 20
+    for i in (1, 2):
+        os.link(src / "big0.png", src / ("big%d.png" % i))
+    out = tmp_path / "out"
+    probe = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
+             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode)")
+    r = subprocess.run(["/usr/bin/python3", "-c", probe, FXCAM, "batch", "--model", tiny_model, "--image-dir",
+                        str(src), "--output-dir", str(out), "--device", "cpu"],
+                       capture_output=True, text=True, timeout=600)
+    peak_kib, rc = map(int, r.stdout.split()[-2:])
+    assert rc == 0, r.stderr
+    assert "3 processed, 0 failed" in r.stdout
+    assert peak_kib * 1024 < 2.5 * (1 << 30), "peak RSS %.2f GiB" % (peak_kib / (1 << 20))
+
+
+@torch_only
+def test_max_pixels_reaches_the_loader_and_the_message_names_it(tiny_model, tmp_path):
+    cv2.imwrite(str(tmp_path / "frac.png"), make_image(1, True))  # 96 x 80 = 7680 pixels
+    r = run("single", "--model", tiny_model, "--image", "frac.png", "--max-pixels", "7679", cwd=tmp_path)
+    assert r.returncode == 1
+    assert "over the limit of 7679 (raise it with --max-pixels N)" in r.stderr
+    assert "fx_load_options" not in r.stderr
+    r = run("single", "--model", tiny_model, "--image", "frac.png", "--max-pixels", "7680", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    r = run("single", "--model", tiny_model, "--image", "frac.png", "--max-side", "90", cwd=tmp_path)
+    assert r.returncode == 1 and "(raise it with --max-side PX)" in r.stderr
+    # a 12000 x 12000 radiograph is over the default 2^27 pixels: refused with the option to raise
+    cv2.imwrite(str(tmp_path / "huge.png"), np.zeros((12000, 12000), np.uint8))
+    r = run("single", "--model", tiny_model, "--image", "huge.png", cwd=tmp_path)
+    assert r.returncode == 1
+    assert "12000x12000 = 144000000 pixels, over the limit of 134217728 (raise it with --max-pixels N)" in r.stderr
+    r = run("batch", "--image-dir", ".", "--output-dir", "o", "--batch-memory", "12Q", cwd=tmp_path)
+    assert r.returncode == 2 and "invalid --batch-memory '12Q'" in r.stderr
+
+
+@torch_only
+def test_evaluate_refuses_names_outside_the_image_dir(tiny_model, image_dir, tmp_path):
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(b"TOPSECRET-PASSWORD-DATA")
+    boxes = tmp_path / "boxes.csv"
+    boxes.write_text("file,label,x0,y0,x1,y1\nimg00.png,1,,,,\n../secret.png,0,,,,\n%s,0,,,,\n" % secret)
+    r = run("evaluate", "--model", tiny_model, "--image-dir", str(image_dir), "--boxes", str(boxes))
+    assert r.returncode == 1
+    assert "fxcam evaluate: ../secret.png: refused: the name is an absolute path or contains '..'" in r.stderr
+    assert "fxcam evaluate: %s: refused" % secret in r.stderr
+    hex_start = " ".join("%02x" % b for b in b"TOPSECRE")
+    assert hex_start not in r.stderr + r.stdout and "TOPSECRET" not in r.stderr + r.stdout
+    assert "1 evaluated, 2 failed" in r.stdout
+
+
+@torch_only
+def test_names_with_escape_codes_are_printed_escaped(tiny_model, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    evil = "evil\x1b[2J\x07.png"
+    (src / evil).write_bytes(b"not a png")
+    cv2.imwrite(str(src / "good.png"), make_image(0, True))
+    r = run("batch", "--model", tiny_model, "--image-dir", str(src), "--output-dir", str(tmp_path / "out"))
+    assert r.returncode == 1
+    assert "\x1b" not in r.stderr + r.stdout and "\x07" not in r.stderr + r.stdout
+    assert "evil\\x1b[2J\\x07.png: FAILED (cannot read the image" in r.stderr
+    text = (tmp_path / "out" / "summary.txt").read_text()
+    assert "\x1b" not in text and "evil\\x1b[2J\\x07.png" in text
+    # the CSV is data: the name as it is
+    rows = read_summary_csv(tmp_path / "out" / "summary.csv")
+    assert evil in [row["file"] for row in rows]
+    boxes = tmp_path / "boxes.csv"
+    boxes.write_text("file,label,x0,y0,x1,y1\n%s,1,,,,\n" % evil)
+    r = run("evaluate", "--model", tiny_model, "--image-dir", str(src), "--boxes", str(boxes))
+    assert "\x1b" not in r.stderr + r.stdout and "evil\\x1b[2J\\x07.png" in r.stderr
+
+
+def test_model_path_that_is_a_folder(tmp_path):
+    r = run("info", "--model", str(tmp_path))
+    assert r.returncode == 1
+    assert ("fxcam info: error: the model '%s' is a directory; give the TorchScript .pt file" % tmp_path) in r.stderr
+    assert "central directory" not in r.stderr
+
+
+@torch_only
+def test_resume_merges_the_previous_summary(tiny_model, image_dir, tmp_path):
+    out = tmp_path / "out"
+    assert run("batch", "--model", tiny_model, "--image-dir", str(image_dir), "--output-dir", str(out),
+               "--max-images", "3").returncode == 0
+    first = {row["file"]: row for row in read_summary_csv(out / "summary.csv")}
+    r = run("batch", "--model", tiny_model, "--image-dir", str(image_dir), "--output-dir", str(out), "--resume")
+    assert r.returncode == 0, r.stderr
+    rows = read_summary_csv(out / "summary.csv")
+    assert [row["file"] for row in rows] == ["img%02d.png" % i for i in range(6)]
+    for row in rows[:3]:
+        before = first[row["file"]]
+        assert row["status"] == "ok (earlier run)"
+        for key in ("predicted_class", "confidence", "peak_x", "peak_y", "output"):
+            assert row[key] == before[key], key
+    assert all(row["status"] == "ok" for row in rows[3:])
+    text = (out / "summary.txt").read_text()
+    assert re.search(r"^all\s+6  \d+\.\d%$", text, re.M), text
+    assert re.search(r"^fracture\s+3 ", text, re.M) and re.search(r"^normal\s+3 ", text, re.M)
+    # resuming again with a smaller --max-images keeps describing the whole folder
+    r = run("batch", "--model", tiny_model, "--image-dir", str(image_dir), "--output-dir", str(out), "--resume",
+            "--max-images", "2")
+    assert r.returncode == 0, r.stderr
+    rows = read_summary_csv(out / "summary.csv")
+    assert len(rows) == 6 and all(row["status"].startswith("ok") for row in rows)
+
+
+@torch_only
+def test_single_threshold_boxes_and_panel_height(tiny_model, tmp_path):
+    img = make_image(4, True)
+    cv2.imwrite(str(tmp_path / "frac.png"), img)
+    boxes = tmp_path / "boxes.csv"
+    boxes.write_text("file,label,x0,y0,x1,y1\nfrac.png,1,%d,%d,%d,%d\n" % BOX)
+    r = run("single", "--model", tiny_model, "--image", "frac.png", "--overlay-only", "--alpha", "0.5",
+            "--threshold", "0.5", "--boxes", str(boxes), "--output", "ov.png", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    got = read_rgb(tmp_path / "ov.png").astype(float)
+    gray = (img.astype(float) - img.min()) / (img.max() - img.min()) * 255
+    heat = expected_heatmap(img)
+    blend = 0.5 * gray[..., None] + 0.5 * jet_rgb(heat).astype(float)
+    want = np.where((heat >= 0.5)[..., None], blend, np.repeat(gray[..., None], 3, axis=2))
+    outline = np.zeros((H, W), bool)
+    x0, y0, x1, y1 = BOX
+    for t in (0, 1):
+        outline[y0 - t, x0 - t:x1 + t + 1] = outline[y1 + t, x0 - t:x1 + t + 1] = True
+        outline[y0 - t:y1 + t + 1, x0 - t] = outline[y0 - t:y1 + t + 1, x1 + t] = True
+    assert np.all(got[outline] == (0, 220, 0))
+    near = np.abs(heat - 0.5) > 0.01  # away from the threshold's edge
+    assert np.mean(np.abs(got - want)[~outline & near]) < 1.0
+    r = run("single", "--model", tiny_model, "--image", "frac.png", "--panel-height", "160", "--output", "f.png",
+            cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    r2 = run("single", "--model", tiny_model, "--image", "frac.png", "--panel-height", "320", "--output", "g.png",
+             cwd=tmp_path)
+    assert r2.returncode == 0, r2.stderr
+    small, large = read_png(tmp_path / "f.png"), read_png(tmp_path / "g.png")
+    # three panels at the image's aspect ratio: width grows with the panel height
+    assert small.shape[1] >= 3 * 160 * W // H and large.shape[1] >= 3 * 320 * W // H > small.shape[1]
+
+
+@torch_only
+def test_single_output_name_and_folder(tiny_model, tmp_path):
+    cv2.imwrite(str(tmp_path / "frac.png"), make_image(1, True))
+    r = run("single", "--model", tiny_model, "--image", "frac.png", "-o", "x.jpg", cwd=tmp_path)
+    assert r.returncode == 2
+    assert "--output 'x.jpg': fxcam writes PNG files only; give a name ending in .png" in r.stderr
+    assert not (tmp_path / "x.jpg").exists()
+    r = run("single", "--model", tiny_model, "--image", "frac.png", "-o", "new/deeper/f.png", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    read_png(tmp_path / "new" / "deeper" / "f.png")
+    (tmp_path / "afile").write_text("x")
+    r = run("single", "--model", tiny_model, "--image", "frac.png", "-o", "afile/f.png", cwd=tmp_path)
+    assert r.returncode == 1
+    assert r.stderr.count("error") == 1 and "cannot create the output folder 'afile'" in r.stderr
+
+
+@torch_only
+def test_compare_methods(tiny_model, tmp_path):
+    cv2.imwrite(str(tmp_path / "frac.png"), make_image(6, True))
+    r = run("compare", "--model", tiny_model, "--image", "frac.png", "--methods", "gradcam,hirescam", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "(largest |Grad-CAM - HiResCAM|: " in r.stdout
+    r = run("compare", "--model", tiny_model, "--image", "frac.png", "--methods", "gradcam", cwd=tmp_path)
+    assert r.returncode == 2 and "--methods needs two different methods" in r.stderr

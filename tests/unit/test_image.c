@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "fx_internal.h"
+#include "atomic_file.h"
 
 #define PYTHON "/usr/bin/python3"
 #define FIXTURE_SCRIPT FX_TEST_SOURCE_DIR "/tools/make_png_fixtures.py"
@@ -1515,6 +1516,110 @@ static void test_load_from_several_threads(void **state)
     free(m.data);
 }
 
+/* ---- Atomic writes (lib/atomic_file.c) ------------------------------------ */
+
+/* A symlink planted at the target name is replaced by the new file; the file
+ * it pointed to is never written. */
+static void test_save_replaces_a_planted_symlink_not_its_target(void **state)
+{
+    (void)state;
+    char outside[1024], link[1024];
+    path_in_dir(outside, sizeof outside, "outside.txt");
+    path_in_dir(link, sizeof link, "planted.png");
+    static const char precious[] = "precious";
+    write_file(outside, precious, sizeof precious);
+    assert_int_equal(symlink(outside, link), 0);
+    fx_image img = make_padded(5, 4, 1, FX_PIXEL_U8, 0);
+    assert_int_equal(fx_image_save(link, &img, NULL), FX_OK);
+    size_t size;
+    uint8_t *kept = read_file(outside, &size);
+    assert_int_equal(size, sizeof precious);
+    assert_memory_equal(kept, precious, sizeof precious);
+    free(kept);
+    struct stat sb;
+    assert_int_equal(lstat(link, &sb), 0);
+    assert_true(S_ISREG(sb.st_mode));
+    fx_image back = {0};
+    assert_int_equal(fx_image_load(link, NULL, &back), FX_OK);
+    assert_same_pixels(&back, &img, "through the replaced link");
+    fx_image_free(&back);
+    assert_int_equal(count_temp_files(), 0);
+    unlink(link);
+    unlink(outside);
+    free(img.data);
+}
+
+/* While writing, the anonymous file has no name in the folder; the named
+ * fallback's name is fxcam's own (fx__atomic_is_temp_name) and a regular
+ * file; both end as the target with the data, and no temporary name. */
+static void test_atomic_file_anonymous_and_named(void **state)
+{
+    (void)state;
+    char dir[1024], path[1100];
+    path_in_dir(dir, sizeof dir, "atomic");
+    assert_int_equal(mkdir(dir, 0777), 0);
+    snprintf(path, sizeof path, "%s/data.txt", dir);
+    static const char text[] = "hello, atomic world\n";
+    for (int anonymous = 1; anonymous >= 0; anonymous--) { /* anonymous first: the folder is empty */
+        fx__atomic_file f;
+        assert_int_equal(fx__atomic_open_mode(&f, path, anonymous), 0);
+        assert_int_equal(f.anonymous, anonymous == 1);
+        if (anonymous) {
+            assert_int_equal(count_entries(dir), 0); /* no name while writing */
+        } else {
+            char temp[1200];
+            snprintf(temp, sizeof temp, "%s/%s", dir, f.temp_name);
+            struct stat sb;
+            assert_int_equal(lstat(temp, &sb), 0);
+            assert_true(S_ISREG(sb.st_mode));
+            assert_true(fx__atomic_is_temp_name(f.temp_name));
+        }
+        assert_int_equal(fx__atomic_write(&f, text, 5), 0);
+        assert_int_equal(fx__atomic_write(&f, text + 5, sizeof text - 5), 0);
+        assert_int_equal(fx__atomic_commit(&f), 0);
+        size_t size;
+        uint8_t *got = read_file(path, &size);
+        assert_int_equal(size, sizeof text);
+        assert_memory_equal(got, text, sizeof text);
+        free(got);
+        assert_int_equal(count_entries(dir), 1);
+        /* an aborted write leaves the target as it was and nothing else */
+        assert_int_equal(fx__atomic_open_mode(&f, path, anonymous), 0);
+        assert_int_equal(fx__atomic_write(&f, "x", 1), 0);
+        fx__atomic_abort(&f);
+        got = read_file(path, &size);
+        assert_int_equal(size, sizeof text);
+        free(got);
+        assert_int_equal(count_entries(dir), 1);
+    }
+    unlink(path);
+    rmdir(dir);
+}
+
+/* Only names the writer makes are recognised as its leftovers. */
+static void test_atomic_temp_names_are_checked(void **state)
+{
+    (void)state;
+    char path[1024];
+    path_in_dir(path, sizeof path, "named.txt");
+    fx__atomic_file f;
+    assert_int_equal(fx__atomic_open_mode(&f, path, false), 0);
+    char name[FX_ATOMIC_TEMP_NAME_SIZE];
+    memcpy(name, f.temp_name, sizeof name);
+    fx__atomic_abort(&f);
+    assert_false(file_exists(path));
+    assert_true(fx__atomic_is_temp_name(name));
+    size_t n = strlen(name);
+    assert_int_equal(n, strlen(".fxcam-") + 16 + strlen(".tmp"));
+    name[n - 5] = name[n - 5] == '0' ? '1' : '0'; /* a wrong check digit */
+    assert_false(fx__atomic_is_temp_name(name));
+    static const char *const users[] = {"report_gradcam.png.v2.tmp", "summary.txt.1234.tmp",
+                                        "img_gradcam.png.0123abcd.tmp", ".fxcam-0123456789abcdef.tmp",
+                                        ".fxcam-.tmp", "", ".fxcam-0123456789ABCDEF.tmp"};
+    for (size_t i = 0; i < sizeof users / sizeof users[0]; i++)
+        assert_false(fx__atomic_is_temp_name(users[i]));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1545,6 +1650,9 @@ int main(void)
         cmocka_unit_test(test_load_limits_are_inclusive),
         cmocka_unit_test(test_load_unknown_critical_chunk),
         cmocka_unit_test(test_load_from_several_threads),
+        cmocka_unit_test(test_save_replaces_a_planted_symlink_not_its_target),
+        cmocka_unit_test(test_atomic_file_anonymous_and_named),
+        cmocka_unit_test(test_atomic_temp_names_are_checked),
     };
     return cmocka_run_group_tests_name("image", tests, group_setup, group_teardown);
 }
