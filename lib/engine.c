@@ -3,6 +3,7 @@
 #include "engine_shim.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,55 @@
 static const float imagenet_mean[3] = {0.485f, 0.456f, 0.406f};
 static const float imagenet_std[3] = {0.229f, 0.224f, 0.225f};
 
+/* Warnings travel with the model or result they concern (fxcam.h, Warnings). */
+typedef struct fx__warning {
+    int32_t code;    /* FX_WARN_* */
+    int64_t image;   /* image index, -1 for the whole call or the model */
+    char *message;
+} fx__warning;
+
+typedef struct warning_list {
+    fx__warning *items;
+    size_t count, capacity;
+} warning_list;
+
+static fx_status warning_add(warning_list *list, int32_t code, int64_t image, const char *fmt, ...)
+{
+    char text[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    if (list->count == list->capacity) {
+        size_t capacity = list->capacity ? list->capacity * 2 : 4;
+        fx__warning *items = realloc(list->items, capacity * sizeof *items);
+        if (!items)
+            return fx__error(FX_ERR_OUT_OF_MEMORY, "cannot record a warning");
+        list->items = items;
+        list->capacity = capacity;
+    }
+    size_t len = strlen(text) + 1;
+    char *message = malloc(len);
+    if (!message)
+        return fx__error(FX_ERR_OUT_OF_MEMORY, "cannot record a warning");
+    memcpy(message, text, len);
+    list->items[list->count++] = (fx__warning){code, image, message};
+    return FX_OK;
+}
+
+static void warning_list_free(warning_list *list)
+{
+    for (size_t i = 0; i < list->count; i++)
+        free(list->items[i].message);
+    free(list->items);
+    memset(list, 0, sizeof *list);
+}
+
+static const fx__warning *warning_at(const warning_list *list, size_t index)
+{
+    return index < list->count ? &list->items[index] : NULL;
+}
+
 struct fx_model {
     fx__shim_model *shim;
     uint32_t width, height, channels;
@@ -24,6 +74,10 @@ struct fx_model {
     char **class_names;    /* result_count names */
     int32_t positive_class;
     const char *default_layer; /* owned by the shim model */
+    int32_t output_kind;       /* FX_OUTPUT_LOGITS or FX_OUTPUT_PROBABILITIES */
+    int32_t activation;        /* FX__ACTIVATION_* removed from the graph; NONE with
+                                * FX_OUTPUT_PROBABILITIES: the outputs are used as they are */
+    warning_list warnings;
 };
 
 struct fx_result {
@@ -36,6 +90,7 @@ struct fx_result {
     float *probabilities; /* [n][result_count] */
     int32_t *predicted, *target;
     fx_image *heatmaps, *raw, *lowres; /* [n][method_count] */
+    warning_list warnings;
 };
 
 /* ---- Options ------------------------------------------------------------ */
@@ -189,8 +244,174 @@ void fx_model_free(fx_model *model)
         for (uint32_t i = 0; i < model->result_count; i++)
             free(model->class_names[i]);
     free(model->class_names);
+    warning_list_free(&model->warnings);
     fx__shim_free(model->shim);
     free(model);
+}
+
+/* ---- What the output holds, and training-mode exports ------------------- */
+
+#define FX_PROBE_IMAGES 4
+
+/* Black, white, mid-gray and a smooth pattern at the input size, normalized
+ * like real images: their outputs tell probabilities from logits, and the
+ * pattern, run a second time, shows whether the model is deterministic. */
+static float *probe_inputs(const fx_model *m)
+{
+    size_t plane = (size_t)m->width * m->height, per_image = plane * m->channels;
+    float *input = malloc(per_image * FX_PROBE_IMAGES * sizeof(float));
+    if (!input)
+        return NULL;
+    for (uint32_t i = 0; i < FX_PROBE_IMAGES; i++)
+        for (uint32_t c = 0; c < m->channels; c++)
+            for (uint32_t y = 0; y < m->height; y++)
+                for (uint32_t x = 0; x < m->width; x++) {
+                    float v = i == 0 ? 0.0f
+                              : i == 1 ? 1.0f
+                              : i == 2 ? 0.5f
+                                       : 0.5f + 0.5f * sinf(0.37f * (float)x + (float)c) * cosf(0.23f * (float)y);
+                    input[i * per_image + c * plane + (size_t)y * m->width + x] = (v - m->mean[c]) / m->std[c];
+                }
+    return input;
+}
+
+/* Every row in [0,1] summing to 1 (>= 2 outputs), or a single output
+ * strictly inside (0,1) for every probe image. */
+static int looks_like_probabilities(const float *rows, uint32_t n, uint32_t classes)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        const float *row = rows + (size_t)i * classes;
+        double sum = 0.0;
+        for (uint32_t c = 0; c < classes; c++) {
+            if (!(row[c] >= 0.0f && row[c] <= 1.0f))
+                return 0;
+            sum += row[c];
+        }
+        if (classes == 1 ? !(row[0] > 0.0f && row[0] < 1.0f) : !(fabs(sum - 1.0) <= 1e-3))
+            return 0;
+    }
+    return 1;
+}
+
+static const char *activation_name(int32_t activation)
+{
+    switch (activation) {
+    case FX__ACTIVATION_SOFTMAX: return "softmax";
+    case FX__ACTIVATION_LOG_SOFTMAX: return "log_softmax";
+    case FX__ACTIVATION_SIGMOID: return "sigmoid";
+    default: return "nothing";
+    }
+}
+
+/* The option decides; else the graph (a final softmax/log_softmax/sigmoid:
+ * its input is taken as the logits); else fxcam.json's "output"; else the
+ * probe's values, with a warning. */
+static fx_status decide_output_kind(fx_model *m, const fx_model_options *o, const fx__shim_metadata *md,
+                                    const float *rows, uint32_t n)
+{
+    int32_t graph = fx__shim_output_activation(m->shim);
+    if (graph != FX__ACTIVATION_NONE && graph != FX__ACTIVATION_SIGMOID && m->logit_count == 1)
+        return fx__error(FX_ERR_MODEL, "fx_model_load: the model ends in %s over a single output, which is the same "
+                                       "whatever the image; a one-output binary classifier ends in sigmoid (or "
+                                       "returns the logit)",
+                         activation_name(graph));
+    int32_t kind = o->output_kind;
+    fx_status st = FX_OK;
+    if (kind == FX_OUTPUT_AUTO) {
+        if (graph != FX__ACTIVATION_NONE) {
+            kind = FX_OUTPUT_PROBABILITIES;
+            if (md->output_kind == FX_OUTPUT_LOGITS)
+                st = warning_add(&m->warnings, FX_WARN_OUTPUT_KIND, -1,
+                                 "fxcam.json says \"output\": \"logits\", but the model's graph ends in %s: fxcam "
+                                 "takes the %s's input as the logits; set \"output\" to \"probabilities\" or "
+                                 "remove it",
+                                 activation_name(graph), activation_name(graph));
+        } else if (md->output_kind != FX_OUTPUT_AUTO) {
+            kind = md->output_kind;
+        } else if (looks_like_probabilities(rows, n, m->logit_count)) {
+            kind = FX_OUTPUT_PROBABILITIES;
+            st = warning_add(&m->warnings, FX_WARN_OUTPUT_KIND, -1,
+                             "the model's outputs look like probabilities (%s for %u probe images) but its graph "
+                             "shows no final softmax or sigmoid: fxcam guessed \"probabilities\", reports them as "
+                             "they are and differentiates the probability; state what the model returns with "
+                             "\"output\": \"probabilities\" or \"logits\" in fxcam.json, or the output-kind "
+                             "option",
+                             m->logit_count == 1 ? "always inside (0, 1)" : "each row in [0, 1], summing to 1", n);
+        } else {
+            kind = FX_OUTPUT_LOGITS;
+        }
+    }
+    m->output_kind = kind;
+    m->activation = kind == FX_OUTPUT_PROBABILITIES ? graph : FX__ACTIVATION_NONE;
+    if (st == FX_OK && m->activation != FX__ACTIVATION_NONE)
+        st = fx__shim_strip_activation(m->shim, 1);
+    return st;
+}
+
+/* A model saved in training mode (modules still flagged `training`, or
+ * BatchNorm/Dropout traced in training mode) is evaluated in eval mode by the
+ * shim; what remains is to say so, or refuse with the strict option. Two
+ * forwards of the same input that differ mean randomness fxcam could not
+ * remove. */
+static fx_status check_training_mode(fx_model *m, const fx_model_options *o, const float *first,
+                                     const float *second)
+{
+    size_t modules = fx__shim_training_module_count(m->shim), ops = fx__shim_training_ops_fixed(m->shim);
+    double diff = 0.0;
+    for (uint32_t c = 0; c < m->logit_count; c++) {
+        double d = fabs((double)first[c] - second[c]) / fmax(1.0, fabs((double)first[c]));
+        if (d > diff)
+            diff = d;
+    }
+    int varies = diff > 1e-4;
+    if (!modules && !ops && !varies)
+        return FX_OK;
+    char seen[384] = "", message[900];
+    if (modules) {
+        const char *name = fx__shim_training_module(m->shim, modules > 1 ? 1 : 0);
+        snprintf(seen, sizeof seen, "%zu module%s flagged training=True, e.g. '%s'", modules, modules > 1 ? "s" : "",
+                 name && *name ? name : "(the top module)");
+    }
+    if (ops)
+        snprintf(seen + strlen(seen), sizeof seen - strlen(seen), "%s%zu BatchNorm/Dropout operation%s traced in "
+                 "training mode", modules ? "; " : "", ops, ops > 1 ? "s" : "");
+    if (!varies)
+        snprintf(message, sizeof message,
+                 "the model was saved in training mode (%s): fxcam evaluates it in eval mode (BatchNorm uses its "
+                 "running statistics, Dropout is off), as model.eval() would; call model.eval() before "
+                 "torch.jit.trace/torch.jit.script and save it again",
+                 seen);
+    else
+        snprintf(message, sizeof message,
+                 "two forward passes of the same image gave different outputs (largest relative difference %.3g%s%s): "
+                 "predictions and maps would change from run to run; call model.eval() before "
+                 "torch.jit.trace/torch.jit.script and remove any other randomness from forward",
+                 diff, *seen ? "; " : "", seen);
+    if (o->strict)
+        return fx__error(FX_ERR_MODEL, "fx_model_load (strict): %s", message);
+    return warning_add(&m->warnings, FX_WARN_TRAINING_MODE, -1, "%s", message);
+}
+
+/* Runs the probe images (plus the pattern once more, alone) and decides
+ * training mode and output kind from the outputs. */
+static fx_status inspect_outputs(fx_model *m, const fx_model_options *o, const fx__shim_metadata *md)
+{
+    float *input = probe_inputs(m);
+    if (!input)
+        return fx__error(FX_ERR_OUT_OF_MEMORY, "fx_model_load: cannot allocate %d probe images", FX_PROBE_IMAGES);
+    size_t per_image = (size_t)m->channels * m->width * m->height;
+    fx__shim_capture all = {0}, again = {0};
+    fx_status st = fx__shim_run(m->shim, input, FX_PROBE_IMAGES, NULL, NULL, NULL, &all);
+    if (st == FX_OK)
+        st = fx__shim_run(m->shim, input + (FX_PROBE_IMAGES - 1) * per_image, 1, NULL, NULL, NULL, &again);
+    if (st == FX_OK)
+        st = check_training_mode(m, o, all.logits + (size_t)(FX_PROBE_IMAGES - 1) * m->logit_count, again.logits);
+    if (st == FX_OK)
+        st = decide_output_kind(m, o, md, all.logits, FX_PROBE_IMAGES);
+    fx__shim_capture_free(&all);
+    fx__shim_capture_free(&again);
+    free(input);
+    return st;
 }
 
 static fx_status finish_load(fx_model *m, const fx_model_options *o)
@@ -202,7 +423,9 @@ static fx_status finish_load(fx_model *m, const fx_model_options *o)
     if (st != FX_OK)
         return st;
     m->logit_count = fx__shim_class_count(m->shim);
-    st = name_classes(m, md);
+    st = inspect_outputs(m, o, md);
+    if (st == FX_OK)
+        st = name_classes(m, md);
     if (st != FX_OK)
         return st;
     m->default_layer = fx__shim_auto_layer(m->shim);
@@ -227,6 +450,10 @@ static fx_status load_model(const fx__shim_source *source, const fx_model_option
     fx_status st = fx__options_merge(&o, sizeof o, opts, "fx_model_load: options");
     if (st == FX_OK)
         st = check_model_options(&o);
+    if (st == FX_OK && (o.output_kind < FX_OUTPUT_AUTO || o.output_kind > FX_OUTPUT_PROBABILITIES))
+        st = fx__error(FX_ERR_INVALID_ARGUMENT, "fx_model_load: output_kind %d; valid: FX_OUTPUT_AUTO (0), "
+                                                "FX_OUTPUT_LOGITS (1), FX_OUTPUT_PROBABILITIES (2)",
+                       (int)o.output_kind);
     if (st != FX_OK)
         return st;
     fx_model *m = calloc(1, sizeof *m);
@@ -425,6 +652,7 @@ void fx_result_free(fx_result *r)
     free(r->probabilities);
     free(r->predicted);
     free(r->target);
+    warning_list_free(&r->warnings);
     free(r);
 }
 
@@ -459,18 +687,40 @@ static fx_result *result_new(const fx_model *m, size_t n, const int32_t *methods
 /* ---- Prediction and target score ---------------------------------------- */
 
 typedef struct score_context {
+    const fx_model *model;
     fx_result *result;
     size_t first; /* index of the batch's first image */
     int32_t target_class;
 } score_context;
 
-static void predict(const float *logits, uint32_t count, float *probs, int32_t *predicted)
+static double sigmoid(double x)
 {
+    return 1.0 / (1.0 + exp(-x));
+}
+
+/* Probabilities from the model's outputs (logits unless the model returns
+ * probabilities fxcam could not trace back to logits: those are used as they
+ * are). One output: [1 - p, p]; a final sigmoid over several outputs
+ * (multi-label): each class's own sigmoid; else softmax. */
+static void predict(const fx_model *m, const float *logits, float *probs, int32_t *predicted)
+{
+    uint32_t count = m->logit_count;
+    int as_is = m->output_kind == FX_OUTPUT_PROBABILITIES && m->activation == FX__ACTIVATION_NONE;
     if (count == 1) {
-        double p = 1.0 / (1.0 + exp(-(double)logits[0]));
+        double p = as_is ? (double)logits[0] : sigmoid((double)logits[0]);
         probs[0] = (float)(1.0 - p);
         probs[1] = (float)p;
         *predicted = p >= 0.5 ? 1 : 0;
+        return;
+    }
+    if (as_is || m->activation == FX__ACTIVATION_SIGMOID) {
+        uint32_t best = 0;
+        for (uint32_t c = 0; c < count; c++) {
+            probs[c] = as_is ? logits[c] : (float)sigmoid((double)logits[c]);
+            if (probs[c] > probs[best])
+                best = c;
+        }
+        *predicted = (int32_t)best;
         return;
     }
     double top = logits[0], sum = 0.0;
@@ -487,6 +737,25 @@ static void predict(const float *logits, uint32_t count, float *probs, int32_t *
     *predicted = (int32_t)best;
 }
 
+/* Outputs used as probabilities must lie in [0,1]: otherwise the model is
+ * not what it was declared (or guessed) to be. */
+static fx_status check_probability_range(const fx_model *m, const float *out, size_t image, fx_result *r)
+{
+    if (m->output_kind != FX_OUTPUT_PROBABILITIES || m->activation != FX__ACTIVATION_NONE)
+        return FX_OK;
+    float lo = out[0], hi = out[0];
+    for (uint32_t c = 1; c < m->logit_count; c++) {
+        lo = fminf(lo, out[c]);
+        hi = fmaxf(hi, out[c]);
+    }
+    if (lo >= 0.0f && hi <= 1.0f)
+        return FX_OK;
+    return warning_add(&r->warnings, FX_WARN_OUTPUT_KIND, (int64_t)image,
+                       "image %zu: the model is taken to output probabilities, but its outputs range over [%g, %g]; "
+                       "if they are logits, say \"output\": \"logits\" in fxcam.json or with the output-kind option",
+                       image, (double)lo, (double)hi);
+}
+
 static fx_status choose_scores(void *user, const float *logits, uint32_t n, uint32_t classes, float *weights)
 {
     score_context *ctx = user;
@@ -500,7 +769,10 @@ static fx_status choose_scores(void *user, const float *logits, uint32_t n, uint
                                                  "produced a non-finite value",
                                  c, image, (double)l[c]);
         memcpy(r->logits + image * classes, l, classes * sizeof(float));
-        predict(l, classes, r->probabilities + image * r->result_count, &r->predicted[image]);
+        fx_status st = check_probability_range(ctx->model, l, image, r);
+        if (st != FX_OK)
+            return st;
+        predict(ctx->model, l, r->probabilities + image * r->result_count, &r->predicted[image]);
         int32_t target = ctx->target_class >= 0 ? ctx->target_class : r->predicted[image];
         r->target[image] = target;
         if (classes == 1)
@@ -512,6 +784,68 @@ static fx_status choose_scores(void *user, const float *logits, uint32_t n, uint
 }
 
 /* ---- Grad-CAM ----------------------------------------------------------- */
+
+/* Float images must hold [0,1]: 0..255 data passed as float would be fed to
+ * the model 255 times too bright, without an error. */
+static fx_status check_float_range(const fx_image *img, size_t index)
+{
+    if (img->pixel_type != FX_PIXEL_F32)
+        return FX_OK;
+    float lo = INFINITY, hi = -INFINITY;
+    size_t samples = (size_t)img->width * img->channels;
+    for (uint32_t y = 0; y < img->height; y++) {
+        const float *row = (const float *)(const void *)fx__row(img, y);
+        for (size_t i = 0; i < samples; i++) {
+            if (isnan(row[i]))
+                return fx__error(FX_ERR_INVALID_ARGUMENT,
+                                 "fx_gradcam_compute: image %zu: float sample at x %zu, y %u, channel %zu is NaN; "
+                                 "fxcam expects values in [0,1]",
+                                 index, i / img->channels, y, i % img->channels);
+            lo = fminf(lo, row[i]);
+            hi = fmaxf(hi, row[i]);
+        }
+    }
+    if (lo < 0.0f || hi > 1.0f)
+        return fx__error(FX_ERR_INVALID_ARGUMENT,
+                         "fx_gradcam_compute: image %zu: float samples range over [%g, %g]; fxcam expects [0,1]: "
+                         "divide by 255 (8-bit data) or 65535 (16-bit)",
+                         index, (double)lo, (double)hi);
+    return FX_OK;
+}
+
+/* An image far smaller or larger than the model input is answered, but the
+ * answer deserves doubt: say so. */
+static fx_status add_scale_warnings(const fx_model *m, const fx_image *images, size_t n, fx_result *r)
+{
+    fx_status st = FX_OK;
+    for (size_t i = 0; i < n && st == FX_OK; i++) {
+        const fx_image *img = &images[i];
+        double up = fmax((double)m->width / img->width, (double)m->height / img->height);
+        double down = fmax((double)img->width / m->width, (double)img->height / m->height);
+        if (up > 4.0)
+            st = warning_add(&r->warnings, FX_WARN_UPSCALE, (int64_t)i,
+                             "image %zu (%ux%u) is upscaled %.1fx to the model input %ux%u: the model sees "
+                             "interpolated pixels and the map has no detail finer than the image; use an image of at "
+                             "least %ux%u or check the model's input size",
+                             i, img->width, img->height, up, m->width, m->height, (m->width + 3) / 4,
+                             (m->height + 3) / 4);
+        if (st == FX_OK && down > 16.0)
+            st = warning_add(&r->warnings, FX_WARN_DOWNSCALE, (int64_t)i,
+                             "image %zu (%ux%u) is downscaled %.1fx to the model input %ux%u: bilinear resizing "
+                             "without antialiasing skips most pixels, so small findings can vanish; crop the region "
+                             "of interest or downscale with antialiasing first",
+                             i, img->width, img->height, down, m->width, m->height);
+    }
+    return st;
+}
+
+static int all_zero(const float *map, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        if (map[i] != 0.0f)
+            return 0;
+    return 1;
+}
 
 static fx_status check_gradcam_request(const fx_model *m, const fx_image *images, size_t n,
                                        const fx_gradcam_options *o)
@@ -527,6 +861,9 @@ static fx_status check_gradcam_request(const fx_model *m, const fx_image *images
         if (images[i].width < FX_MIN_IMAGE_SIZE || images[i].height < FX_MIN_IMAGE_SIZE)
             return fx__error(FX_ERR_INVALID_ARGUMENT, "%s is %ux%u; images must be at least %dx%d pixels", what,
                              images[i].width, images[i].height, FX_MIN_IMAGE_SIZE, FX_MIN_IMAGE_SIZE);
+        st = check_float_range(&images[i], i);
+        if (st != FX_OK)
+            return st;
     }
     int32_t last = m->logit_count == 1 ? 1 : (int32_t)m->logit_count - 1;
     if (o->target_class < -1 || o->target_class > last)
@@ -557,8 +894,8 @@ static fx_status store_lowres(const float *map, uint32_t h, uint32_t w, fx_image
 }
 
 /* Turns one batch's activations and gradients into every requested map. */
-static fx_status make_maps(fx_result *r, const fx_image *images, size_t first, const fx__shim_capture *cap,
-                           int keep_raw)
+static fx_status make_maps(const fx_model *m, fx_result *r, const fx_image *images, size_t first,
+                           const fx__shim_capture *cap, int keep_raw)
 {
     size_t hw = (size_t)cap->h * cap->w, sample = (size_t)cap->k * hw;
     float *map = malloc(hw * sizeof(float));
@@ -571,6 +908,15 @@ static fx_status make_maps(fx_result *r, const fx_image *images, size_t first, c
             size_t slot = image * r->method_count + j;
             st = fx_cam_lowres(r->methods[j], cap->activations + i * sample, cap->gradients + i * sample, 1, cap->k,
                                cap->h, cap->w, map);
+            if (st == FX_OK && all_zero(map, hw)) {
+                int32_t target = r->target[image];
+                st = warning_add(&r->warnings, FX_WARN_ZERO_MAP, (int64_t)image,
+                                 "image %zu: the score of class %d ('%s') gets no positive evidence from layer '%s': "
+                                 "the %s map is all zero after ReLU, so its heatmap is blank; try another layer or "
+                                 "method",
+                                 image, (int)target, m->class_names[target], r->layer,
+                                 fx_cam_method_name(r->methods[j]));
+            }
             if (st == FX_OK)
                 st = store_lowres(map, cap->h, cap->w, &r->lowres[slot]);
             r->heatmaps[slot].width = images[image].width;
@@ -605,11 +951,11 @@ static fx_status run_batches(fx_model *m, const fx_image *images, size_t n, cons
             st = preprocess(m, &images[first + i], input + i * per_image);
         if (st != FX_OK)
             break;
-        score_context ctx = {r, first, o->target_class};
+        score_context ctx = {m, r, first, o->target_class};
         fx__shim_capture cap = {0};
         st = fx__shim_run(m->shim, input, count, r->layer, choose_scores, &ctx, &cap);
         if (st == FX_OK)
-            st = make_maps(r, images, first, &cap, o->keep_raw);
+            st = make_maps(m, r, images, first, &cap, o->keep_raw);
         fx__shim_capture_free(&cap);
     }
     free(input);
@@ -642,7 +988,9 @@ fx_status fx_gradcam_compute(fx_model *model, const fx_image *images, size_t n, 
     fx_result *r = result_new(model, n, methods, method_count, layer, o.keep_raw);
     if (!r)
         return fx__error(FX_ERR_OUT_OF_MEMORY, "fx_gradcam_compute: cannot allocate results for %zu images", n);
-    st = run_batches(model, images, n, &o, r);
+    st = add_scale_warnings(model, images, n, r);
+    if (st == FX_OK)
+        st = run_batches(model, images, n, &o, r);
     if (st != FX_OK) {
         fx_result_free(r);
         return st;
@@ -676,7 +1024,7 @@ fx_status fx__model_capture(fx_model *model, const fx_image *image, const char *
         return fx__error(FX_ERR_OUT_OF_MEMORY, "fx__model_capture: out of memory");
     }
     st = preprocess(model, image, input);
-    score_context ctx = {r, 0, target_class};
+    score_context ctx = {model, r, 0, target_class};
     if (st == FX_OK)
         st = fx__shim_run(model->shim, input, 1, layer, choose_scores, &ctx, out);
     fx_result_free(r);
@@ -759,4 +1107,43 @@ const fx_image *fx_result_raw_heatmap(const fx_result *r, size_t i, uint32_t j)
 const fx_image *fx_result_lowres(const fx_result *r, size_t i, uint32_t j)
 {
     return map_at(r, r ? r->lowres : NULL, i, j);
+}
+
+/* ---- Output kind and warnings ---------------------------------------------- */
+
+int32_t fx_model_output_kind(const fx_model *model)
+{
+    return model ? model->output_kind : FX_OUTPUT_AUTO;
+}
+
+size_t fx_model_warning_count(const fx_model *model)
+{
+    return model ? model->warnings.count : 0;
+}
+
+const char *fx_model_warning(const fx_model *model, size_t index, int32_t *code)
+{
+    const fx__warning *w = model ? warning_at(&model->warnings, index) : NULL;
+    if (!w)
+        return NULL;
+    if (code)
+        *code = w->code;
+    return w->message;
+}
+
+size_t fx_result_warning_count(const fx_result *result)
+{
+    return result ? result->warnings.count : 0;
+}
+
+const char *fx_result_warning(const fx_result *result, size_t index, int32_t *code, int64_t *image)
+{
+    const fx__warning *w = result ? warning_at(&result->warnings, index) : NULL;
+    if (!w)
+        return NULL;
+    if (code)
+        *code = w->code;
+    if (image)
+        *image = w->image;
+    return w->message;
 }

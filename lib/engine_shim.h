@@ -26,6 +26,7 @@ typedef struct fx__shim_metadata {
     const char *const *class_names;
     int32_t positive_class; /* -1 = not given */
     const char *target_layer; /* NULL = not given */
+    int32_t output_kind;      /* "output": FX_OUTPUT_LOGITS or FX_OUTPUT_PROBABILITIES; FX_OUTPUT_AUTO = not given */
 } fx__shim_metadata;
 
 typedef struct fx__shim_layer {
@@ -96,8 +97,32 @@ fx_status fx__shim_metadata_check(const char *text, size_t size);
 /* For tests: libtorch's intra-op thread count (process-wide); 0 without libtorch. */
 int fx__shim_thread_count(void);
 
-/* For tests: whether libtorch's graph-executor
- optimizations are on for the
+/* ---- Facts for the output-kind and training-mode decisions (engine.c decides) ---- */
+
+/* The activation that produces the model's output, found by the probe in the
+ * inlined forward graph: the output is (possibly through shape-only ops such
+ * as view/flatten/contiguous) the result of aten::softmax or aten::log_softmax
+ * over dim 1, or aten::sigmoid. */
+#define FX__ACTIVATION_NONE 0
+#define FX__ACTIVATION_SOFTMAX 1
+#define FX__ACTIVATION_LOG_SOFTMAX 2
+#define FX__ACTIVATION_SIGMOID 3
+int32_t fx__shim_output_activation(const fx__shim_model *model);
+/* strip != 0: every later run returns the activation's input (the logits)
+ * instead of the model's output; cached graphs are rebuilt. FX_ERR_INTERNAL
+ * when the model has no such activation. */
+fx_status fx__shim_strip_activation(fx__shim_model *model, int strip);
+/* Modules whose `training` flag was set in the archive (fxcam evaluates every
+ * module with it off): how many, and the dotted name of the i-th ("" for the
+ * top module). */
+size_t fx__shim_training_module_count(const fx__shim_model *model);
+const char *fx__shim_training_module(const fx__shim_model *model, size_t index);
+/* Operations of the archive's graphs that had training mode fixed in by
+ * tracing (aten::batch_norm with training=True, aten::dropout & co. with
+ * train=True) and that fxcam switched to evaluation at load. */
+size_t fx__shim_training_ops_fixed(const fx__shim_model *model);
+
+/* For tests: whether libtorch's graph-executor optimizations are on for the
  * calling thread (the setting is thread-local); 0 without libtorch. */
 int fx__shim_executor_optimized(void);
 

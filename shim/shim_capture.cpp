@@ -20,6 +20,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace fxshim {
 
@@ -29,6 +30,8 @@ using torch::jit::Block;
 using torch::jit::Graph;
 using torch::jit::Node;
 using torch::jit::Value;
+
+fx_status strip_output_activation(Graph &g); // below, with the activation search
 
 struct Walker {
     const std::function<bool(const std::string &)> &should_inline;
@@ -137,6 +140,11 @@ fx_status build_capture(fx__shim_model &m, const std::string &layer, std::shared
         x->replaceAllUsesAfterNodeWith(detach_node, copy);
     }
     g->registerOutput(leaf);
+    if (m.strip_activation) {
+        fx_status st = strip_output_activation(*g);
+        if (st != FX_OK)
+            return st;
+    }
     auto cap = std::make_shared<CaptureGraph>();
     cap->graph = g;
     cap->executor = make_executor(g, "fxcam_capture");
@@ -151,6 +159,11 @@ fx_status capture_for(fx__shim_model &m, const char *layer, std::shared_ptr<Capt
         if (!m.plain) {
             auto cap = std::make_shared<CaptureGraph>();
             cap->graph = m.module.get_method("forward").graph()->copy();
+            if (m.strip_activation) {
+                fx_status st = strip_output_activation(*cap->graph);
+                if (st != FX_OK)
+                    return st;
+            }
             cap->executor = make_executor(cap->graph, "fxcam_forward");
             m.plain = cap;
         }
@@ -195,13 +208,221 @@ fx_status check_output(const c10::IValue &v, uint32_t n, at::Tensor *out)
     return FX_OK;
 }
 
+// ---- The model's final activation ------------------------------------------
+
+// Ops that only reshape or copy. A final activation behind them (softmax then
+// view) is still the output's activation, and replacing the activation by
+// its input leaves them acting on the logits, with the same shapes.
+bool is_shape_only(const Node *n)
+{
+    static const c10::Symbol ops[] = {c10::aten::contiguous, c10::aten::clone,  c10::aten::view,
+                                       c10::aten::reshape,    c10::aten::flatten, c10::aten::squeeze,
+                                       c10::aten::detach};
+    for (c10::Symbol op : ops)
+        if (n->kind() == op)
+            return true;
+    return false;
+}
+
+c10::optional<c10::IValue> constant_of(Value *v, int depth = 0);
+
+// The branch an `if` always takes, when its condition is constant (after
+// inlining, TorchScript's F.softmax tests `dim is None` on a constant).
+Block *taken_branch(Node *if_node, int depth)
+{
+    auto c = constant_of(if_node->input(0), depth + 1);
+    if (!c || !c->isBool())
+        return nullptr;
+    return if_node->blocks()[c->toBool() ? 0 : 1];
+}
+
+// The value v always has, looking through constant ifs, unchecked casts and
+// `is None` tests; nullopt when it depends on the input or the module.
+c10::optional<c10::IValue> constant_of(Value *v, int depth)
+{
+    if (depth > 32)
+        return c10::nullopt;
+    if (auto c = torch::jit::toIValue(v))
+        return c;
+    Node *n = v->node();
+    if (n->kind() == c10::prim::If) {
+        Block *b = taken_branch(n, depth);
+        return b ? constant_of(b->outputs()[v->offset()], depth + 1) : c10::nullopt;
+    }
+    if (n->kind() == c10::prim::unchecked_cast)
+        return constant_of(n->input(0), depth + 1);
+    if (n->kind() == c10::aten::__is__ || n->kind() == c10::aten::__isnot__) {
+        auto a = constant_of(n->input(0), depth + 1), b = constant_of(n->input(1), depth + 1);
+        if (!a || !b || (!a->isNone() && !b->isNone()))
+            return c10::nullopt;
+        bool is = a->isNone() && b->isNone();
+        return c10::IValue(n->kind() == c10::aten::__is__ ? is : !is);
+    }
+    return c10::nullopt;
+}
+
+// FX__ACTIVATION_* of one node. softmax/log_softmax count only over the
+// class dimension: dim 1, or dim -1 when their result is the [batch,
+// classes] output itself (no reshape in between).
+int32_t activation_of(const Node *n, bool is_output_itself)
+{
+    if (n->kind() == c10::aten::sigmoid && n->inputs().size() == 1)
+        return FX__ACTIVATION_SIGMOID;
+    bool softmax = n->kind() == c10::aten::softmax, log_softmax = n->kind() == c10::aten::log_softmax;
+    if ((!softmax && !log_softmax) || n->inputs().size() < 2)
+        return FX__ACTIVATION_NONE;
+    auto dim = constant_of(n->input(1));
+    if (!dim || !dim->isInt() || !(dim->toInt() == 1 || (dim->toInt() == -1 && is_output_itself)))
+        return FX__ACTIVATION_NONE;
+    return softmax ? FX__ACTIVATION_SOFTMAX : FX__ACTIVATION_LOG_SOFTMAX;
+}
+
+// Removes the final activation: graph output 0 becomes its input.
+fx_status strip_output_activation(Graph &g)
+{
+    int32_t kind = FX__ACTIVATION_NONE;
+    Node *act = output_activation(g, &kind);
+    if (!act)
+        return fx__error(FX_ERR_INTERNAL, "the model's final activation was not found again in a graph copy");
+    act->output()->replaceAllUsesWith(act->input(0));
+    act->destroy();
+    return FX_OK;
+}
+
 } // namespace
+
+Node *output_activation(Graph &g, int32_t *kind)
+{
+    Value *v = g.outputs()[0];
+    bool is_output_itself = true;
+    // Each step inlines one module call or passes one op; real graphs need a
+    // handful. The bound only guards against a pathological archive.
+    for (int step = 0; step < 256; step++) {
+        Node *n = v->node();
+        // The value must feed nothing but the output chain: otherwise
+        // replacing the activation would change other computations.
+        if (v->uses().size() != 1)
+            return nullptr;
+        if (n->kind() == c10::prim::CallMethod) {
+            auto cls = n->input(0)->type()->cast<c10::ClassType>();
+            if (!cls || !cls->is_module())
+                return nullptr;
+            auto &fn = torch::jit::toGraphFunction(cls->getMethod(n->s(c10::attr::name)));
+            auto outs = torch::jit::inlineCallTo(n, &fn, false);
+            if (outs.size() != 1)
+                return nullptr;
+            v = outs[0];
+            continue;
+        }
+        if (n->kind() == c10::prim::CallFunction) { // scripted code calling F.softmax
+            auto fn = n->input(0)->type()->cast<c10::FunctionType>();
+            if (!fn)
+                return nullptr;
+            n->removeInput(0); // the callee's inputs are the call's arguments (as torch's Inline pass does)
+            auto outs = torch::jit::inlineCallTo(n, &torch::jit::toGraphFunction(*fn->function()), true);
+            if (outs.size() != 1)
+                return nullptr;
+            v = outs[0];
+            continue;
+        }
+        if (n->kind() == c10::prim::If) {
+            Block *b = taken_branch(n, 0);
+            if (!b)
+                return nullptr;
+            v = b->outputs()[v->offset()];
+            continue;
+        }
+        int32_t k = activation_of(n, is_output_itself);
+        if (k != FX__ACTIVATION_NONE) {
+            *kind = k;
+            return n;
+        }
+        if (!is_shape_only(n))
+            return nullptr;
+        v = n->input(0);
+        is_output_itself = false;
+    }
+    return nullptr;
+}
+
+// ---- Training-mode exports ----------------------------------------------------
+
+std::vector<std::string> training_modules(const torch::jit::Module &module)
+{
+    std::vector<std::string> names;
+    for (const auto &named : module.named_modules())
+        if (named.value.is_training())
+            names.push_back(named.name);
+    return names;
+}
+
+namespace {
+
+// Index of the boolean "training" argument of the operations whose behaviour
+// tracing fixes as a constant; SIZE_MAX for other nodes.
+size_t training_argument(const Node *n)
+{
+    using namespace c10;
+    if (n->kind() == aten::batch_norm && n->inputs().size() == 9) {
+        // Evaluation needs running statistics; without them (track_running_stats=False)
+        // batch statistics are the module's only mode.
+        for (size_t i : {3, 4})
+            if (n->input(i)->type()->kind() == TypeKind::NoneType)
+                return SIZE_MAX;
+        return 5;
+    }
+    static const Symbol dropouts[] = {aten::dropout,       aten::dropout_,       aten::feature_dropout,
+                                      aten::feature_dropout_, aten::alpha_dropout, aten::alpha_dropout_,
+                                      aten::feature_alpha_dropout, aten::feature_alpha_dropout_};
+    for (Symbol op : dropouts)
+        if (n->kind() == op && n->inputs().size() == 3)
+            return 2;
+    return SIZE_MAX;
+}
+
+size_t switch_block(Block *block)
+{
+    size_t switched = 0;
+    for (Node *n : block->nodes()) {
+        for (Block *b : n->blocks())
+            switched += switch_block(b);
+        size_t i = training_argument(n);
+        if (i == SIZE_MAX)
+            continue;
+        auto flag = torch::jit::toIValue(n->input(i));
+        if (!flag || !flag->isBool() || !flag->toBool())
+            continue; // already off, or decided at run time (scripted: self.training, off after eval())
+        torch::jit::WithInsertPoint here(n);
+        n->replaceInput(i, n->owningGraph()->insertConstant(false));
+        switched++;
+    }
+    return switched;
+}
+
+} // namespace
+
+size_t switch_traced_training_ops(const torch::jit::Module &module)
+{
+    // Modules of one class share their method graphs: each graph once.
+    std::unordered_set<const Graph *> seen;
+    size_t switched = 0;
+    for (const auto &sub : module.modules())
+        for (const auto &method : sub.get_methods()) {
+            auto g = method.graph();
+            if (seen.insert(g.get()).second)
+                switched += switch_block(g->block());
+        }
+    return switched;
+}
 
 fx_status probe_calls(fx__shim_model &m, const at::Tensor &input, at::Tensor *output,
                       std::vector<ProbedCall> *calls)
 {
     auto g = m.module.get_method("forward").graph()->copy();
     auto found = inline_module_calls(*g, [](const std::string &) { return true; });
+    // Before the shape outputs below add uses to module outputs.
+    m.output_activation = FX__ACTIVATION_NONE;
+    output_activation(*g, &m.output_activation);
     std::unordered_map<const Node *, size_t> order;
     number_nodes(g->block(), order);
     std::vector<size_t> slot(found.size(), SIZE_MAX);
@@ -330,4 +551,39 @@ extern "C" void fx__shim_capture_free(fx__shim_capture *capture)
     std::free(capture->activations);
     std::free(capture->gradients);
     std::memset(capture, 0, sizeof *capture);
+}
+
+extern "C" int32_t fx__shim_output_activation(const fx__shim_model *model)
+{
+    return model->output_activation;
+}
+
+extern "C" fx_status fx__shim_strip_activation(fx__shim_model *model, int strip)
+{
+    try {
+        if (strip && model->output_activation == FX__ACTIVATION_NONE)
+            return fx__error(FX_ERR_INTERNAL, "fx__shim_strip_activation: the model has no final activation");
+        std::lock_guard<std::mutex> lock(model->cache_mutex);
+        model->strip_activation = strip != 0;
+        model->captures.clear();
+        model->plain.reset();
+        return FX_OK;
+    } catch (...) {
+        return status_from_current_exception(FX_ERR_INTERNAL, "fx__shim_strip_activation");
+    }
+}
+
+extern "C" size_t fx__shim_training_module_count(const fx__shim_model *model)
+{
+    return model->training_modules.size();
+}
+
+extern "C" const char *fx__shim_training_module(const fx__shim_model *model, size_t index)
+{
+    return index < model->training_modules.size() ? model->training_modules[index].c_str() : nullptr;
+}
+
+extern "C" size_t fx__shim_training_ops_fixed(const fx__shim_model *model)
+{
+    return model->training_ops_fixed;
 }

@@ -53,6 +53,18 @@ struct ProbedCall {
 fx_status probe_calls(fx__shim_model &m, const at::Tensor &input, at::Tensor *output,
                       std::vector<ProbedCall> *calls);
 
+// The final softmax/log_softmax/sigmoid that produces graph output 0 (through
+// shape-only ops; module calls on the way are inlined), or nullptr; *kind
+// receives its FX__ACTIVATION_*.
+torch::jit::Node *output_activation(torch::jit::Graph &graph, int32_t *kind);
+
+// Training-mode facts of a freshly loaded archive (before Module::eval()):
+// names of the modules whose `training` flag is set.
+std::vector<std::string> training_modules(const torch::jit::Module &module);
+// Switches batch_norm/dropout operations that tracing fixed in training mode
+// to evaluation, in every method graph of every module; returns how many.
+size_t switch_traced_training_ops(const torch::jit::Module &module);
+
 // Turns any exception into an fx__error status; `what` names the operation.
 fx_status status_from_current_exception(fx_status status, const char *what);
 
@@ -70,6 +82,12 @@ struct fx__shim_model {
     std::vector<std::unique_ptr<fxshim::LayerEntry>> layers;
     std::map<std::string, size_t> layer_index;
     std::string auto_layer;
+
+    // Output kind and training-mode facts (engine.c decides what they mean).
+    int32_t output_activation = FX__ACTIVATION_NONE;
+    bool strip_activation = false; // runs return the activation's input
+    std::vector<std::string> training_modules;
+    size_t training_ops_fixed = 0;
 
     // Rewritten graphs per target layer, built on first use.
     std::mutex cache_mutex;

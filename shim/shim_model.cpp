@@ -287,8 +287,12 @@ extern "C" fx_status fx__shim_load(const fx__shim_source *source, const char *de
         m->metadata.meta.positive_class = -1;
         if (!extra["fxcam.json"].empty())
             parse_metadata(m->metadata, extra["fxcam.json"]);
-
+        // A model saved in training mode: scripted modules follow their
+        // flag, which eval() turns off; tracing fixed the mode into the
+        // graph, which switch_traced_training_ops() undoes. engine.c warns.
+        m->training_modules = training_modules(m->module);
         m->module.eval();
+        m->training_ops_fixed = switch_traced_training_ops(m->module);
         // Gradients flow only from the target layer onward (shim_capture.cpp),
         // never into the weights.
         for (auto p : m->module.parameters())
@@ -372,9 +376,9 @@ void record_layers(fx__shim_model &m, const std::vector<ProbedCall> &calls)
         info.rank = (uint32_t)std::min<size_t>(c.shape.size(), FX__SHIM_MAX_RANK);
         for (uint32_t i = 0; i < info.rank; i++)
             info.shape[i] = c.shape[i];
-        info.is_feature_map = c.shape.size() == 4;
-        bool spatial = c.shape.size() == 4 && c.shape[2] * c.shape[3] > 1;
-        if (spatial && (!best || c.position > best->position ||
+        // A 1x1 map (global pooling) has no spatial information: no target.
+        info.is_feature_map = c.shape.size() == 4 && c.shape[2] * c.shape[3] > 1;
+        if (info.is_feature_map && (!best || c.position > best->position ||
                         (c.position == best->position && c.depth < best->depth)))
             best = &c;
     }
@@ -446,6 +450,13 @@ extern "C" fx_status fx__shim_check_layer(const fx__shim_model *model, const cha
                                  "control flow (scripted if/loop), or it does not return a tensor; pick a layer with "
                                  "a 4-D output (see fx_model_layer)",
                                  name, l.type);
+            if (l.rank == 4)
+                return fx__error(FX_ERR_LAYER,
+                                 "layer '%s' (%s) outputs shape %s: its map is %lldx%lld, with no spatial "
+                                 "information for a heatmap; pick a layer before the pooling, e.g. the default "
+                                 "layer '%s'",
+                                 name, l.type, shape_string(l).c_str(), (long long)l.shape[2], (long long)l.shape[3],
+                                 model->auto_layer.empty() ? "(none)" : model->auto_layer.c_str());
             return fx__error(FX_ERR_LAYER,
                              "layer '%s' (%s) outputs shape %s, not a 4-D [batch, channels, height, width] "
                              "feature map; pick a convolutional layer (see fx_model_layer)",

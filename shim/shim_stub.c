@@ -62,3 +62,18 @@ void fx__shim_capture_free(fx__shim_capture *capture)
     free(capture->activations);
     free(capture->gradients);
 }
+int32_t fx__shim_output_activation(const fx__shim_model *model) { (void)model; return FX__ACTIVATION_NONE; }
+fx_status fx__shim_strip_activation(fx__shim_model *model, int strip)
+{
+    (void)model;
+    (void)strip;
+    return fx__error(FX_ERR_NOT_AVAILABLE, "built without libtorch");
+}
+size_t fx__shim_training_module_count(const fx__shim_model *model) { (void)model; return 0; }
+const char *fx__shim_training_module(const fx__shim_model *model, size_t index)
+{
+    (void)model;
+    (void)index;
+    return NULL;
+}
+size_t fx__shim_training_ops_fixed(const fx__shim_model *model) { (void)model; return 0; }

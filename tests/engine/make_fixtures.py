@@ -13,6 +13,7 @@ as raw little-endian float32 files, plus manifest.txt (one case per line).
 Usage: make_fixtures.py OUTPUT_DIR
 """
 import json
+import math
 import os
 import sys
 import time
@@ -26,7 +27,9 @@ import torchvision
 torch.set_num_threads(max(1, os.cpu_count() or 1))
 OUT = sys.argv[1]
 os.makedirs(OUT, exist_ok=True)
-EPS = 1e-7
+EPS = 1e-7             # XGradCAM's guard (docs/algorithms.md)
+GRADCAM_PLUSPLUS_EPS = 1e-6  # pytorch-grad-cam's constant in alpha
+FLAT = 1e-5            # a map whose range is <= FLAT * max(|min|, |max|) is constant: heatmap 0
 IMAGENET = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
 METHODS = ["gradcam", "gradcam++", "hirescam", "xgradcam", "layercam"]
 
@@ -72,7 +75,7 @@ def cam_lowres(method, A, G):
     elif method == "gradcam++":
         g2, g3 = G ** 2, G ** 3
         s = A.sum(dim=(2, 3), keepdim=True)
-        alpha = g2 / (2 * g2 + s * g3 + EPS)
+        alpha = g2 / (2 * g2 + s * g3 + GRADCAM_PLUSPLUS_EPS)
         alpha = torch.where(G != 0, alpha, torch.zeros_like(alpha))
         w = (torch.clamp(G, min=0) * alpha).sum(dim=(2, 3), keepdim=True)
         cam = (w * A).sum(1)
@@ -88,8 +91,13 @@ def cam_lowres(method, A, G):
 
 
 def heatmap(lowres, w, h):
+    """pytorch-grad-cam's min-max of the upsampled map; a map constant up to
+    float rounding (judged on the low-resolution values) is 0 everywhere."""
     up = F.interpolate(lowres.float()[None, None], size=(h, w), mode="bilinear", align_corners=False)[0, 0].double()
-    return (up - up.min()) / (up.max() - up.min() + EPS)
+    lo, hi = lowres.double().min(), lowres.double().max()
+    if hi - lo <= FLAT * max(abs(lo), abs(hi)):
+        return torch.zeros_like(up)
+    return (up - up.min()) / (up.max() - up.min())
 
 
 def reference(model, x, layer, target):
@@ -168,18 +176,29 @@ def case(name, ctor, kinds, layers, size=(64, 64), channels=3, metadata=None, im
     for kind in kinds:
         path = save(model, name, kind, size, channels, metadata)
         for layer in layers:
-            logits, t, A, G = reference(model, x, layer, target)
-            tag = f"{name}_{kind}.{layer}.{target}"
-            write(tag + ".logits", logits.numpy())
-            write(tag + ".act", A.numpy())
-            write(tag + ".grad", G.numpy())
-            for mname in METHODS:
-                low = cam_lowres(mname, A, G)
-                write(f"{tag}.{mname}.lowres", low.float().numpy())
-                write(f"{tag}.{mname}.heat", heatmap(low, w, h).float().numpy())
-            MANIFEST.append(" ".join(str(v) for v in [
-                os.path.basename(path), layer, image, target, t, logits.numel(), A.shape[1], A.shape[2],
-                A.shape[3], tag]))
+            write_reference(os.path.basename(path), layer, model, layer, x, image, target)
+
+
+def write_reference(file, layer, model, model_layer, x, image, target):
+    """References for fxcam running `file` with `layer`, computed on the eager
+    `model` hooked at `model_layer` (the same module; its name differs when
+    the file wraps the model, e.g. Sequential(net, Softmax) has net's layers
+    under "0.")."""
+    img, w, h, _, _ = IMAGES[image]
+    logits, t, A, G = reference(model, x, model_layer, target)
+    tag = f"{file[:-3]}.{layer}.{target}"
+    write(tag + ".logits", logits.numpy())
+    write(tag + ".act", A.numpy())
+    write(tag + ".grad", G.numpy())
+    lows = {}
+    for mname in METHODS:
+        low = cam_lowres(mname, A, G)
+        lows[mname] = low
+        write(f"{tag}.{mname}.lowres", low.float().numpy())
+        write(f"{tag}.{mname}.heat", heatmap(low, w, h).float().numpy())
+    MANIFEST.append(" ".join(str(v) for v in [
+        file, layer, image, target, t, logits.numel(), A.shape[1], A.shape[2], A.shape[3], tag]))
+    return logits, t, lows
 
 
 start = time.time()
@@ -198,7 +217,10 @@ meta2 = {"input_size": [64, 64], "channels": 3, "mean": [0.5, 0.5, 0.5], "std": 
          "class_names": ["normal", "fracture"], "positive_class": 1, "target_layer": "layer3"}
 case("two_class", lambda: resnet10(2), ["traced"], ["layer3", "layer4"], metadata=meta2,
      mean=meta2["mean"], std=meta2["std"], target=0, seed=6)
-meta1 = {"input_size": [64, 64], "class_names": ["no fracture", "fracture"], "positive_class": 1}
+# A random-weight single-logit model's logits stay inside (0, 1) for every
+# probe image, which the probe would read as probabilities: say what it is.
+meta1 = {"input_size": [64, 64], "class_names": ["no fracture", "fracture"], "positive_class": 1,
+         "output": "logits"}
 for t in (-1, 0, 1):
     case("single_logit", lambda: resnet10(1), ["traced"], ["layer4"], metadata=meta1, target=t,
          seed=7)
@@ -207,6 +229,139 @@ case("gray", resnet10_gray, ["scripted"], ["layer4", "layer2"], size=(72, 56), c
      image="gray16", seed=8)
 # Default input size (224) and ImageNet statistics, no metadata.
 case("resnet10_224", lambda: resnet10(5), ["traced"], ["layer4"], size=(224, 224), seed=9)
+
+# ---- What the output holds (issue 8) ----------------------------------------
+# Models that end in softmax / log_softmax / sigmoid, exported as users do.
+# The reference for the maps and logits is the bare network `net` (the
+# Grad-CAM paper differentiates the score before the activation); the
+# reference for the probabilities is what the exported model itself outputs.
+# outputs.txt: file, output_kind option, expected fx_model_output_kind,
+# expected predicted class, expected model warning code (0 = none), tag.
+OUTPUTS = []
+X64 = preprocess(IMAGES["rgb8"][0], 3, (64, 64), *IMAGENET)
+
+
+def two_conv_net(classes):
+    return nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.ReLU(), nn.Conv2d(8, 16, 3, padding=1),
+                         nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, classes))
+
+
+def save_plain(model, name, kind, metadata=None):
+    """torch.jit.save of a traced or scripted model, as a user would."""
+    jit = torch.jit.trace(model, X64[:1] * 0, check_trace=False) if kind == "traced" else torch.jit.script(model)
+    meta = {"input_size": [64, 64]}
+    meta.update(metadata or {})
+    file = f"{name}_{kind}.pt"
+    torch.jit.save(jit, os.path.join(OUT, file), _extra_files={"fxcam.json": json.dumps(meta)})
+    return file
+
+
+def expect_output(file, option, kind, warn, probs_of):
+    """What fxcam must report for the model in `file`: the exported model's own
+    probabilities, computed here by running it (torch.jit.load)."""
+    with torch.no_grad():
+        out = torch.jit.load(os.path.join(OUT, file))(X64)[0].double()
+    probs = probs_of(out)
+    tag = f"{file[:-3]}.option{option}"
+    write(tag + ".probs", probs.numpy())
+    OUTPUTS.append(f"{file} {option} {kind} {int(probs.argmax())} {warn} {tag}")
+    return probs
+
+
+torch.manual_seed(20)
+net = two_conv_net(3).eval()
+with torch.no_grad():  # confident: the exported model outputs 0.9999 for its top class
+    z = net(X64)[0].double()
+    top = int(z.argmax())
+    others = torch.logsumexp(torch.cat([z[:top], z[top + 1:]]), 0)
+    net[6].bias[top] += float(others + math.log(0.9999 / 0.0001) - z[top])
+for act_name, act, probs_of in [("softmax", nn.Softmax(dim=1), lambda o: o),
+                                ("log_softmax", nn.LogSoftmax(dim=1), lambda o: o.exp())]:
+    for kind in ("traced", "scripted"):
+        file = save_plain(nn.Sequential(net, act).eval(), f"act_{act_name}", kind)
+        _, _, lows = write_reference(file, "0.3", net, "3", X64, "rgb8", -1)
+        assert all(float(low.max()) > 0 for low in lows.values()), "the reference map of net must not be blank"
+        p = expect_output(file, 0, 2, 0, probs_of)
+        assert p.max() > 0.9998
+# The override: the same softmax model declared as logits gets softmax applied
+# once more (what the user asked for).
+expect_output("act_softmax_traced.pt", 1, 1, 0, lambda o: torch.softmax(o, 0))
+# fxcam.json that contradicts the graph: the graph wins, with a warning.
+file = save_plain(nn.Sequential(net, nn.Softmax(dim=1)).eval(), "act_softmax_said_logits", "traced",
+                  {"output": "logits"})
+expect_output(file, 0, 2, 2, lambda o: o)
+
+torch.manual_seed(21)
+net1 = two_conv_net(1).eval()
+with torch.no_grad():  # clearly negative: the exported model outputs 0.01
+    net1[6].bias[0] += float(math.log(0.01 / 0.99) - net1(X64)[0, 0])
+for kind in ("traced", "scripted"):
+    file = save_plain(nn.Sequential(net1, nn.Sigmoid()).eval(), "act_sigmoid", kind)
+    _, t, _ = write_reference(file, "0.3", net1, "3", X64, "rgb8", -1)
+    assert t == 0
+    p = expect_output(file, 0, 2, 0, lambda o: torch.cat([1 - o, o]))
+    assert abs(p[0] - 0.99) < 1e-4
+
+
+class HiddenSoftmax(nn.Module):
+    """Softmax written out by hand: no aten::softmax in the graph."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        e = torch.exp(self.net(x))
+        return e / e.sum(dim=1, keepdim=True)
+
+
+torch.manual_seed(22)
+hidden = HiddenSoftmax(two_conv_net(3)).eval()
+file = save_plain(hidden, "hidden_softmax", "traced")
+expect_output(file, 0, 2, 2, lambda o: o)  # guessed from the probe's values: a warning
+file = save_plain(hidden, "hidden_softmax_declared", "traced", {"output": "probabilities"})
+expect_output(file, 0, 2, 0, lambda o: o)
+# Logits cannot be recovered: fxcam differentiates the probability itself.
+write_reference(file, "net.3", hidden, "net.3", X64, "rgb8", -1)
+
+# ---- Training-mode exports (issue 8) ----------------------------------------
+# Traced and scripted without model.eval(). The reference is the eager
+# network in eval mode with the weights and running statistics as saved.
+
+
+def bn_dropout_net():
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Dropout2d(0.3),
+                         nn.Conv2d(8, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                         nn.Flatten(), nn.Dropout(0.5), nn.Linear(16, 3))
+
+
+torch.manual_seed(23)
+train_net = bn_dropout_net().train()
+with torch.no_grad():  # running statistics far from batch statistics
+    for _ in range(5):
+        train_net(torch.randn(4, 3, 64, 64) * 2 + 1)
+for kind in ("traced", "scripted"):
+    file = save_plain(train_net, "training_mode", kind)
+    saved = torch.jit.load(os.path.join(OUT, file))
+    assert any(m.training for m in saved.modules())
+    eval_net = bn_dropout_net()
+    eval_net.load_state_dict(saved.state_dict())
+    write_reference(file, "6", eval_net.eval(), "6", X64, "rgb8", -1)
+train_net.eval()
+
+# ---- An all-zero map (issue 8) ------------------------------------------------
+# Non-negative activations (after ReLU) and a class whose weights are all
+# negative: every method's map is 0 for that class.
+torch.manual_seed(24)
+zero_net = two_conv_net(2).eval()
+with torch.no_grad():
+    zero_net[6].weight[0] = -zero_net[6].weight[0].abs() - 0.01
+file = save_plain(zero_net, "zero_map", "traced")
+_, _, lows = write_reference(file, "3", zero_net, "3", X64, "rgb8", 0)
+assert all(float(low.abs().max()) == 0 for low in lows.values())
+
+with open(os.path.join(OUT, "outputs.txt"), "w") as f:
+    f.write("\n".join(OUTPUTS) + "\n")
 
 # Models that must be refused.
 torch.manual_seed(10)

@@ -199,7 +199,7 @@ static void test_matches_pytorch_reference(void **state)
     }
     fclose(f);
     fx_model_free(m);
-    assert_true(cases >= 30);
+    assert_true(cases >= 42);
 }
 
 static void test_automatic_layer_and_layer_list(void **state)
@@ -614,6 +614,285 @@ static void test_bad_requests(void **state)
     fx_model_free(m);
 }
 
+/* ---- Issue 8: no silent wrong answers ------------------------------------ */
+
+static fx_model *load_with(const char *file, int32_t output_kind, int32_t strict, fx_status *status)
+{
+    char path[512];
+    snprintf(path, sizeof path, FX_ENGINE_FIXTURES "/%s", file);
+    fx_model_options o;
+    fx_model_options_init(&o);
+    o.device = getenv("FXCAM_TEST_DEVICE") ? getenv("FXCAM_TEST_DEVICE") : "cpu";
+    o.output_kind = output_kind;
+    o.strict = strict;
+    fx_model *m = NULL;
+    *status = fx_model_load(path, &o, &m);
+    return m;
+}
+
+/* Index of the first model warning with this code, or -1. */
+static long model_warning_with(const fx_model *m, int32_t code)
+{
+    for (size_t i = 0; i < fx_model_warning_count(m); i++) {
+        int32_t c = -1;
+        assert_non_null(fx_model_warning(m, i, &c));
+        if (c == code)
+            return (long)i;
+    }
+    return -1;
+}
+
+/* Models ending in softmax, log_softmax or sigmoid report what the model
+ * itself outputs (outputs.txt, computed by torch from the exported model);
+ * their maps and logits are those of the bare network (the manifest cases
+ * act_*). fxcam.json "output", the option, and the probe's guess. */
+static void test_output_kinds(void **state)
+{
+    (void)state;
+    FILE *f = fopen(FIXTURE("outputs.txt"), "r");
+    assert_non_null(f);
+    char file[128], tag[256];
+    int option, kind, predicted, warn, cases = 0;
+    while (fscanf(f, "%127s %d %d %d %d %255s", file, &option, &kind, &predicted, &warn, tag) == 6) {
+        fx_status st;
+        fx_model *m = load_with(file, option, 0, &st);
+        if (st != FX_OK)
+            fail_msg("%s: %s", file, fx_last_error());
+        if (fx_model_output_kind(m) != kind)
+            fail_msg("%s option %d: output kind %d, expected %d", file, option, (int)fx_model_output_kind(m), kind);
+        if (warn) {
+            long w = model_warning_with(m, warn);
+            if (w < 0)
+                fail_msg("%s: no warning %d", file, warn);
+            const char *text = fx_model_warning(m, (size_t)w, NULL);
+            assert_non_null(strstr(text, "\"output\""));
+        } else if (fx_model_warning_count(m) != 0) {
+            fail_msg("%s: unexpected warning '%s'", file, fx_model_warning(m, 0, NULL));
+        }
+        fx_result *r = NULL;
+        if (fx_gradcam_compute(m, &rgb8, 1, NULL, &r) != FX_OK)
+            fail_msg("%s: %s", file, fx_last_error());
+        uint32_t count = 0;
+        const float *p = fx_result_probabilities(r, 0, &count);
+        float *expected = read_floats(tag, "probs", count);
+        char what[300];
+        snprintf(what, sizeof what, "%s option %d probabilities", file, option);
+        assert_close(what, p, expected, count, 1e-5);
+        if (fx_result_predicted_class(r, 0) != predicted)
+            fail_msg("%s: predicted %d, expected %d", file, (int)fx_result_predicted_class(r, 0), predicted);
+        assert_float_equal(fx_result_confidence(r, 0), expected[predicted], 1e-5);
+        /* A saturated softmax still gives a map (the paper's pre-softmax score). */
+        const fx_image *heat = fx_result_heatmap(r, 0, 0);
+        float peak = 0.0f;
+        for (uint32_t y = 0; y < heat->height; y++)
+            for (uint32_t x = 0; x < heat->width; x++)
+                peak = fmaxf(peak, ((const float *)fx__row(heat, y))[x]);
+        if (peak != 1.0f)
+            fail_msg("%s: heatmap peak %g, expected 1 (not blank)", file, (double)peak);
+        free(expected);
+        fx_result_free(r);
+        fx_model_free(m);
+        cases++;
+    }
+    fclose(f);
+    assert_int_equal(cases, 10);
+
+    /* A plain logits model: logits, no warning. */
+    fx_model *m = load("resnet18_traced.pt");
+    assert_int_equal(fx_model_output_kind(m), FX_OUTPUT_LOGITS);
+    assert_int_equal(fx_model_warning_count(m), 0);
+    assert_null(fx_model_warning(m, 0, NULL));
+    fx_model_free(m);
+    assert_int_equal(fx_model_output_kind(NULL), FX_OUTPUT_AUTO);
+    assert_int_equal(fx_model_warning_count(NULL), 0);
+    fx_status st;
+    m = load_with("resnet18_traced.pt", 3, 0, &st);
+    assert_int_equal(st, FX_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(fx_last_error(), "output_kind 3"));
+    assert_null(m);
+}
+
+/* Traced or scripted without model.eval(): a warning that says so, and the
+ * eval-mode answer (the eager network in eval mode with the saved running
+ * statistics, computed by torch), the same on every run. */
+static void test_training_mode_exports(void **state)
+{
+    (void)state;
+    static const char *const files[] = {"training_mode_traced.pt", "training_mode_scripted.pt"};
+    for (size_t i = 0; i < 2; i++) {
+        fx_status st;
+        fx_model *m = load_with(files[i], FX_OUTPUT_AUTO, 0, &st);
+        if (st != FX_OK)
+            fail_msg("%s: %s", files[i], fx_last_error());
+        long w = model_warning_with(m, FX_WARN_TRAINING_MODE);
+        if (w < 0)
+            fail_msg("%s: no training-mode warning", files[i]);
+        const char *text = fx_model_warning(m, (size_t)w, NULL);
+        assert_non_null(strstr(text, "model.eval()"));
+        assert_non_null(strstr(text, "fxcam evaluates it in eval mode"));
+        char tag[256];
+        snprintf(tag, sizeof tag, "%.*s.6.-1", (int)(strlen(files[i]) - 3), files[i]);
+        float *expected = read_floats(tag, "logits", 3);
+        fx_result *first = NULL;
+        assert_int_equal(fx_gradcam_compute(m, &rgb8, 1, NULL, &first), FX_OK);
+        assert_close("training-mode export, eval-mode logits", fx_result_logits(first, 0, NULL), expected, 3, 1e-4);
+        for (int run = 0; run < 4; run++) {
+            fx_result *r = NULL;
+            assert_int_equal(fx_gradcam_compute(m, &rgb8, 1, NULL, &r), FX_OK);
+            assert_memory_equal(fx_result_logits(r, 0, NULL), fx_result_logits(first, 0, NULL), 3 * sizeof(float));
+            assert_true(maps_equal(first, 0, r, 0, 0.0));
+            fx_result_free(r);
+        }
+        free(expected);
+        fx_result_free(first);
+        fx_model_free(m);
+
+        m = load_with(files[i], FX_OUTPUT_AUTO, 1, &st);
+        assert_int_equal(st, FX_ERR_MODEL);
+        assert_null(m);
+        assert_non_null(strstr(fx_last_error(), "strict"));
+        assert_non_null(strstr(fx_last_error(), "model.eval()"));
+    }
+}
+
+/* Float images must hold [0,1]. */
+static void test_float_input_contract(void **state)
+{
+    (void)state;
+    fx_model *m = load("two_class_traced.pt");
+    fx_image f = {0};
+    assert_int_equal(fx_image_alloc(&f, rgb8.width, rgb8.height, 3, FX_PIXEL_F32), FX_OK);
+    uint8_t lo = 255, hi = 0;
+    for (uint32_t y = 0; y < f.height; y++)
+        for (uint32_t x = 0; x < f.width * 3; x++) {
+            uint8_t v = fx__row(&rgb8, y)[x];
+            lo = v < lo ? v : lo;
+            hi = v > hi ? v : hi;
+            ((float *)fx__row(&f, y))[x] = v / 255.0f;
+        }
+    /* In range: the same answer as the 8-bit image. */
+    fx_result *a = NULL, *b = NULL;
+    assert_int_equal(fx_gradcam_compute(m, &f, 1, NULL, &a), FX_OK);
+    assert_int_equal(fx_gradcam_compute(m, &rgb8, 1, NULL, &b), FX_OK);
+    assert_close("float [0,1] vs 8-bit logits", fx_result_logits(a, 0, NULL), fx_result_logits(b, 0, NULL), 2, 1e-5);
+    fx_result_free(a);
+    fx_result_free(b);
+    /* 0..255 floats (np.float32(cv2.imread(...))): refused, saying what to do. */
+    for (uint32_t y = 0; y < f.height; y++)
+        for (uint32_t x = 0; x < f.width * 3; x++)
+            ((float *)fx__row(&f, y))[x] = fx__row(&rgb8, y)[x];
+    char needle[128];
+    snprintf(needle, sizeof needle, "image 0: float samples range over [%d, %d]; fxcam expects [0,1]: divide by 255",
+             lo, hi);
+    expect_compute_error(m, &f, NULL, FX_ERR_INVALID_ARGUMENT, needle);
+    assert_non_null(strstr(fx_last_error(), "65535 (16-bit)"));
+    /* The index is the image's in the call. */
+    fx_image pair[2] = {rgb8, f};
+    fx_result *r = (fx_result *)(uintptr_t)1;
+    assert_int_equal(fx_gradcam_compute(m, pair, 2, NULL, &r), FX_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(fx_last_error(), "image 1: float samples"));
+    /* Slightly negative, and NaN. */
+    for (uint32_t y = 0; y < f.height; y++)
+        for (uint32_t x = 0; x < f.width * 3; x++)
+            ((float *)fx__row(&f, y))[x] = 0.5f;
+    ((float *)fx__row(&f, 3))[7] = -0.25f;
+    expect_compute_error(m, &f, NULL, FX_ERR_INVALID_ARGUMENT, "range over [-0.25, 0.5]");
+    ((float *)fx__row(&f, 3))[7] = NAN;
+    expect_compute_error(m, &f, NULL, FX_ERR_INVALID_ARGUMENT, "x 2, y 3, channel 1 is NaN");
+    fx_image_free(&f);
+    fx_model_free(m);
+}
+
+/* A 1x1 map (global pooling) is no target: not a feature map, refused with
+ * the reason and the default layer. */
+static void test_layer_1x1_refused(void **state)
+{
+    (void)state;
+    fx_model *m = load("resnet18_traced.pt");
+    int seen = 0;
+    for (size_t i = 0; i < fx_model_layer_count(m); i++) {
+        fx_layer_info info = {.struct_size = sizeof info};
+        assert_int_equal(fx_model_layer(m, i, &info), FX_OK);
+        if (strcmp(info.name, "avgpool") == 0) {
+            seen = 1;
+            assert_int_equal(info.rank, 4);
+            assert_int_equal(info.shape[2], 1);
+            assert_int_equal(info.shape[3], 1);
+            assert_false(info.is_feature_map);
+        }
+    }
+    assert_true(seen);
+    fx_gradcam_options o;
+    fx_gradcam_options_init(&o);
+    o.layer = "avgpool";
+    expect_compute_error(m, &rgb8, &o, FX_ERR_LAYER, "its map is 1x1");
+    assert_non_null(strstr(fx_last_error(), "default layer 'layer4'"));
+    fx_model_free(m);
+}
+
+static long result_warning_with(const fx_result *r, int32_t code, int64_t image)
+{
+    for (size_t i = 0; i < fx_result_warning_count(r); i++) {
+        int32_t c = -1;
+        int64_t at = -2;
+        assert_non_null(fx_result_warning(r, i, &c, &at));
+        if (c == code && at == image)
+            return (long)i;
+    }
+    return -1;
+}
+
+/* Warnings that travel with a result: an all-zero map (the reference in
+ * make_fixtures.py is all zero for every method), and images far from the
+ * model's input size. */
+static void test_result_warnings(void **state)
+{
+    (void)state;
+    fx_model *m = load("zero_map_traced.pt");
+    fx_gradcam_options o;
+    fx_gradcam_options_init(&o);
+    o.target_class = 0;
+    o.methods = all_methods;
+    o.method_count = FX_CAM_METHOD_COUNT;
+    fx_result *r = NULL;
+    assert_int_equal(fx_gradcam_compute(m, &rgb8, 1, &o, &r), FX_OK);
+    assert_int_equal(fx_result_warning_count(r), FX_CAM_METHOD_COUNT);
+    for (size_t i = 0; i < FX_CAM_METHOD_COUNT; i++) {
+        int32_t code = 0;
+        int64_t image = -2;
+        const char *text = fx_result_warning(r, i, &code, &image);
+        assert_int_equal(code, FX_WARN_ZERO_MAP);
+        assert_int_equal(image, 0);
+        assert_non_null(strstr(text, "the score of class 0 ('class 0') gets no positive evidence from layer '3'"));
+        assert_non_null(strstr(text, fx_cam_method_name(all_methods[i])));
+    }
+    assert_null(fx_result_warning(r, FX_CAM_METHOD_COUNT, NULL, NULL));
+    fx_result_free(r);
+    o.target_class = 1; /* the other class has positive evidence */
+    assert_int_equal(fx_gradcam_compute(m, &rgb8, 1, &o, &r), FX_OK);
+    assert_int_equal(result_warning_with(r, FX_WARN_ZERO_MAP, 0), -1);
+    fx_result_free(r);
+    fx_model_free(m);
+
+    /* Input 64x64: 8x8 is upscaled 8x, 1100x70 downscaled 17.2x, 83x71 neither. */
+    m = load("two_class_traced.pt");
+    fx_image images[3] = {{0}, rgb8, {0}};
+    assert_int_equal(fx_image_alloc(&images[0], 8, 8, 1, FX_PIXEL_U8), FX_OK);
+    assert_int_equal(fx_image_alloc(&images[2], 1100, 70, 1, FX_PIXEL_U8), FX_OK);
+    assert_int_equal(fx_gradcam_compute(m, images, 3, NULL, &r), FX_OK);
+    assert_int_equal(fx_result_warning_count(r), 2);
+    long up = result_warning_with(r, FX_WARN_UPSCALE, 0), down = result_warning_with(r, FX_WARN_DOWNSCALE, 2);
+    assert_true(up >= 0 && down >= 0);
+    assert_non_null(strstr(fx_result_warning(r, (size_t)up, NULL, NULL), "image 0 (8x8) is upscaled 8.0x"));
+    assert_non_null(strstr(fx_result_warning(r, (size_t)down, NULL, NULL), "image 2 (1100x70) is downscaled 17.2x"));
+    fx_result_free(r);
+    fx_image_free(&images[0]);
+    fx_image_free(&images[2]);
+    assert_int_equal(fx_result_warning_count(NULL), 0);
+    assert_null(fx_result_warning(NULL, 0, NULL, NULL));
+    fx_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -627,6 +906,11 @@ int main(void)
         cmocka_unit_test(test_executor_optimizations_off_on_every_thread),
         cmocka_unit_test(test_bad_models),
         cmocka_unit_test(test_bad_requests),
+        cmocka_unit_test(test_output_kinds),
+        cmocka_unit_test(test_training_mode_exports),
+        cmocka_unit_test(test_float_input_contract),
+        cmocka_unit_test(test_layer_1x1_refused),
+        cmocka_unit_test(test_result_warnings),
     };
     return cmocka_run_group_tests_name("engine", tests, setup, teardown);
 }
