@@ -388,25 +388,43 @@ typedef struct fx_model_options {
     int32_t output_kind;     /* FX_OUTPUT_AUTO (default), FX_OUTPUT_LOGITS, FX_OUTPUT_PROBABILITIES:
                               * what the model's output is; overrides graph and metadata */
     int32_t strict;          /* non-zero: what is otherwise a load warning that makes results
-                              * unreliable (training-mode export) is an FX_ERR_MODEL error */
+                              * unreliable (training-mode export, FX_WARN_TRAINING_MODE) is an
+                              * FX_ERR_MODEL error with the same advice */
 } fx_model_options;
 
-/* What a model's output holds (fx_model_options.output_kind, fx_model_output_kind). */
-#define FX_OUTPUT_AUTO 0          /* decide at load: graph, then fxcam.json "output", then the probe */
-#define FX_OUTPUT_LOGITS 1        /* raw scores; fxcam applies softmax (sigmoid for one output) */
-#define FX_OUTPUT_PROBABILITIES 2 /* the model ends in softmax/sigmoid; its outputs are reported as is */
+/* What a model's output holds (fx_model_options.output_kind, fx_model_output_kind).
+ * Decided at load, in this order: the option; the graph (an output produced
+ * by aten::softmax or aten::log_softmax over dim 1, or aten::sigmoid,
+ * possibly followed by view/reshape/flatten/contiguous); fxcam.json
+ * "output"; the probe's values (every row in [0,1] summing to 1, or a
+ * single output inside (0,1), for 4 probe images: FX_WARN_OUTPUT_KIND).
+ * Details: docs/model-format.md. */
+#define FX_OUTPUT_AUTO 0   /* decide at load as above */
+#define FX_OUTPUT_LOGITS 1 /* raw scores: fxcam applies softmax (sigmoid for one output) and
+                            * differentiates the logit */
+#define FX_OUTPUT_PROBABILITIES 2 /* the model ends in softmax/log_softmax/sigmoid. When the graph shows
+                            * it, fxcam removes it: the logits are its input, the probabilities
+                            * equal the model's own outputs (exp of log_softmax; each class's own
+                            * sigmoid for a multi-output sigmoid) and the CAM differentiates the
+                            * logit (the Grad-CAM paper). Otherwise the outputs are reported as they
+                            * are (one output p: [1 - p, p]) and the CAM differentiates them. */
 
 FX_API void fx_model_options_init(fx_model_options *opts);
 
 /* Loads a TorchScript classifier (torch.jit.save of a traced or scripted
  * model) and checks it with one forward pass of a zero image: its output
  * must be [batch, classes]. Every module's output shape is recorded for
- * fx_model_layer(). On success *out receives a model released with
- * fx_model_free(). Errors: FX_ERR_INVALID_ARGUMENT (NULL, bad option, unknown
+ * fx_model_layer(). Then 4 probe images (black, white, gray, a pattern)
+ * decide the output kind (FX_OUTPUT_*), and the pattern run twice shows
+ * whether the model is deterministic. A model saved in training mode
+ * (modules flagged training, BatchNorm/Dropout traced in training mode) is
+ * evaluated in eval mode, with FX_WARN_TRAINING_MODE (fx_model_warning).
+ * On success *out receives a model released with fx_model_free(). Errors: FX_ERR_INVALID_ARGUMENT (NULL, bad option, unknown
  * device name, mean_count/std_count not the input channels), FX_ERR_IO (file
  * cannot be opened, is a directory or not a regular file), FX_ERR_FORMAT (not
  * a TorchScript archive, truncated), FX_ERR_MODEL (bad fxcam.json naming the
- * key, output not [batch, classes], forward fails), FX_ERR_DEVICE (CUDA asked
+ * key, output not [batch, classes], softmax over a single output, forward
+ * fails; with strict: a training-mode export), FX_ERR_DEVICE (CUDA asked
  * for but not available), FX_ERR_NOT_AVAILABLE (built without libtorch). */
 FX_API fx_status fx_model_load(const char *path, const fx_model_options *opts, fx_model **out);
 /* Same as fx_model_load() from the bytes of a TorchScript archive held in
@@ -455,7 +473,9 @@ typedef struct fx_layer_info {
     uint32_t rank;            /* dimensions of the output for one image at the input size; 0 when the
                                * module is not called by forward or does not return one tensor */
     int64_t shape[FX_LAYER_MAX_RANK];
-    int32_t is_feature_map;   /* 1 when the output is 4-D [batch, channels, h, w]: a valid target layer */
+    int32_t is_feature_map;   /* 1 when the output is 4-D [batch, channels, h, w] with h * w > 1: a valid
+                               * target layer (a 1x1 map, e.g. after global pooling, has no spatial
+                               * information and is refused with FX_ERR_LAYER) */
 } fx_layer_info;
 
 /* Every submodule, in definition order (fx_model_layer_count of them). A
@@ -480,20 +500,28 @@ FX_API void fx_gradcam_options_init(fx_gradcam_options *opts);
 
 typedef struct fx_result fx_result;
 
-/* Computes class-activation maps for n images. Each image (U8, U16 or F32,
- * 1..4 channels, at least 2x2) is converted to float in [0,1] (U16 / 65535),
+/* Computes class-activation maps for n images. Each image (U8, U16 or F32
+ * with every sample in [0,1], 1..4 channels, at least 2x2) is converted to
+ * float in [0,1] (U8 / 255, U16 / 65535),
  * alpha dropped, gray replicated to 3 channels or RGB turned to luma
  * (0.299 R + 0.587 G + 0.114 B) as the model expects, resized bilinearly to
  * the input size and normalized with (x - mean) / std. One forward pass and
  * one gradient pass per batch serve every method. The score differentiated
  * is the target class's logit (-logit for the negative class of a
- * single-logit model). Predictions use softmax for >= 2 logits, sigmoid for
- * one (probabilities [1 - p, p]). Heatmaps have each image's own size.
+ * single-logit model; for FX_OUTPUT_PROBABILITIES without recoverable
+ * logits, the output itself). Predictions use softmax for >= 2 logits,
+ * sigmoid for one (probabilities [1 - p, p]); FX_OUTPUT_* says what changes
+ * for models that end in an activation. Heatmaps have each image's own size.
+ * Answered but doubtful cases give result warnings (fx_result_warning): an
+ * all-zero map, an image upscaled more than 4x or downscaled more than 16x.
  * On success *out receives a result released with fx_result_free().
  * Errors: FX_ERR_INVALID_ARGUMENT (NULL, n == 0, bad image, image smaller
  * than 2x2, target class out of range, unknown method), FX_ERR_LAYER (layer
- * missing, with the closest names; or not 4-D), FX_ERR_NUMERIC (NaN or
- * infinite logits or maps), FX_ERR_MODEL (forward fails), FX_ERR_OUT_OF_MEMORY.
+ * missing, with the closest names; not 4-D; a 1x1 map, naming the default
+ * layer), FX_ERR_NUMERIC (NaN or infinite logits or maps), FX_ERR_MODEL
+ * (forward fails), FX_ERR_OUT_OF_MEMORY. F32 samples outside [0,1] or NaN:
+ * FX_ERR_INVALID_ARGUMENT "image i: float samples range over [lo, hi]; fxcam
+ * expects [0,1]: divide by 255 (8-bit data) or 65535 (16-bit)".
  * Thread-safe on one model. */
 FX_API fx_status fx_gradcam_compute(fx_model *model, const fx_image *images, size_t n,
                                     const fx_gradcam_options *opts, fx_result **out);
@@ -513,7 +541,8 @@ FX_API int32_t fx_result_predicted_class(const fx_result *result, size_t i);
 FX_API float fx_result_confidence(const fx_result *result, size_t i);
 FX_API int32_t fx_result_target_class(const fx_result *result, size_t i);
 /* Probabilities (fx_model_result_class_count values) and logits
- * (fx_model_class_count values) of image i; *count receives the number (may be
+ * (fx_model_class_count values; the model's outputs themselves for
+ * FX_OUTPUT_PROBABILITIES without recoverable logits) of image i; *count receives the number (may be
  * NULL). Owned by the result; NULL when out of range. */
 FX_API const float *fx_result_probabilities(const fx_result *result, size_t i, uint32_t *count);
 FX_API const float *fx_result_logits(const fx_result *result, size_t i, uint32_t *count);
@@ -532,12 +561,17 @@ FX_API const fx_image *fx_result_lowres(const fx_result *result, size_t i, uint3
  * message that says what was seen and what to do. The CLI prints them on
  * stderr, Python raises them with warnings.warn. Strings are owned by the
  * model/result. Codes are pinned, only appended. */
-#define FX_WARN_TRAINING_MODE 1   /* model exported in training mode (BatchNorm/Dropout active) */
-#define FX_WARN_OUTPUT_KIND 2     /* output kind decided by the probe's values, not graph or metadata */
-#define FX_WARN_LAYER_1X1 3       /* target layer's map is 1x1: no spatial information */
-#define FX_WARN_ZERO_MAP 4        /* the map is all zero: no positive evidence from this layer */
-#define FX_WARN_UPSCALE 5         /* image upscaled more than 4x to the model input */
-#define FX_WARN_DOWNSCALE 6       /* image downscaled more than 16x to the model input */
+#define FX_WARN_TRAINING_MODE 1   /* model: exported in training mode (fxcam evaluates it in eval
+                                   * mode), or two forwards of one input differ; says to call
+                                   * model.eval() before torch.jit.trace/script */
+#define FX_WARN_OUTPUT_KIND 2     /* model: output kind guessed from the probe's values, or fxcam.json
+                                   * contradicts the graph; result: outputs taken as probabilities
+                                   * lie outside [0,1] */
+#define FX_WARN_LAYER_1X1 3       /* reserved: 1x1 layers are refused (FX_ERR_LAYER), never warned */
+#define FX_WARN_ZERO_MAP 4        /* result: a method's low-resolution map is all zero after ReLU: the
+                                   * target score gets no positive evidence from this layer */
+#define FX_WARN_UPSCALE 5         /* result: image upscaled more than 4x (either axis) to the model input */
+#define FX_WARN_DOWNSCALE 6       /* result: image downscaled more than 16x (either axis) */
 
 /* What the model's output holds after load (FX_OUTPUT_LOGITS or
  * FX_OUTPUT_PROBABILITIES); FX_OUTPUT_AUTO for NULL. */
@@ -547,7 +581,8 @@ FX_API size_t fx_model_warning_count(const fx_model *model);
 /* Message of warning index (NULL when out of range); *code (may be NULL)
  * receives its FX_WARN_* code. */
 FX_API const char *fx_model_warning(const fx_model *model, size_t index, int32_t *code);
-/* Warnings raised by the call that made the result. */
+/* Warnings raised by the call that made the result, in the order raised
+ * (one FX_WARN_ZERO_MAP per image and method). */
 FX_API size_t fx_result_warning_count(const fx_result *result);
 /* As fx_model_warning(); *image (may be NULL) receives the image index the
  * warning concerns, or -1 when it concerns the whole call. */
