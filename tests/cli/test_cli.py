@@ -674,6 +674,9 @@ def test_summaries_never_written_through_planted_symlinks(tiny_model, tmp_path):
     proc = subprocess.Popen([FXCAM, "batch", "--model", tiny_model, "--image-dir", str(src), "--output-dir",
                              str(out), "--batch-size", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
+    # planted once the images are being processed (after the start-of-batch cleanup)
+    first = proc.stderr.readline()
+    assert first.startswith("[1/16]"), first
     os.symlink(outside["txt"], out / ("summary.txt.%d.tmp" % proc.pid))
     os.symlink(outside["csv"], out / ("summary.csv.%d.tmp" % proc.pid))
     _, err = proc.communicate(timeout=300)
