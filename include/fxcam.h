@@ -119,28 +119,60 @@ FX_API fx_status fx_image_alloc(fx_image *img, uint32_t width, uint32_t height,
  * own (a NumPy array, a stack buffer). */
 FX_API void fx_image_free(fx_image *img);
 
-/* ---- PNG input/output -------------------------------------------------- */
+/* ---- Image input; PNG output -------------------------------------------- */
 
 typedef struct fx_load_options {
     uint32_t struct_size; /* sizeof(fx_load_options) */
     uint32_t max_width;   /* default 32768 */
     uint32_t max_height;  /* default 32768 */
     uint64_t max_pixels;  /* width * height; default 134217728 (2^27) */
+    /* Added in 0.2 (programs built against 0.1's smaller struct get 0):
+     * the frame of a multi-frame DICOM file to load, 0-based; default 0.
+     * Must be 0 for PNG and JPEG (one image each). */
+    uint32_t frame;
 } fx_load_options;
 
 FX_API void fx_load_options_init(fx_load_options *opts);
 
-/* Reads a PNG file (any color type and bit depth, interlaced or not).
- * Result: 8-bit sources (and 1/2/4-bit gray, scaled to 0..255) give
- * FX_PIXEL_U8; 16-bit sources give FX_PIXEL_U16 with full precision.
- * Gray -> 1 channel, gray+alpha -> 2, RGB -> 3, RGBA -> 4; palette -> RGB
- * (RGBA when it has tRNS); tRNS on gray/RGB adds an alpha channel.
+/* Reads an image file. The format is recognised from the first bytes, never
+ * from the name:
+ *  - PNG (89 50 4E 47 0D 0A 1A 0A), any color type and bit depth, interlaced
+ *    or not: 8-bit sources (and 1/2/4-bit gray, scaled to 0..255) give
+ *    FX_PIXEL_U8; 16-bit sources FX_PIXEL_U16 with full precision. Gray -> 1
+ *    channel, gray+alpha -> 2, RGB -> 3, RGBA -> 4; palette -> RGB (RGBA when
+ *    it has tRNS); tRNS on gray/RGB adds an alpha channel.
+ *  - JPEG (FF D8 FF), 8-bit, baseline or progressive, through libjpeg-turbo:
+ *    gray -> 1 channel FX_PIXEL_U8, YCbCr/RGB -> 3 channels RGB FX_PIXEL_U8
+ *    (libjpeg's accurate integer IDCT and fancy upsampling, as PIL decodes).
+ *    The EXIF orientation (APP1 tag 0x0112, values 1..8; others ignored, as
+ *    PIL does) is applied, so width/height are those of the upright image.
+ *    CMYK/YCCK JPEGs and 12-bit JPEGs: FX_ERR_UNSUPPORTED. libjpeg warnings
+ *    (premature end of data, corrupt data) are errors (FX_ERR_FORMAT).
+ *  - DICOM Part 10 ("DICM" at byte 128), through DCMTK: frame opts->frame.
+ *    Gray images: stored values -> modality LUT (Rescale Slope/Intercept or
+ *    Modality LUT Sequence) -> VOI (the first VOI LUT; else the first Window
+ *    Center/Width with its VOI LUT Function; else the minimum..maximum of the
+ *    frame's modality values; DCMTK truncates fractional modality values
+ *    toward zero) -> MONOCHROME1 / Presentation LUT Shape INVERSE
+ *    inverted -> FX_PIXEL_U16, 1 channel, the VOI output range mapped onto
+ *    0..65535 (higher = brighter, as displayed). Color images (RGB, YBR_*,
+ *    PALETTE COLOR) -> 3 channels RGB FX_PIXEL_U8. Uncompressed (little/big
+ *    endian, explicit/implicit VR), JPEG, JPEG-LS and RLE are decoded; other
+ *    transfer syntaxes (JPEG 2000, ...) give FX_ERR_UNSUPPORTED naming the
+ *    syntax. Files without pixel data (SR, RT structure sets) and missing or
+ *    contradictory attributes (Rows 0, BitsStored > BitsAllocated, Pixel Data
+ *    shorter than declared, Window Width < 1) give FX_ERR_FORMAT. Messages
+ *    never contain patient attributes.
+ * The declared size is checked against the limits in opts before any pixel
+ * memory is allocated. A format this build was configured without (-Djpeg,
+ * -Ddicom) gives FX_ERR_NOT_AVAILABLE naming the library to install.
  * *out must have data == NULL; fxcam allocates, release with fx_image_free().
- * Errors: FX_ERR_INVALID_ARGUMENT, FX_ERR_IO (cannot open/read),
- * FX_ERR_FORMAT (not a PNG, corrupt, truncated), FX_ERR_LIMIT (over the
- * limits in opts), FX_ERR_OUT_OF_MEMORY. Thread-safe. */
+ * Errors: FX_ERR_INVALID_ARGUMENT (also frame out of range), FX_ERR_IO
+ * (cannot open/read), FX_ERR_FORMAT (not PNG/JPEG/DICOM, corrupt, truncated),
+ * FX_ERR_UNSUPPORTED, FX_ERR_LIMIT (over the limits in opts),
+ * FX_ERR_NOT_AVAILABLE, FX_ERR_OUT_OF_MEMORY. Thread-safe. */
 FX_API fx_status fx_image_load(const char *path, const fx_load_options *opts, fx_image *out);
-/* Same as fx_image_load() from a PNG held in memory. */
+/* Same as fx_image_load() from a PNG, JPEG or DICOM file held in memory. */
 FX_API fx_status fx_image_load_memory(const void *png, size_t size, const fx_load_options *opts,
                                       fx_image *out);
 

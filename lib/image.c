@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include "fx_internal.h"
 #include "atomic_file.h"
+#include "image_formats.h"
 
 #include <png.h>
 
@@ -437,7 +438,9 @@ fx_status fx_image_load(const char *path, const fx_load_options *opts, fx_image 
     }
     struct png_source src = {.file = file};
     snprintf(src.label, sizeof src.label, "'%s'", path);
-    st = load_png(&src, &limits, out);
+    /* JPEG and DICOM are recognised by their bytes (lib/image_load.c). */
+    if (!fx__image_load_dispatch(file, NULL, 0, path, &limits, out, &st))
+        st = load_png(&src, &limits, out);
     fclose(file);
     return st;
 }
@@ -457,6 +460,8 @@ fx_status fx_image_load_memory(const void *png, size_t size, const fx_load_optio
         return st;
     struct png_source src = {.data = png, .size = size};
     snprintf(src.label, sizeof src.label, "the PNG in memory (%zu bytes)", size);
+    if (fx__image_load_dispatch(NULL, png, size, NULL, &limits, out, &st))
+        return st; /* JPEG or DICOM (lib/image_load.c) */
     return load_png(&src, &limits, out);
 }
 

@@ -1,0 +1,184 @@
+#!/usr/bin/python3
+"""DICOM fixtures and independent reference pixels for tests/unit/test_dicom.c.
+
+Usage: make_dicom_reference.py DIR
+
+1. Writes small synthetic DX radiographs made with pydicom into DIR (good
+   ones and ones with missing or contradictory attributes).
+2. For every case of CASES (real files Debian ships in octave-dicom and
+   python3-pydicom, used in place, and the synthetic ones) computes the pixels
+   fx_image_load must give, with pydicom as the independent reference:
+       gray:  apply_modality_lut, then apply_windowing with the first window
+              or, without a window, (v - min) / (max - min) of the modality
+              values; the
+              VOI output range [y_min, y_max] (pydicom's, from BitsStored,
+              PixelRepresentation and the rescale) mapped onto 0..65535;
+              MONOCHROME1 inverted (65535 - v).
+       color: apply_color_lut for PALETTE COLOR (16-bit entries -> v * 255 /
+              65535), RGB samples as stored.
+   and writes DIR/<case>.ref:
+       uint32 width, height, channels, bits (8 or 16), little-endian
+       then the samples row by row (float64, to keep the reference unrounded)
+   The test compares within the tolerance it documents.
+"""
+import pathlib
+import struct
+import sys
+
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.pixel_data_handlers.util import apply_color_lut, apply_modality_lut, apply_windowing
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+OCTAVE = "/usr/share/octave/packages/dicom-0.5.1/imdata/"
+PYDICOM = "/usr/lib/python3/dist-packages/pydicom/data/test_files/"
+
+# name -> (path, frame). The JPEG-LS file is the lossless twin of MR_small:
+# pydicom here has no JPEG-LS decoder, so its reference is MR_small's pixels.
+REAL = {
+    "ct_ankle": (OCTAVE + "CT-MONO2-16-ankle.dcm", 0),
+    "us_palette_f0": (OCTAVE + "US-PAL-8-10x-echo.dcm", 0),
+    "us_palette_f7": (OCTAVE + "US-PAL-8-10x-echo.dcm", 7),
+    "ct_small": (PYDICOM + "CT_small.dcm", 0),
+    "mr_small": (PYDICOM + "MR_small.dcm", 0),
+    "mr_small_rle": (PYDICOM + "MR_small_RLE.dcm", 0),
+    "mr_small_bigendian": (PYDICOM + "MR_small_bigendian.dcm", 0),
+    "mr_small_implicit": (PYDICOM + "MR_small_implicit.dcm", 0),
+    "mr_small_jpeg_ls": (PYDICOM + "MR_small.dcm", 0),
+    "sc_rgb_rle": (PYDICOM + "SC_rgb_rle.dcm", 0),
+    "explicit_big_endian_rgb": (PYDICOM + "ExplVR_BigEnd.dcm", 0),
+}
+
+
+def dx_dataset(rows, cols, pixels, bits_stored, photometric, **extra):
+    """A minimal Digital X-Ray image, uncompressed explicit VR little endian."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1.1"  # DX for presentation
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.Modality = "DX"
+    ds.PatientName = "Secret^Patient"  # must never appear in a message
+    ds.PatientID = "PID-4711-SECRET"
+    ds.Rows = rows
+    ds.Columns = cols
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = photometric
+    ds.BitsAllocated = 16
+    ds.BitsStored = bits_stored
+    ds.HighBit = bits_stored - 1
+    ds.PixelRepresentation = 0
+    for k, v in extra.items():
+        setattr(ds, k, v)
+    ds.PixelData = pixels
+    ds.is_little_endian = True
+    ds.is_implicit_VR = False
+    return ds
+
+
+def radiograph12(rows=48, cols=40):
+    """12-bit values over the whole 0..4095 range, with structure."""
+    y, x = np.mgrid[0:rows, 0:cols]
+    v = (x * 97 + y * 61 + (x * y) % 37 * 11) % 4096
+    v[0, 0], v[0, 1] = 0, 4095
+    return v.astype(np.uint16)
+
+
+def write_synthetic(out):
+    img = radiograph12()
+    raw = img.tobytes()
+    rows, cols = img.shape
+    cases = {
+        "dx12_mono2": dx_dataset(rows, cols, raw, 12, "MONOCHROME2"),
+        "dx12_mono1": dx_dataset(rows, cols, raw, 12, "MONOCHROME1"),
+        "dx12_rescale": dx_dataset(rows, cols, raw, 12, "MONOCHROME2", RescaleSlope="0.5",
+                                   RescaleIntercept="-100", RescaleType="US"),
+        "dx12_window": dx_dataset(rows, cols, raw, 12, "MONOCHROME2", WindowCenter="1500",
+                                  WindowWidth="1000"),
+        "dx12_rescale_window_mono1": dx_dataset(rows, cols, raw, 12, "MONOCHROME1", RescaleSlope="2",
+                                                RescaleIntercept="-1000", RescaleType="US",
+                                                WindowCenter="2000", WindowWidth="3001"),
+        # Bad input.
+        "bad_bits_stored": dx_dataset(rows, cols, raw, 12, "MONOCHROME2"),
+        "bad_zero_rows": dx_dataset(rows, cols, raw, 12, "MONOCHROME2"),
+        "bad_short_pixels": dx_dataset(rows, cols, raw[: len(raw) // 2], 12, "MONOCHROME2"),
+        "bad_window_width": dx_dataset(rows, cols, raw, 12, "MONOCHROME2", WindowCenter="1000",
+                                       WindowWidth="0"),
+        "bad_huge": dx_dataset(rows, cols, raw, 12, "MONOCHROME2"),
+        "bad_no_pixels": dx_dataset(rows, cols, raw, 12, "MONOCHROME2"),
+    }
+    cases["bad_bits_stored"].BitsStored = 20
+    cases["bad_bits_stored"].HighBit = 19
+    cases["bad_zero_rows"].Rows = 0
+    cases["bad_huge"].Rows = 30000
+    cases["bad_huge"].Columns = 30000
+    del cases["bad_no_pixels"].PixelData
+    for name, ds in cases.items():
+        ds.save_as(out / (name + ".dcm"), write_like_original=False)
+    return {n: (str(out / (n + ".dcm")), 0) for n in cases if not n.startswith("bad_")}
+
+
+def voi_range(ds):
+    """pydicom's apply_windowing output range, before its windowing."""
+    bits = ds.BitsStored
+    if ds.PixelRepresentation == 0:
+        y_min, y_max = 0.0, 2.0 ** bits - 1
+    else:
+        y_min, y_max = -(2.0 ** (bits - 1)), 2.0 ** (bits - 1) - 1
+    if "ModalityLUTSequence" not in ds and "RescaleSlope" in ds and "RescaleIntercept" in ds:
+        slope, intercept = float(ds.RescaleSlope), float(ds.RescaleIntercept)
+        y_min, y_max = y_min * slope + intercept, y_max * slope + intercept
+    return y_min, y_max
+
+
+def expected(path, frame):
+    ds = pydicom.dcmread(path)
+    arr = ds.pixel_array
+    if int(ds.get("NumberOfFrames", 1) or 1) > 1:
+        arr = arr[frame]
+    pi = ds.PhotometricInterpretation
+    if pi == "PALETTE COLOR":
+        rgb = apply_color_lut(arr, ds).astype(np.float64)
+        return rgb * 255.0 / 65535.0, 3, 8
+    if ds.SamplesPerPixel == 3:
+        return arr.astype(np.float64), 3, 8
+    # DCMTK keeps modality values as integers: a fractional rescale (slope
+    # 0.5) is truncated toward zero (a C cast), so two stored values can share one output
+    # level. Documented in dicom_reader.h; modelled here, not hidden by a
+    # tolerance.
+    modality = np.trunc(apply_modality_lut(arr, ds).astype(np.float64))
+    if "WindowCenter" in ds:
+        y_min, y_max = voi_range(ds)
+        voi = apply_windowing(modality, ds, index=0).astype(np.float64)
+        out = (voi - y_min) / (y_max - y_min) * 65535.0
+    else:
+        lo, hi = modality.min(), modality.max()
+        out = (modality - lo) / (hi - lo) * 65535.0
+    if pi == "MONOCHROME1" or ds.get("PresentationLUTShape", "") == "INVERSE":
+        out = 65535.0 - out
+    return out[:, :, None], 1, 16
+
+
+def write_reference(path, pixels, channels, bits):
+    h, w = pixels.shape[:2]
+    with open(path, "wb") as f:
+        f.write(struct.pack("<4I", w, h, channels, bits))
+        f.write(np.ascontiguousarray(pixels, dtype="<f8").tobytes())
+
+
+def main():
+    out = pathlib.Path(sys.argv[1])
+    out.mkdir(parents=True, exist_ok=True)
+    cases = dict(REAL)
+    cases.update(write_synthetic(out))
+    for name, (path, frame) in cases.items():
+        pixels, channels, bits = expected(path, frame)
+        write_reference(out / (name + ".ref"), pixels, channels, bits)
+
+
+if __name__ == "__main__":
+    main()
