@@ -257,9 +257,11 @@ fx_status read_file(DcmFileFormat &file, const char *path, const void *data, siz
     }
     if (cond.good())
         return FX_OK;
-    if (cond == EC_InvalidStream && path)
-        return fx__error(FX_ERR_IO, "cannot read %s: %s", label, cond.text());
-    return fx__error(FX_ERR_FORMAT, "%s is not a readable DICOM file: %s (DCMTK)", label, cond.text());
+    /* The file was opened and its preamble read moments ago (lib/image_load.c),
+     * so a failure here is the content: DCMTK says "Invalid stream" when the
+     * data ends inside an element. */
+    return fx__error(FX_ERR_FORMAT, "%s cannot be parsed as DICOM: the file is truncated or damaged (DCMTK: %s)",
+                     label, cond.text());
 }
 
 fx_status load(const char *path, const void *data, size_t size, const char *label, const fx_load_options *limits,

@@ -6,6 +6,8 @@ set -euo pipefail
 packages=(
   meson ninja-build pkgconf gcc g++ cmake
   libpng-dev zlib1g-dev libcmocka-dev
+  libjpeg62-turbo-dev libdcmtk-dev  # JPEG and DICOM input (features jpeg, dicom)
+  octave-dicom python3-pydicom  # real DICOM test files used in place, pydicom reference (test_dicom)
   libtorch-dev nlohmann-json3-dev
   clang libclang-rt-14-dev  # libFuzzer targets (tests/fuzz/run.sh)
   python3-torch python3-torchvision python3-numpy python3-opencv python3-pil python3-pytest

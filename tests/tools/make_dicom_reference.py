@@ -19,7 +19,8 @@ Usage: make_dicom_reference.py DIR
    and writes DIR/<case>.ref:
        uint32 width, height, channels, bits (8 or 16), little-endian
        then the samples row by row (float64, to keep the reference unrounded)
-   The test compares within the tolerance it documents.
+   and DIR/cases.txt, one "name frame path" line per case (the file fxcam
+   loads). The test compares within the tolerance it documents.
 """
 import pathlib
 import struct
@@ -175,9 +176,13 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
     cases = dict(REAL)
     cases.update(write_synthetic(out))
-    for name, (path, frame) in cases.items():
-        pixels, channels, bits = expected(path, frame)
-        write_reference(out / (name + ".ref"), pixels, channels, bits)
+    with open(out / "cases.txt", "w") as listing:
+        for name, (path, frame) in cases.items():
+            pixels, channels, bits = expected(path, frame)
+            write_reference(out / (name + ".ref"), pixels, channels, bits)
+            if name == "mr_small_jpeg_ls":
+                path = PYDICOM + "MR_small_jpeg_ls_lossless.dcm"
+            listing.write("%s %d %s\n" % (name, frame, path))
 
 
 if __name__ == "__main__":

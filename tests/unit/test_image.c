@@ -1233,7 +1233,12 @@ static void test_load_not_a_png(void **state)
     expect_load_failure((const uint8_t *)text, sizeof text - 1, FX_ERR_FORMAT, "not a PNG file");
     assert_error_contains("68 65 6c 6c 6f");
     static const uint8_t jpeg[] = {0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10, 'J', 'F', 'I', 'F', 0, 1};
-    expect_load_failure(jpeg, sizeof jpeg, FX_ERR_FORMAT, "looks like a JPEG file");
+    /* Recognised as JPEG and read as one (lib/jpeg.c): 12 bytes end early. */
+#if FX_TEST_HAVE_JPEG
+    expect_load_failure(jpeg, sizeof jpeg, FX_ERR_FORMAT, "not a valid JPEG");
+#else
+    expect_load_failure(jpeg, sizeof jpeg, FX_ERR_NOT_AVAILABLE, "without JPEG support");
+#endif
     static const uint8_t short_text[] = {'a', 'b'};
     expect_load_failure(short_text, sizeof short_text, FX_ERR_FORMAT, "not a PNG file");
     /* PNG signature mangled by a text-mode transfer (\r\n -> \n). */
