@@ -225,7 +225,9 @@ fx_status copy_output(DicomImage &image, const char *label, bool gray, fx_image 
 fx_status render(DcmFileFormat &file, E_TransferSyntax xfer, const Geometry &g, const char *label,
                  const fx_load_options *limits, fx_image *out)
 {
-    DicomImage image(&file, xfer, CIF_DecompressCompletePixelData, limits->frame, 1);
+    /* Partial access: only the requested frame is loaded and decompressed,
+     * so a compressed file declaring thousands of frames costs one frame. */
+    DicomImage image(&file, xfer, CIF_UsePartialAccessToPixelData, limits->frame, 1);
     EI_Status status = image.getStatus();
     if (status != EIS_Normal)
         return fx__error(status == EIS_NotSupportedValue ? FX_ERR_UNSUPPORTED : FX_ERR_FORMAT,
