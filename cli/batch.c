@@ -400,6 +400,7 @@ static void compute_alone(batch_run *run, batch_item *item, const fx_image *imag
         record_failure(run, item, "cannot compute the heatmap", fx_last_error());
         return;
     }
+    cli_warn_result(result, CLI_ALL_IMAGES, item->rel, &run->progress);
     finish_item(run, item, image, result, 0);
     fx_result_free(result);
 }
@@ -429,7 +430,9 @@ static int process_chunk(batch_run *run, chunk *c)
         fx_status status = fx_gradcam_compute(run->model, c->images, c->count, &run->opts, &result);
         run->compute_seconds += cli_now() - start;
         if (status == FX_OK) {
+            cli_warn_result(result, -1, NULL, &run->progress);
             for (size_t k = 0; k < c->count; k++) {
+                cli_warn_result(result, (int64_t)k, c->items[k]->rel, &run->progress);
                 finish_item(run, c->items[k], &c->images[k], result, k);
             }
         } else if (is_fatal(status)) {

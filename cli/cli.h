@@ -128,8 +128,16 @@ int cli_run_evaluate(const cli_settings *s);
 /* ---- Shared helpers (common.c) ----------------------------------------- */
 
 /* Loads --model, or the embedded model when settings->model is NULL, with
- * --device and --threads. Prints the reason on failure. */
+ * --device and --threads. Prints the reason on failure, and the model's load
+ * warnings ("fxcam: warning: ...") on success. */
 int cli_load_model(const cli_settings *s, fx_model **out);
+void cli_warn_model(const fx_model *model);
+struct cli_progress;
+#define CLI_ALL_IMAGES INT64_MIN
+/* Prints the result's warnings about image index `image` (-1: those about
+ * the whole call; CLI_ALL_IMAGES: every one) as "fxcam: warning: [name: ]...",
+ * through progress when not NULL. */
+void cli_warn_result(const fx_result *result, int64_t image, const char *name, struct cli_progress *progress);
 /* Resolves --class (an index or a class name) to *target (-1 when not
  * given). Prints the valid classes on failure and returns CLI_EXIT_USAGE. */
 int cli_resolve_class(const cli_settings *s, const fx_model *model, int32_t *target);
@@ -219,7 +227,7 @@ const cli_asset *cli_embedded_sample(size_t index);
 
 /* ---- Progress (progress.c) --------------------------------------------- */
 
-typedef struct cli_progress {
+struct cli_progress {
     FILE *to;
     bool terminal;     /* redraw one line with \r; else one line per item */
     size_t total;
@@ -227,7 +235,8 @@ typedef struct cli_progress {
     size_t failed;
     double start;
     bool line_drawn;   /* a bar is on screen and must be cleared before other output */
-} cli_progress;
+};
+typedef struct cli_progress cli_progress;
 
 void cli_progress_start(cli_progress *p, FILE *to, size_t total);
 /* Reports one finished item: its name and a short outcome ("fracture 93.4%",

@@ -101,6 +101,8 @@ static int compute_one(const cli_settings *s, const int32_t *methods, uint32_t m
         fx_status status = fx_gradcam_compute(*model, image, 1, &opts, result);
         if (status != FX_OK) {
             rc = cli_compute_failed(s->command, status);
+        } else {
+            cli_warn_result(*result, CLI_ALL_IMAGES, NULL, NULL);
         }
     }
     if (rc != CLI_EXIT_OK) {

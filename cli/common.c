@@ -249,6 +249,32 @@ const char *cli_method_slug(int32_t method)
     return method == FX_CAM_GRADCAM_PLUSPLUS ? "gradcampp" : fx_cam_method_name(method);
 }
 
+void cli_warn_model(const fx_model *model)
+{
+    for (size_t i = 0; i < fx_model_warning_count(model); i++) {
+        fprintf(stderr, "fxcam: warning: %s\n", cli_message(fx_model_warning(model, i, NULL)));
+    }
+}
+
+void cli_warn_result(const fx_result *result, int64_t image, const char *name, cli_progress *progress)
+{
+    for (size_t i = 0; i < fx_result_warning_count(result); i++) {
+        int64_t about = -1;
+        const char *msg = fx_result_warning(result, i, NULL, &about);
+        bool all = image == CLI_ALL_IMAGES;
+        if (!msg || (!all && about != image)) {
+            continue;
+        }
+        if (progress) {
+            cli_progress_note(progress, "fxcam: warning: %s%s%s", name ? cli_name(name) : "", name ? ": " : "",
+                              cli_message(msg));
+        } else {
+            fprintf(stderr, "fxcam: warning: %s%s%s\n", name ? cli_name(name) : "", name ? ": " : "",
+                    cli_message(msg));
+        }
+    }
+}
+
 int cli_load_model(const cli_settings *s, fx_model **out)
 {
     fx_model_options opts;
@@ -276,6 +302,7 @@ int cli_load_model(const cli_settings *s, fx_model **out)
             cli_error(s->command, "cannot load the model '%s': %s", cli_name(s->model), cli_message(fx_last_error()));
             return CLI_EXIT_FAILURE;
         }
+        cli_warn_model(*out);
         return CLI_EXIT_OK;
     }
     const cli_asset *asset = cli_embedded_model();
@@ -289,6 +316,7 @@ int cli_load_model(const cli_settings *s, fx_model **out)
                   cli_message(fx_last_error()[0] ? fx_last_error() : strerror(errno)));
         return CLI_EXIT_FAILURE;
     }
+    cli_warn_model(*out);
     return CLI_EXIT_OK;
 }
 

@@ -161,6 +161,11 @@ int cli_run_demo(const cli_settings *s)
         fx_status status = fx_gradcam_compute(model, images, n, &opts, &result);
         if (status != FX_OK) {
             rc = cli_compute_failed(s->command, status);
+        } else {
+            cli_warn_result(result, -1, NULL, NULL);
+            for (size_t i = 0; i < n; i++) {
+                cli_warn_result(result, (int64_t)i, samples[i].asset->name, NULL);
+            }
         }
     }
     size_t written = 0;

@@ -99,13 +99,16 @@ static int evaluate_chunk(evaluation *ev, const cli_annotation *items, size_t n)
     if (status == FX_ERR_LAYER || status == FX_ERR_DEVICE) {
         rc = cli_compute_failed(ev->s->command, status);
     } else if (status == FX_OK) {
+        cli_warn_result(result, -1, NULL, NULL);
         for (size_t k = 0; k < count; k++) {
+            cli_warn_result(result, (int64_t)k, loaded[k]->file, NULL);
             score_image(ev, loaded[k], result, k);
         }
     } else {
         for (size_t k = 0; k < count; k++) {
             fx_result *one = NULL;
             if (fx_gradcam_compute(ev->model, &images[k], 1, &ev->opts, &one) == FX_OK) {
+                cli_warn_result(one, CLI_ALL_IMAGES, loaded[k]->file, NULL);
                 score_image(ev, loaded[k], one, 0);
             } else {
                 record_failure(ev, loaded[k], "cannot compute the heatmaps", fx_last_error());

@@ -976,3 +976,14 @@ def test_compare_methods(tiny_model, tmp_path):
     assert "(largest |Grad-CAM - HiResCAM|: " in r.stdout
     r = run("compare", "--model", tiny_model, "--image", "frac.png", "--methods", "gradcam", cwd=tmp_path)
     assert r.returncode == 2 and "--methods needs two different methods" in r.stderr
+
+
+@torch_only
+def test_library_warnings_are_printed(tiny_model, tmp_path):
+    # the map of "normal" is all zero after ReLU (its weight is negative): the
+    # library warns, the command prints it once on stderr
+    cv2.imwrite(str(tmp_path / "frac.png"), make_image(5, True))
+    r = run("single", "--model", tiny_model, "--image", "frac.png", "--class", "normal", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    warnings = [line for line in r.stderr.splitlines() if line.startswith("fxcam: warning: ")]
+    assert len(warnings) == 1 and "all zero" in warnings[0], r.stderr
