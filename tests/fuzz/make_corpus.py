@@ -56,6 +56,10 @@ rng = np.random.default_rng(1)
 put("png", "rgb8_5x4", png_bytes(Image.fromarray(rng.integers(0, 255, (4, 5, 3), dtype=np.uint8))))
 put("png", "gray16_3x6", png_bytes(Image.fromarray(rng.integers(0, 65535, (6, 3), dtype=np.uint16))))
 put("png", "palette_4x4", png_bytes(Image.fromarray(rng.integers(0, 255, (4, 4, 3), dtype=np.uint8)).convert("P")))
+# fx_image_load_memory dispatches by content: a JPEG seed lets the target reach the JPEG reader too.
+jpeg = io.BytesIO()
+Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(jpeg, format="JPEG", quality=80)
+put("png", "jpeg_rgb_8x8", jpeg.getvalue())
 # 32768 x 4096, 16-bit RGBA: within the default limits, 1 GiB decoded (issue 9).
 ihdr = struct.pack(">IIBBBBB", 32768, 4096, 16, 6, 0, 0, 0)
 put("png", "huge_header_32768x4096_rgba16",
