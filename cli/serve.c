@@ -1,0 +1,1265 @@
+/* `fxcam serve`: an HTTP service over the library (GNU libmicrohttpd) and the
+ * page that uses it (docs/serve.md).
+ *
+ * Threads: libmicrohttpd's pool reads requests and writes answers; it never
+ * computes. A finished upload is checked, put in a bounded queue and its
+ * connection suspended; one worker thread takes the requests at the head of
+ * the queue that share method(s), layer and class (waiting up to a short
+ * window for more, at most max_batch), decodes them, runs one
+ * fx_gradcam_compute over all of them, writes each answer and resumes the
+ * connections in arrival order. A full queue is answered 503 + Retry-After.
+ * The model is loaded once; its getters are thread-safe (fxcam.h). */
+#include "serve.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef FXCAM_HAVE_MHD
+
+const char cli_serve_summary[] = "HTTP service and web page (not in this build: needs libmicrohttpd).";
+
+int cli_run_serve(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    cli_error("serve", "this fxcam was built without libmicrohttpd; install libmicrohttpd-dev (tools/setup.sh) "
+              "and rebuild");
+    return CLI_EXIT_FAILURE;
+}
+
+#else
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <math.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+
+const char cli_serve_summary[] = "HTTP service and web page: upload a radiograph, see where the model looks.";
+
+/* The page (cli/serve_page.html), embedded by serve_embed_page.py. */
+extern const unsigned char cli_serve_page[];
+extern const size_t cli_serve_page_size;
+
+#define MAX_BATCH 8
+#define WINDOW_SECONDS 0.005
+
+typedef struct serve_config {
+    cli_settings model;      /* --model, --device, --threads for cli_load_model */
+    const char *host;
+    unsigned port;
+    unsigned workers;        /* libmicrohttpd threads */
+    uint64_t max_upload;     /* bytes */
+    const char *token;       /* NULL = none */
+    unsigned queue_capacity;
+    unsigned timeout;        /* seconds of client inactivity */
+} serve_config;
+
+typedef struct explain_params {
+    int32_t methods[FX_CAM_METHOD_COUNT];
+    uint32_t method_count;
+    char layer[256];         /* "" = the model's default */
+    int32_t target_class;    /* -1 = predicted */
+    float alpha;
+    float threshold;
+    int32_t colormap;
+    bool figure;
+} explain_params;
+
+enum route { ROUTE_PAGE, ROUTE_HEALTH, ROUTE_MODEL, ROUTE_METHODS, ROUTE_COLORMAPS, ROUTE_EXPLAIN };
+
+typedef struct server server;
+
+typedef struct request {
+    server *srv;
+    struct MHD_Connection *conn;
+    enum route route;
+    double start, queued;
+    /* upload */
+    serve_bytes body;
+    bool too_large;
+    struct MHD_PostProcessor *post;
+    unsigned file_parts;
+    bool bad_field;
+    /* the answer, written by the worker before it resumes the connection */
+    explain_params params;
+    bool ready;
+    unsigned status;
+    cli_text answer;
+    bool retry_after;
+} request;
+
+struct server {
+    serve_config cfg;
+    fx_model *model;
+    struct MHD_Daemon *daemon;
+    cli_text model_json, methods_json, colormaps_json;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    request **queue;         /* ring of cfg.queue_capacity */
+    size_t head, count;
+    bool stopping;
+    pthread_t worker;
+};
+
+/* ---- Answers ----------------------------------------------------------- */
+
+static enum MHD_Result send_text(struct MHD_Connection *conn, unsigned status, const char *type, char *data,
+                                 size_t size, enum MHD_ResponseMemoryMode mode, bool retry_after)
+{
+    struct MHD_Response *response = MHD_create_response_from_buffer(size, data, mode);
+    if (!response) {
+        if (mode == MHD_RESPMEM_MUST_FREE) {
+            free(data);
+        }
+        return MHD_NO;
+    }
+    MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    MHD_add_response_header(response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(response, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(response, "Referrer-Policy", "no-referrer");
+    if (retry_after) {
+        MHD_add_response_header(response, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    }
+    if (status == MHD_HTTP_UNAUTHORIZED) {
+        MHD_add_response_header(response, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    }
+    enum MHD_Result rc = MHD_queue_response(conn, status, response);
+    MHD_destroy_response(response);
+    return rc;
+}
+
+static void error_json(cli_text *t, const char *message)
+{
+    cli_text_printf(t, "{");
+    serve_json_key(t, "error", true);
+    serve_json_string(t, message);
+    cli_text_printf(t, "}\n");
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *conn, request *r, unsigned status, cli_text *t,
+                                 bool retry_after)
+{
+    r->status = status;
+    char *data = t->data ? t->data : calloc(1, 1);
+    size_t size = t->size;
+    memset(t, 0, sizeof *t); /* MHD owns the text now */
+    return send_text(conn, status, "application/json", data, size, MHD_RESPMEM_MUST_FREE, retry_after);
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *conn, request *r, unsigned status, const char *message)
+{
+    cli_text t = {0};
+    error_json(&t, message);
+    return send_json(conn, r, status, &t, status == MHD_HTTP_SERVICE_UNAVAILABLE);
+}
+
+/* A copy of a precomputed JSON text (MHD frees what it sends). */
+static enum MHD_Result send_copy(struct MHD_Connection *conn, request *r, const cli_text *t)
+{
+    cli_text copy = {0};
+    cli_text_printf(&copy, "%s", t->data);
+    return send_json(conn, r, MHD_HTTP_OK, &copy, false);
+}
+
+/* ---- Static descriptions: model, methods, colormaps -------------------- */
+
+static void describe_model(server *srv)
+{
+    cli_text *t = &srv->model_json;
+    fx_model *m = srv->model;
+    uint32_t width = 0, height = 0, channels = 0;
+    fx_model_input_size(m, &width, &height, &channels);
+    cli_text_printf(t, "{");
+    serve_json_key(t, "name", true);
+    serve_json_string(t, cli_model_name(&srv->cfg.model));
+    serve_json_key(t, "device", false);
+    serve_json_string(t, fx_model_device(m));
+    cli_text_printf(t, ",\"input\":{\"width\":%u,\"height\":%u,\"channels\":%u}", width, height, channels);
+    cli_text_printf(t, ",\"output_kind\":\"%s\"",
+                    fx_model_output_kind(m) == FX_OUTPUT_PROBABILITIES ? "probabilities" : "logits");
+    cli_text_printf(t, ",\"classes\":[");
+    for (uint32_t i = 0; i < fx_model_result_class_count(m); i++) {
+        cli_text_printf(t, "%s{\"index\":%u,\"name\":", i ? "," : "", i);
+        serve_json_string(t, fx_model_class_name(m, i));
+        cli_text_printf(t, "}");
+    }
+    cli_text_printf(t, "],\"positive_class\":%d", fx_model_positive_class(m));
+    serve_json_key(t, "default_layer", false);
+    if (fx_model_default_layer(m)) {
+        serve_json_string(t, fx_model_default_layer(m));
+    } else {
+        cli_text_printf(t, "null");
+    }
+    cli_text_printf(t, ",\"layers\":[");
+    bool first = true;
+    for (size_t i = 0; i < fx_model_layer_count(m); i++) {
+        fx_layer_info info = {.struct_size = sizeof info};
+        if (fx_model_layer(m, i, &info) != FX_OK || !info.is_feature_map) {
+            continue;
+        }
+        cli_text_printf(t, "%s{\"name\":", first ? "" : ",");
+        serve_json_string(t, info.name);
+        serve_json_key(t, "type", false);
+        serve_json_string(t, info.type);
+        cli_text_printf(t, ",\"shape\":[");
+        for (uint32_t d = 0; d < info.rank && d < FX_LAYER_MAX_RANK; d++) {
+            cli_text_printf(t, "%s%lld", d ? "," : "", (long long)info.shape[d]);
+        }
+        cli_text_printf(t, "]}");
+        first = false;
+    }
+    cli_text_printf(t, "],\"warnings\":[");
+    for (size_t i = 0; i < fx_model_warning_count(m); i++) {
+        int32_t code = 0;
+        const char *msg = fx_model_warning(m, i, &code);
+        cli_text_printf(t, "%s{\"code\":%d,\"message\":", i ? "," : "", code);
+        serve_json_string(t, msg);
+        cli_text_printf(t, "}");
+    }
+    cli_text_printf(t, "],\"max_upload_bytes\":%llu,\"max_batch\":%d,\"library_version\":",
+                    (unsigned long long)srv->cfg.max_upload, MAX_BATCH);
+    serve_json_string(t, fx_version_string());
+    cli_text_printf(t, "}\n");
+}
+
+static void describe_methods(server *srv)
+{
+    cli_text *t = &srv->methods_json;
+    cli_text_printf(t, "{\"methods\":[");
+    for (int32_t id = 0; id < FX_CAM_METHOD_COUNT; id++) {
+        cli_text_printf(t, "%s{\"id\":%d,\"name\":", id ? "," : "", id);
+        serve_json_string(t, fx_cam_method_name(id));
+        serve_json_key(t, "title", false);
+        serve_json_string(t, cli_method_title(id));
+        cli_text_printf(t, "}");
+    }
+    cli_text_printf(t, "],\"default\":\"%s\"}\n", fx_cam_method_name(FX_CAM_GRADCAM));
+}
+
+static void describe_colormaps(server *srv)
+{
+    cli_text *t = &srv->colormaps_json;
+    cli_text_printf(t, "{\"colormaps\":[");
+    for (uint32_t i = 0; i < fx_colormap_count(); i++) {
+        int32_t id = fx_colormap_at(i);
+        uint8_t rgb[768];
+        if (fx_colormap_table(id, rgb) != FX_OK) {
+            continue;
+        }
+        cli_text_printf(t, "%s{\"id\":%d,\"name\":", i ? "," : "", id);
+        serve_json_string(t, fx_colormap_name(id));
+        cli_text_printf(t, ",\"table\":[");
+        for (int k = 0; k < 768; k++) {
+            cli_text_printf(t, "%s%u", k ? "," : "", rgb[k]);
+        }
+        cli_text_printf(t, "]}");
+    }
+    cli_text_printf(t, "],\"default\":\"%s\"}\n", fx_colormap_name(FX_COLORMAP_JET));
+}
+
+/* ---- Request parameters ------------------------------------------------ */
+
+static const char *const explain_keys[] = {"method", "methods", "layer", "class", "alpha", "threshold", "colormap",
+                                           "figure", NULL};
+
+typedef struct key_check {
+    char bad[80];
+} key_check;
+
+static enum MHD_Result check_key(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    (void)value;
+    key_check *k = cls;
+    for (size_t i = 0; explain_keys[i]; i++) {
+        if (strcmp(key, explain_keys[i]) == 0) {
+            return MHD_YES;
+        }
+    }
+    if (!k->bad[0]) {
+        snprintf(k->bad, sizeof k->bad, "%s", key);
+    }
+    return MHD_YES;
+}
+
+static bool parse_unit(const char *text, float *out)
+{
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (end == text || *end || errno || !isfinite(v) || v < 0.0 || v > 1.0) {
+        return false;
+    }
+    *out = (float)v;
+    return true;
+}
+
+/* "gradcam++" arrives as "gradcam  " when a client does not encode '+'
+ * (a '+' in a query string means a space). */
+static bool parse_method(const char *name, size_t len, int32_t *method)
+{
+    char buf[64];
+    if (len == 0 || len >= sizeof buf) {
+        return false;
+    }
+    memcpy(buf, name, len);
+    buf[len] = '\0';
+    for (size_t i = 0; i < len; i++) {
+        buf[i] = buf[i] == ' ' ? '+' : buf[i];
+    }
+    return fx_cam_method_from_name(buf, method) == FX_OK;
+}
+
+static bool parse_methods(const char *text, explain_params *p, char *why, size_t why_size)
+{
+    p->method_count = 0;
+    for (const char *s = text;;) {
+        const char *comma = strchr(s, ',');
+        size_t len = comma ? (size_t)(comma - s) : strlen(s);
+        int32_t m = 0;
+        if (!parse_method(s, len, &m)) {
+            snprintf(why, why_size, "unknown method '%.*s'; see GET /api/v1/methods", (int)(len > 60 ? 60 : len), s);
+            return false;
+        }
+        for (uint32_t j = 0; j < p->method_count; j++) {
+            if (p->methods[j] == m) {
+                snprintf(why, why_size, "method '%s' given twice", fx_cam_method_name(m));
+                return false;
+            }
+        }
+        if (p->method_count == FX_CAM_METHOD_COUNT) {
+            snprintf(why, why_size, "too many methods");
+            return false;
+        }
+        p->methods[p->method_count++] = m;
+        if (!comma) {
+            return true;
+        }
+        s = comma + 1;
+    }
+}
+
+static bool parse_class(const fx_model *model, const char *text, int32_t *target)
+{
+    uint32_t count = fx_model_result_class_count(model);
+    char *end = NULL;
+    errno = 0;
+    unsigned long v = strtoul(text, &end, 10);
+    if (end != text && !*end && !errno && text[0] >= '0' && text[0] <= '9' && v < count) {
+        *target = (int32_t)v;
+        return true;
+    }
+    for (uint32_t i = 0; i < count; i++) {
+        if (strcasecmp(text, fx_model_class_name(model, i)) == 0) {
+            *target = (int32_t)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Reads and checks the query parameters of an explain request. Returns
+ * false with the reason in why. */
+static bool parse_explain(server *srv, struct MHD_Connection *conn, explain_params *p, char *why, size_t why_size)
+{
+    memset(p, 0, sizeof *p);
+    p->methods[0] = FX_CAM_GRADCAM;
+    p->method_count = 1;
+    p->target_class = -1;
+    p->alpha = 0.4f;
+    p->colormap = FX_COLORMAP_JET;
+    p->figure = true;
+    key_check keys = {{0}};
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, check_key, &keys);
+    if (keys.bad[0]) {
+        snprintf(why, why_size, "unknown parameter '%s'; valid: method, methods, layer, class, alpha, threshold, "
+                 "colormap, figure", keys.bad);
+        return false;
+    }
+    const char *method = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "method");
+    const char *methods = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "methods");
+    if (method && methods) {
+        snprintf(why, why_size, "give either method or methods, not both");
+        return false;
+    }
+    if ((method || methods) && !parse_methods(method ? method : methods, p, why, why_size)) {
+        return false;
+    }
+    if (method && p->method_count > 1) {
+        snprintf(why, why_size, "method takes one name; use methods=A,B for several");
+        return false;
+    }
+    const char *layer = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "layer");
+    if (layer) {
+        if (!layer[0] || strlen(layer) >= sizeof p->layer) {
+            snprintf(why, why_size, "layer must be 1..%zu characters; see GET /api/v1/model", sizeof p->layer - 1);
+            return false;
+        }
+        snprintf(p->layer, sizeof p->layer, "%s", layer);
+    }
+    const char *klass = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "class");
+    if (klass && !parse_class(srv->model, klass, &p->target_class)) {
+        snprintf(why, why_size, "unknown class; give an index 0..%u or a class name (GET /api/v1/model)",
+                 fx_model_result_class_count(srv->model) - 1);
+        return false;
+    }
+    const char *alpha = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "alpha");
+    if (alpha && !parse_unit(alpha, &p->alpha)) {
+        snprintf(why, why_size, "alpha must be a number in [0,1]");
+        return false;
+    }
+    const char *threshold = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "threshold");
+    if (threshold && !parse_unit(threshold, &p->threshold)) {
+        snprintf(why, why_size, "threshold must be a number in [0,1]");
+        return false;
+    }
+    const char *colormap = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "colormap");
+    if (colormap && fx_colormap_from_name(colormap, &p->colormap) != FX_OK) {
+        snprintf(why, why_size, "unknown colormap; see GET /api/v1/colormaps");
+        return false;
+    }
+    const char *figure = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "figure");
+    if (figure) {
+        if (strcmp(figure, "0") != 0 && strcmp(figure, "1") != 0) {
+            snprintf(why, why_size, "figure must be 0 or 1");
+            return false;
+        }
+        p->figure = figure[0] == '1';
+    }
+    return true;
+}
+
+/* Requests are computed together when these agree. */
+static bool same_compute(const explain_params *a, const explain_params *b)
+{
+    return a->method_count == b->method_count &&
+           memcmp(a->methods, b->methods, a->method_count * sizeof a->methods[0]) == 0 &&
+           strcmp(a->layer, b->layer) == 0 && a->target_class == b->target_class;
+}
+
+/* ---- The worker: decode, compute, answer ------------------------------- */
+
+static void answer_error(request *r, unsigned status, const char *message)
+{
+    cli_text_free(&r->answer);
+    r->status = status;
+    error_json(&r->answer, message);
+}
+
+static unsigned status_for_load(fx_status status)
+{
+    return status == FX_ERR_LIMIT ? 413 : status == FX_ERR_OUT_OF_MEMORY
+               ? MHD_HTTP_SERVICE_UNAVAILABLE : status == FX_ERR_NOT_AVAILABLE ? 415 : MHD_HTTP_BAD_REQUEST;
+}
+
+static unsigned status_for_compute(fx_status status)
+{
+    return status == FX_ERR_LAYER || status == FX_ERR_INVALID_ARGUMENT ? MHD_HTTP_BAD_REQUEST
+                                                                         : MHD_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+static void json_png(cli_text *t, const char *key, const fx_image *img)
+{
+    serve_bytes png = {0};
+    serve_json_key(t, key, false);
+    if (serve_png_encode(img, &png)) {
+        serve_json_base64(t, png.data, png.size);
+    } else {
+        cli_text_printf(t, "null");
+    }
+    serve_bytes_free(&png);
+}
+
+static void json_class(cli_text *t, const fx_model *m, int32_t index)
+{
+    cli_text_printf(t, "{\"index\":%d,\"name\":", index);
+    serve_json_string(t, index >= 0 ? fx_model_class_name(m, (uint32_t)index) : "");
+}
+
+/* The figure the CLI would write: one method as original | heatmap |
+ * overlay, two as the compare figure. */
+static fx_status compose_figure(server *srv, const request *r, const fx_image *image, const fx_result *res, size_t i,
+                                fx_image *figure)
+{
+    const explain_params *p = &r->params;
+    int32_t predicted = fx_result_predicted_class(res, i);
+    char title[160], caption[400];
+    if (p->method_count >= 2) {
+        snprintf(title, sizeof title, "%s vs %s", cli_method_title(p->methods[0]), cli_method_title(p->methods[1]));
+    } else {
+        snprintf(title, sizeof title, "%s", cli_method_title(p->methods[0]));
+    }
+    cli_caption(&srv->cfg.model, title, NULL, caption, sizeof caption);
+    fx_figure_options f;
+    fx_figure_options_init(&f);
+    f.alpha = p->alpha;
+    f.colormap = p->colormap;
+    f.threshold = p->threshold;
+    f.label = fx_model_class_name(srv->model, (uint32_t)predicted);
+    f.confidence = fx_result_confidence(res, i);
+    f.method = caption;
+    f.layer = fx_result_layer(res);
+    if (p->method_count >= 2) {
+        return fx_figure_compare(image, fx_result_heatmap(res, i, 0), cli_method_title(p->methods[0]),
+                                 fx_result_heatmap(res, i, 1), cli_method_title(p->methods[1]), &f, figure);
+    }
+    return fx_figure_compose(image, fx_result_heatmap(res, i, 0), &f, figure);
+}
+
+static void answer_result(server *srv, request *r, const fx_image *image, const fx_result *res, size_t i,
+                          size_t batch, double compute_ms)
+{
+    const fx_model *m = srv->model;
+    cli_text *t = &r->answer;
+    cli_text_free(t);
+    r->status = MHD_HTTP_OK;
+    cli_text_printf(t, "{\"prediction\":");
+    json_class(t, m, fx_result_predicted_class(res, i));
+    cli_text_printf(t, ",\"confidence\":");
+    serve_json_number(t, fx_result_confidence(res, i));
+    cli_text_printf(t, "},\"target_class\":");
+    json_class(t, m, fx_result_target_class(res, i));
+    cli_text_printf(t, "},\"probabilities\":[");
+    uint32_t count = 0;
+    const float *prob = fx_result_probabilities(res, i, &count);
+    for (uint32_t k = 0; prob && k < count; k++) {
+        cli_text_printf(t, "%s", k ? "," : "");
+        json_class(t, m, (int32_t)k);
+        cli_text_printf(t, ",\"probability\":");
+        serve_json_number(t, prob[k]);
+        cli_text_printf(t, "}");
+    }
+    cli_text_printf(t, "]");
+    serve_json_key(t, "layer", false);
+    serve_json_string(t, fx_result_layer(res));
+    cli_text_printf(t, ",\"image\":{\"width\":%u,\"height\":%u,\"channels\":%u}", image->width, image->height,
+                    image->channels);
+    serve_json_key(t, "colormap", false);
+    serve_json_string(t, fx_colormap_name(r->params.colormap));
+    cli_text_printf(t, ",\"alpha\":");
+    serve_json_number(t, r->params.alpha);
+    cli_text_printf(t, ",\"threshold\":");
+    serve_json_number(t, r->params.threshold);
+    fx_image rgb = {0};
+    if (fx_image_to_rgb8(image, &rgb) == FX_OK) {
+        json_png(t, "image_png", &rgb);
+    }
+    cli_text_printf(t, ",\"heatmaps\":[");
+    for (uint32_t j = 0; j < fx_result_method_count(res); j++) {
+        const fx_image *map = fx_result_heatmap(res, i, j);
+        int32_t method = fx_result_method(res, j);
+        uint32_t px = 0, py = 0;
+        cli_heatmap_peak(map, &px, &py);
+        cli_text_printf(t, "%s{\"method\":", j ? "," : "");
+        serve_json_string(t, fx_cam_method_name(method));
+        serve_json_key(t, "title", false);
+        serve_json_string(t, cli_method_title(method));
+        cli_text_printf(t, ",\"peak\":{\"x\":%u,\"y\":%u}", px, py);
+        fx_image gray = {0};
+        if (serve_heatmap_gray8(map, &gray)) {
+            json_png(t, "png", &gray);
+        }
+        fx_image_free(&gray);
+        cli_text_printf(t, "}");
+    }
+    cli_text_printf(t, "],\"warnings\":[");
+    bool first = true;
+    for (size_t w = 0; w < fx_result_warning_count(res); w++) {
+        int32_t code = 0;
+        int64_t about = -1;
+        const char *msg = fx_result_warning(res, w, &code, &about);
+        if (!msg || (about != -1 && about != (int64_t)i)) {
+            continue;
+        }
+        cli_text_printf(t, "%s{\"code\":%d,\"message\":", first ? "" : ",", code);
+        serve_json_string(t, msg);
+        cli_text_printf(t, "}");
+        first = false;
+    }
+    cli_text_printf(t, "]");
+    if (r->params.figure) {
+        fx_image figure = {0};
+        if (compose_figure(srv, r, &rgb, res, i, &figure) == FX_OK) {
+            json_png(t, "figure_png", &figure);
+        } else {
+            serve_json_key(t, "figure_error", false);
+            serve_json_string(t, fx_last_error());
+        }
+        fx_image_free(&figure);
+    }
+    fx_image_free(&rgb);
+    cli_text_printf(t, ",\"timing\":{\"queue_ms\":");
+    serve_json_number(t, (cli_now() - r->queued) * 1000.0 - compute_ms);
+    cli_text_printf(t, ",\"compute_ms\":");
+    serve_json_number(t, compute_ms);
+    cli_text_printf(t, ",\"batch_size\":%zu}}\n", batch);
+}
+
+static void compute_group(server *srv, request **group, fx_image *images, size_t n)
+{
+    const explain_params *p = &group[0]->params;
+    fx_gradcam_options opts;
+    fx_gradcam_options_init(&opts);
+    opts.layer = p->layer[0] ? p->layer : NULL;
+    opts.target_class = p->target_class;
+    opts.methods = p->methods;
+    opts.method_count = p->method_count;
+    opts.batch_size = (uint32_t)n;
+    fx_result *res = NULL;
+    double t0 = cli_now();
+    fx_status status = fx_gradcam_compute(srv->model, images, n, &opts, &res);
+    double ms = (cli_now() - t0) * 1000.0;
+    if (status != FX_OK && n > 1) {
+        /* One bad image must not fail the others: answer each on its own. */
+        for (size_t k = 0; k < n; k++) {
+            compute_group(srv, group + k, images + k, 1);
+        }
+        return;
+    }
+    for (size_t k = 0; k < n; k++) {
+        if (status == FX_OK) {
+            answer_result(srv, group[k], &images[k], res, k, n, ms);
+        } else {
+            answer_error(group[k], status_for_compute(status), fx_last_error()[0] ? fx_last_error()
+                                                                                  : fx_status_str(status));
+        }
+    }
+    fx_result_free(res);
+}
+
+static void process_batch(server *srv, request **batch, size_t n)
+{
+    fx_image images[MAX_BATCH];
+    request *ok[MAX_BATCH];
+    size_t good = 0;
+    fx_load_options limits;
+    fx_load_options_init(&limits);
+    for (size_t k = 0; k < n; k++) {
+        request *r = batch[k];
+        fx_image img = {0};
+        fx_status status = fx_image_load_memory(r->body.data, r->body.size, &limits, &img);
+        serve_bytes_free(&r->body); /* the upload is not kept past decoding */
+        if (status != FX_OK) {
+            char why[600];
+            snprintf(why, sizeof why, "the upload is not an image fxcam can read: %s",
+                     fx_last_error()[0] ? fx_last_error() : fx_status_str(status));
+            answer_error(r, status_for_load(status), why);
+            continue;
+        }
+        images[good] = img;
+        ok[good++] = r;
+    }
+    if (good) {
+        compute_group(srv, ok, images, good);
+    }
+    for (size_t k = 0; k < good; k++) {
+        fx_image_free(&images[k]);
+    }
+}
+
+/* Number of requests at the head of the queue that can share a pass. */
+static size_t matching_head(server *srv)
+{
+    size_t n = 1, cap = srv->cfg.queue_capacity;
+    const request *first = srv->queue[srv->head];
+    while (n < srv->count && n < MAX_BATCH && same_compute(&first->params, &srv->queue[(srv->head + n) % cap]->params)) {
+        n++;
+    }
+    return n;
+}
+
+static void deadline_after(double seconds, struct timespec *ts)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    long ns = ts->tv_nsec + (long)(seconds * 1e9);
+    ts->tv_sec += ns / 1000000000L;
+    ts->tv_nsec = ns % 1000000000L;
+}
+
+static void *worker_main(void *arg)
+{
+    server *srv = arg;
+    for (;;) {
+        pthread_mutex_lock(&srv->lock);
+        while (srv->count == 0 && !srv->stopping) {
+            pthread_cond_wait(&srv->wake, &srv->lock);
+        }
+        if (srv->count == 0) {
+            pthread_mutex_unlock(&srv->lock);
+            return NULL;
+        }
+        /* The collection window: counted from the oldest request's arrival,
+         * so a lone request waits at most WINDOW_SECONDS. */
+        double wait = srv->queue[srv->head]->queued + WINDOW_SECONDS - cli_now();
+        if (wait > 0 && !srv->stopping && matching_head(srv) < MAX_BATCH) {
+            struct timespec until;
+            deadline_after(wait, &until);
+            while (!srv->stopping && matching_head(srv) < MAX_BATCH &&
+                   pthread_cond_timedwait(&srv->wake, &srv->lock, &until) != ETIMEDOUT) {
+            }
+        }
+        request *batch[MAX_BATCH];
+        size_t n = matching_head(srv);
+        for (size_t k = 0; k < n; k++) {
+            batch[k] = srv->queue[srv->head];
+            srv->head = (srv->head + 1) % srv->cfg.queue_capacity;
+            srv->count--;
+        }
+        bool stopping = srv->stopping;
+        pthread_mutex_unlock(&srv->lock);
+        if (stopping) {
+            for (size_t k = 0; k < n; k++) {
+                answer_error(batch[k], MHD_HTTP_SERVICE_UNAVAILABLE, "the server is shutting down");
+                batch[k]->retry_after = true;
+            }
+        } else {
+            process_batch(srv, batch, n);
+        }
+        for (size_t k = 0; k < n; k++) {
+            batch[k]->ready = true;
+            MHD_resume_connection(batch[k]->conn);
+        }
+    }
+}
+
+/* Puts r in the queue with its connection suspended; false when full. */
+static bool enqueue(server *srv, request *r)
+{
+    pthread_mutex_lock(&srv->lock);
+    if (srv->stopping || srv->count == srv->cfg.queue_capacity) {
+        pthread_mutex_unlock(&srv->lock);
+        return false;
+    }
+    /* Suspended before the worker can see it, so resume always follows. */
+    MHD_suspend_connection(r->conn);
+    r->queued = cli_now();
+    srv->queue[(srv->head + srv->count) % srv->cfg.queue_capacity] = r;
+    srv->count++;
+    pthread_cond_signal(&srv->wake);
+    pthread_mutex_unlock(&srv->lock);
+    return true;
+}
+
+/* ---- HTTP -------------------------------------------------------------- */
+
+static bool constant_time_equal(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned char diff = (unsigned char)(la != lb);
+    for (size_t i = 0; i < la; i++) {
+        diff |= (unsigned char)(a[i] ^ b[i % (lb ? lb : 1)]);
+    }
+    return diff == 0;
+}
+
+static bool authorized(server *srv, struct MHD_Connection *conn)
+{
+    if (!srv->cfg.token) {
+        return true;
+    }
+    const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    return auth && strncmp(auth, "Bearer ", 7) == 0 && constant_time_equal(auth + 7, srv->cfg.token);
+}
+
+static bool append_body(request *r, const char *data, size_t size)
+{
+    if (r->body.size + size > r->srv->cfg.max_upload) {
+        r->too_large = true;
+        return false;
+    }
+    if (r->body.size + size > r->body.capacity) {
+        size_t cap = r->body.capacity ? r->body.capacity : 65536;
+        while (cap < r->body.size + size) {
+            cap *= 2;
+        }
+        cap = cap > r->srv->cfg.max_upload ? r->srv->cfg.max_upload : cap;
+        uint8_t *grown = realloc(r->body.data, cap);
+        if (!grown) {
+            r->too_large = true;
+            return false;
+        }
+        r->body.data = grown;
+        r->body.capacity = cap;
+    }
+    memcpy(r->body.data + r->body.size, data, size);
+    r->body.size += size;
+    return true;
+}
+
+static enum MHD_Result on_form_part(void *cls, enum MHD_ValueKind kind, const char *key, const char *filename,
+                                    const char *content_type, const char *transfer_encoding, const char *data,
+                                    uint64_t off, size_t size)
+{
+    (void)kind;
+    (void)filename; /* may name the patient: never kept, logged or returned */
+    (void)content_type;
+    (void)transfer_encoding;
+    request *r = cls;
+    if (!key || strcmp(key, "file") != 0) {
+        r->bad_field = true;
+        return MHD_NO;
+    }
+    if (off == 0 && (r->file_parts == 0 || r->body.size > 0)) {
+        r->file_parts++;
+    }
+    if (r->file_parts > 1) {
+        return MHD_NO;
+    }
+    return size == 0 || append_body(r, data, size) ? MHD_YES : MHD_NO;
+}
+
+static enum route route_of(const char *url)
+{
+    static const struct { const char *path; enum route route; } routes[] = {
+        {"/", ROUTE_PAGE},
+        {"/healthz", ROUTE_HEALTH},
+        {"/api/v1/model", ROUTE_MODEL},
+        {"/api/v1/methods", ROUTE_METHODS},
+        {"/api/v1/colormaps", ROUTE_COLORMAPS},
+        {"/api/v1/explain", ROUTE_EXPLAIN},
+    };
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        if (strcmp(url, routes[i].path) == 0) {
+            return routes[i].route;
+        }
+    }
+    return (enum route) - 1;
+}
+
+static enum MHD_Result send_page(struct MHD_Connection *conn, request *r)
+{
+    r->status = MHD_HTTP_OK;
+    struct MHD_Response *response = MHD_create_response_from_buffer(cli_serve_page_size, (void *)cli_serve_page,
+                                                                    MHD_RESPMEM_PERSISTENT);
+    if (!response) {
+        return MHD_NO;
+    }
+    MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, "text/html; charset=utf-8");
+    MHD_add_response_header(response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(response, "X-Content-Type-Options", "nosniff");
+    /* Nothing outside this server: no CDN, no fonts, no analytics. */
+    MHD_add_response_header(response, "Content-Security-Policy",
+                            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+                            "img-src 'self' data: blob:; connect-src 'self'; base-uri 'none'; form-action 'none'");
+    enum MHD_Result rc = MHD_queue_response(conn, MHD_HTTP_OK, response);
+    MHD_destroy_response(response);
+    return rc;
+}
+
+/* First call of a request: route, token, and for an upload the declared size. */
+static enum MHD_Result start_request(server *srv, request *r, struct MHD_Connection *conn, const char *url,
+                                     const char *method)
+{
+    int route = (int)route_of(url);
+    bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+    bool post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
+    if (strncmp(url, "/api/", 5) == 0 && !authorized(srv, conn)) {
+        return send_error(conn, r, MHD_HTTP_UNAUTHORIZED, "missing or wrong token: send 'Authorization: Bearer "
+                          "<token>' as given to fxcam serve --token");
+    }
+    if (route < 0) {
+        return send_error(conn, r, MHD_HTTP_NOT_FOUND, "no such resource; see docs/serve.md for the API");
+    }
+    r->route = (enum route)route;
+    if (r->route != ROUTE_EXPLAIN ? !get : !post) {
+        return send_error(conn, r, MHD_HTTP_METHOD_NOT_ALLOWED,
+                          r->route == ROUTE_EXPLAIN ? "use POST with the image as the body"
+                                                    : "use GET");
+    }
+    switch (r->route) {
+    case ROUTE_PAGE: return send_page(conn, r);
+    case ROUTE_HEALTH: {
+        cli_text t = {0};
+        cli_text_printf(&t, "{\"status\":\"ok\"}\n");
+        return send_json(conn, r, MHD_HTTP_OK, &t, false);
+    }
+    case ROUTE_MODEL: return send_copy(conn, r, &srv->model_json);
+    case ROUTE_METHODS: return send_copy(conn, r, &srv->methods_json);
+    case ROUTE_COLORMAPS: return send_copy(conn, r, &srv->colormaps_json);
+    case ROUTE_EXPLAIN: break;
+    }
+    const char *length = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (length) {
+        char *end = NULL;
+        errno = 0;
+        unsigned long long declared = strtoull(length, &end, 10);
+        if (errno == ERANGE || (declared > srv->cfg.max_upload && end != length)) {
+            char why[200];
+            snprintf(why, sizeof why, "the upload is larger than this server's limit of %llu bytes (--max-upload)",
+                     (unsigned long long)srv->cfg.max_upload);
+            return send_error(conn, r, 413, why);
+        }
+    }
+    const char *type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (type && strncasecmp(type, "multipart/form-data", 19) == 0) {
+        r->post = MHD_create_post_processor(conn, 16 * 1024, on_form_part, r);
+        if (!r->post) {
+            return send_error(conn, r, MHD_HTTP_BAD_REQUEST, "multipart/form-data without a boundary");
+        }
+    }
+    return MHD_YES;
+}
+
+/* Last call of an upload: check it, then queue it. */
+static enum MHD_Result finish_upload(server *srv, request *r, struct MHD_Connection *conn)
+{
+    if (r->too_large) {
+        char why[200];
+        snprintf(why, sizeof why, "the upload is larger than this server's limit of %llu bytes (--max-upload)",
+                 (unsigned long long)srv->cfg.max_upload);
+        return send_error(conn, r, 413, why);
+    }
+    if (r->post) {
+        bool complete = MHD_destroy_post_processor(r->post) == MHD_YES;
+        r->post = NULL;
+        if (r->bad_field || r->file_parts > 1) {
+            return send_error(conn, r, MHD_HTTP_BAD_REQUEST, "the form must hold exactly one part, named 'file'");
+        }
+        if (!complete || r->file_parts == 0) {
+            return send_error(conn, r, MHD_HTTP_BAD_REQUEST, "truncated or malformed multipart body: expected one "
+                              "complete part named 'file'");
+        }
+    }
+    if (r->body.size == 0) {
+        return send_error(conn, r, MHD_HTTP_BAD_REQUEST, "empty upload: send the image (PNG, JPEG or DICOM) as the "
+                          "body, or as the form part 'file'");
+    }
+    char why[400];
+    if (!parse_explain(srv, conn, &r->params, why, sizeof why)) {
+        return send_error(conn, r, MHD_HTTP_BAD_REQUEST, why);
+    }
+    if (!enqueue(srv, r)) {
+        return send_error(conn, r, MHD_HTTP_SERVICE_UNAVAILABLE, "the server is busy (request queue full); retry "
+                          "after the time in Retry-After");
+    }
+    return MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_size, void **state)
+{
+    (void)version;
+    server *srv = cls;
+    request *r = *state;
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        if (!r) {
+            return MHD_NO;
+        }
+        r->srv = srv;
+        r->conn = conn;
+        r->start = cli_now();
+        r->status = 0;
+        *state = r;
+        return start_request(srv, r, conn, url, method);
+    }
+    if (r->ready) {
+        r->ready = false;
+        return send_json(conn, r, r->status, &r->answer, r->retry_after);
+    }
+    if (r->status != 0) {
+        /* Already answered (an error before the body): discard the rest. */
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        size_t size = *upload_size;
+        *upload_size = 0;
+        if (r->too_large) {
+            /* Past the limit without a declared length (chunked): stop reading. */
+            return r->body.size + size > 2 * srv->cfg.max_upload ? MHD_NO : MHD_YES;
+        }
+        if (r->post) {
+            /* A refused part sets bad_field, file_parts or too_large;
+             * finish_upload answers it. */
+            (void)MHD_post_process(r->post, upload_data, size);
+        } else {
+            append_body(r, upload_data, size);
+        }
+        return MHD_YES;
+    }
+    return finish_upload(srv, r, conn);
+}
+
+/* Log line without file content or names that could identify a patient:
+ * the method, the path (printable ASCII only), the status and the time. */
+static void on_completed(void *cls, struct MHD_Connection *conn, void **state, enum MHD_RequestTerminationCode why)
+{
+    (void)cls;
+    (void)conn;
+    request *r = *state;
+    if (!r) {
+        return;
+    }
+    fprintf(stderr, "fxcam serve: %s %.0f ms%s\n",
+            r->status ? (r->status == 200 ? "200" : r->status == 400 ? "400" : r->status == 401 ? "401"
+                         : r->status == 404 ? "404" : r->status == 405 ? "405" : r->status == 413 ? "413"
+                         : r->status == 503 ? "503" : "5xx") : "---",
+            (cli_now() - r->start) * 1000.0,
+            why == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : why == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED
+                ? " (client timed out)" : " (connection closed)");
+    if (r->post) {
+        MHD_destroy_post_processor(r->post);
+    }
+    serve_bytes_free(&r->body);
+    cli_text_free(&r->answer);
+    free(r);
+    *state = NULL;
+}
+
+/* ---- Options and main loop --------------------------------------------- */
+
+static void print_serve_help(FILE *to)
+{
+    fprintf(to,
+            "Usage: fxcam serve [--model PATH] [--host 127.0.0.1] [--port 8080] [--workers N]\n"
+            "                   [--max-upload MB] [--token T] [--queue N] [--timeout S]\n\n"
+            "Serves the page (upload a radiograph, see the prediction and where the model\n"
+            "looks) and the JSON API under /api/v1 (docs/serve.md). The model is loaded once.\n"
+            "Binds to loopback unless --host says otherwise; any other address needs --token\n"
+            "(or FXCAM_SERVE_TOKEN), then every /api call needs 'Authorization: Bearer T'.\n\n"
+            "  --model PATH      TorchScript model (default: the embedded fracture model)\n"
+            "  --host ADDR       IPv4 or IPv6 address to bind (default 127.0.0.1)\n"
+            "  --port N          TCP port, 0 = any free one (default 8080)\n"
+            "  --workers N       HTTP threads (default 4); the model runs on one worker\n"
+            "                    that batches concurrent requests (up to %d per pass)\n"
+            "  --max-upload MB   largest upload, 1..4096 (default 64); larger: 413\n"
+            "  --token T         required bearer token for /api calls\n"
+            "  --queue N         requests waiting for the model, 1..1024 (default 32);\n"
+            "                    more: 503 with Retry-After\n"
+            "  --timeout S       close connections idle for S seconds (default 30)\n"
+            "  --device DEV      auto (default), cpu, cuda, cuda:N\n"
+            "  --threads N       CPU threads (default: all)\n"
+            "SIGINT or SIGTERM stops the server cleanly.\n", MAX_BATCH);
+}
+
+static bool parse_count(const char *text, unsigned long lo, unsigned long hi, unsigned long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long v = strtoul(text, &end, 10);
+    if (end == text || *end || errno || text[0] == '-' || v < lo || v > hi) {
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+static int parse_serve_args(int argc, char **argv, serve_config *c, bool *help)
+{
+    memset(c, 0, sizeof *c);
+    c->model.command = "serve";
+    c->model.device = "auto";
+    c->host = "127.0.0.1";
+    c->port = 8080;
+    c->workers = 4;
+    c->max_upload = 64ull << 20;
+    c->queue_capacity = 32;
+    c->timeout = 30;
+    c->token = getenv("FXCAM_SERVE_TOKEN");
+    if (c->token && !c->token[0]) {
+        c->token = NULL;
+    }
+    *help = false;
+    for (int i = 0; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+            *help = true;
+            return CLI_EXIT_OK;
+        }
+        static const char *const with_value[] = {"--model", "--host", "--port", "--workers", "--max-upload",
+                                                 "--token", "--queue", "--timeout", "--device", "--threads", NULL};
+        const char *name = NULL, *value = NULL;
+        for (size_t k = 0; with_value[k]; k++) {
+            size_t n = strlen(with_value[k]);
+            if (strncmp(arg, with_value[k], n) == 0 && (arg[n] == '\0' || arg[n] == '=')) {
+                name = with_value[k];
+                value = arg[n] == '=' ? arg + n + 1 : (i + 1 < argc ? argv[++i] : NULL);
+            }
+        }
+        if (!name) {
+            return cli_usage_error("serve", "unknown option '%s'", cli_name(arg));
+        }
+        if (!value) {
+            return cli_usage_error("serve", "%s needs a value", name);
+        }
+        unsigned long v = 0;
+        if (strcmp(name, "--model") == 0) {
+            c->model.model = value;
+        } else if (strcmp(name, "--host") == 0) {
+            c->host = value;
+        } else if (strcmp(name, "--token") == 0) {
+            c->token = value[0] ? value : NULL;
+        } else if (strcmp(name, "--device") == 0) {
+            c->model.device = value;
+        } else if (strcmp(name, "--port") == 0) {
+            if (!parse_count(value, 0, 65535, &v)) {
+                return cli_usage_error("serve", "--port '%s': give 0..65535 (0 = any free port)", cli_name(value));
+            }
+            c->port = (unsigned)v;
+        } else if (strcmp(name, "--workers") == 0) {
+            if (!parse_count(value, 1, 64, &v)) {
+                return cli_usage_error("serve", "--workers '%s': give 1..64", cli_name(value));
+            }
+            c->workers = (unsigned)v;
+        } else if (strcmp(name, "--max-upload") == 0) {
+            if (!parse_count(value, 1, 4096, &v)) {
+                return cli_usage_error("serve", "--max-upload '%s': give 1..4096 (MB)", cli_name(value));
+            }
+            c->max_upload = (uint64_t)v << 20;
+        } else if (strcmp(name, "--queue") == 0) {
+            if (!parse_count(value, 1, 1024, &v)) {
+                return cli_usage_error("serve", "--queue '%s': give 1..1024", cli_name(value));
+            }
+            c->queue_capacity = (unsigned)v;
+        } else if (strcmp(name, "--timeout") == 0) {
+            if (!parse_count(value, 1, 3600, &v)) {
+                return cli_usage_error("serve", "--timeout '%s': give 1..3600 seconds", cli_name(value));
+            }
+            c->timeout = (unsigned)v;
+        } else if (strcmp(name, "--threads") == 0) {
+            if (!parse_count(value, 0, 1024, &v)) {
+                return cli_usage_error("serve", "--threads '%s': give 0..1024 (0 = all CPUs)", cli_name(value));
+            }
+            c->model.threads = (int32_t)v;
+        }
+    }
+    return CLI_EXIT_OK;
+}
+
+typedef struct bind_address {
+    struct sockaddr_storage storage;
+    bool ipv6;
+    bool loopback;
+} bind_address;
+
+static bool resolve_host(const char *host, unsigned port, bind_address *a)
+{
+    memset(a, 0, sizeof *a);
+    if (strcmp(host, "localhost") == 0) {
+        host = "127.0.0.1";
+    }
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&a->storage;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&a->storage;
+    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)port);
+        a->loopback = (ntohl(v4->sin_addr.s_addr) >> 24) == 127;
+        return true;
+    }
+    if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)port);
+        a->ipv6 = true;
+        a->loopback = IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr);
+        return true;
+    }
+    return false;
+}
+
+static void server_free(server *srv)
+{
+    fx_model_free(srv->model);
+    cli_text_free(&srv->model_json);
+    cli_text_free(&srv->methods_json);
+    cli_text_free(&srv->colormaps_json);
+    free(srv->queue);
+}
+
+int cli_run_serve(int argc, char **argv)
+{
+    server srv;
+    memset(&srv, 0, sizeof srv);
+    bool help = false;
+    int rc = parse_serve_args(argc, argv, &srv.cfg, &help);
+    if (rc != CLI_EXIT_OK || help) {
+        if (help) {
+            print_serve_help(stdout);
+        }
+        return rc;
+    }
+    bind_address addr;
+    if (!resolve_host(srv.cfg.host, srv.cfg.port, &addr)) {
+        return cli_usage_error("serve", "--host '%s' is not an IPv4 or IPv6 address (or localhost)",
+                               cli_name(srv.cfg.host));
+    }
+    if (!addr.loopback && !srv.cfg.token) {
+        return cli_usage_error("serve", "--host %s is reachable from other machines: give --token T (or set "
+                               "FXCAM_SERVE_TOKEN) so that only clients with the token can use the API",
+                               cli_name(srv.cfg.host));
+    }
+    rc = cli_load_model(&srv.cfg.model, &srv.model);
+    if (rc != CLI_EXIT_OK) {
+        return rc;
+    }
+    describe_model(&srv);
+    describe_methods(&srv);
+    describe_colormaps(&srv);
+    srv.queue = calloc(srv.cfg.queue_capacity, sizeof *srv.queue);
+    pthread_mutex_init(&srv.lock, NULL);
+    pthread_cond_init(&srv.wake, NULL);
+
+    /* SIGINT/SIGTERM are taken by sigwait below: block them before any
+     * thread starts so that every thread inherits the mask. */
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (!srv.queue || pthread_create(&srv.worker, NULL, worker_main, &srv) != 0) {
+        cli_error("serve", "cannot start the worker thread");
+        server_free(&srv);
+        return CLI_EXIT_FAILURE;
+    }
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    if (addr.ipv6) {
+        flags |= MHD_USE_IPv6;
+    }
+    srv.daemon = MHD_start_daemon(flags, (uint16_t)srv.cfg.port, NULL, NULL, on_request, &srv,
+                                  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr.storage,
+                                  MHD_OPTION_THREAD_POOL_SIZE, srv.cfg.workers,
+                                  MHD_OPTION_CONNECTION_TIMEOUT, srv.cfg.timeout,
+                                  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
+                                  MHD_OPTION_CONNECTION_LIMIT, 256u,
+                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+                                  MHD_OPTION_END);
+    bool started = srv.daemon != NULL;
+    if (!started) {
+        cli_error("serve", "cannot listen on %s port %u: %s", cli_name(srv.cfg.host), srv.cfg.port, strerror(errno));
+        rc = CLI_EXIT_FAILURE;
+    } else {
+        const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv.daemon, MHD_DAEMON_INFO_BIND_PORT);
+        unsigned port = info ? info->port : srv.cfg.port;
+        printf("fxcam serve: http://%s%s%s:%u/  (model %s on %s%s; Ctrl-C stops)\n", addr.ipv6 ? "[" : "",
+               srv.cfg.host, addr.ipv6 ? "]" : "", port, cli_name(cli_model_name(&srv.cfg.model)),
+               fx_model_device(srv.model), srv.cfg.token ? "; API needs the token" : "");
+        fflush(stdout);
+        int sig = 0;
+        sigwait(&stop_signals, &sig);
+        fprintf(stderr, "fxcam serve: %s received, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    }
+    pthread_mutex_lock(&srv.lock);
+    srv.stopping = true;
+    pthread_cond_broadcast(&srv.wake);
+    pthread_mutex_unlock(&srv.lock);
+    /* The worker answers what is queued (503) and resumes those
+     * connections; no request is queued after stopping is set. */
+    pthread_join(srv.worker, NULL);
+    if (started) {
+        MHD_stop_daemon(srv.daemon);
+    }
+    pthread_cond_destroy(&srv.wake);
+    pthread_mutex_destroy(&srv.lock);
+    server_free(&srv);
+    return rc;
+}
+
+#endif
