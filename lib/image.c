@@ -243,7 +243,7 @@ static fx_status check_signature(struct png_source *src)
                          errno_text(src->read_errno, err, sizeof err));
     }
     if (got == 0)
-        return fx__error(FX_ERR_FORMAT, "%s is empty (0 bytes), not a PNG file", src->label);
+        return fx__error(FX_ERR_FORMAT, "%s is empty (0 bytes), not a PNG, JPEG or DICOM file", src->label);
     if (got < sizeof sig && png_sig_cmp(sig, 0, got) == 0)
         return fx__error(FX_ERR_FORMAT, "%s is truncated: %zu bytes, shorter than the 8-byte PNG signature",
                          src->label, got);
@@ -252,9 +252,12 @@ static fx_status check_signature(struct png_source *src)
         char hex[3 * sizeof sig + 1] = "";
         for (size_t i = 0; i < got; i++)
             snprintf(hex + 3 * i, sizeof hex - 3 * i, "%02x%s", sig[i], i + 1 < got ? " " : "");
+        /* Only unrecognised sources get here (lib/image_load.c dispatches JPEG
+         * and DICOM first), so the message lists every format that is read. */
         return fx__error(FX_ERR_FORMAT,
-                         "%s is not a PNG file%s%s: it starts with %s; a PNG starts with "
-                         "89 50 4e 47 0d 0a 1a 0a",
+                         "%s is not a PNG, JPEG or DICOM file%s%s (first bytes %s); fxcam reads PNG "
+                         "(starts 89 50 4e 47 0d 0a 1a 0a), JPEG (ff d8 ff) and DICOM Part 10 "
+                         "(\"DICM\" at byte 128)",
                          src->label, guess ? ", it looks like " : "", guess ? guess : "", hex);
     }
     return FX_OK;
@@ -428,7 +431,7 @@ fx_status fx_image_load(const char *path, const fx_load_options *opts, fx_image 
     struct stat info;
     if (fstat(fd, &info) == 0 && S_ISDIR(info.st_mode)) {
         close(fd);
-        return fx__error(FX_ERR_IO, "cannot read '%s': it is a directory, not a PNG file", path);
+        return fx__error(FX_ERR_IO, "cannot read '%s': it is a directory, not an image file", path);
     }
     FILE *file = fdopen(fd, "rb");
     if (!file) {
@@ -450,7 +453,7 @@ fx_status fx_image_load_memory(const void *png, size_t size, const fx_load_optio
     if (!png)
         return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_image_load_memory: png is NULL");
     if (size == 0)
-        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_image_load_memory: size is 0; pass the PNG's byte count");
+        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_image_load_memory: size is 0; pass the image's byte count");
     fx_status st = check_load_output("fx_image_load_memory", out);
     if (st != FX_OK)
         return st;
@@ -459,7 +462,9 @@ fx_status fx_image_load_memory(const void *png, size_t size, const fx_load_optio
     if (st != FX_OK)
         return st;
     struct png_source src = {.data = png, .size = size};
-    snprintf(src.label, sizeof src.label, "the PNG in memory (%zu bytes)", size);
+    /* PNG or unrecognised bytes reach load_png: name them for what they are. */
+    bool is_png = fx__format_detect(png, size < 8 ? size : 8) == FX__FORMAT_PNG;
+    snprintf(src.label, sizeof src.label, "the %s in memory (%zu bytes)", is_png ? "PNG" : "data", size);
     if (fx__image_load_dispatch(NULL, png, size, NULL, &limits, out, &st))
         return st; /* JPEG or DICOM (lib/image_load.c) */
     return load_png(&src, &limits, out);

@@ -25,7 +25,7 @@ from .errors import (DeviceError, FileError, FormatError, FxError, FxcamWarning,
                      LayerError, LimitError, ModelError, NotAvailableError, NumericError, OutOfMemoryError,
                      UnsupportedError)
 from .image import (apply_colormap, colormap_id, colormap_names, colormap_table, colormaps, compare_figure,
-                    compose_figure, decode_png, load_image, overlay, resize, save_image, to_rgb8)
+                    compose_figure, decode_image, decode_png, load_image, overlay, resize, save_image, to_rgb8)
 from .model import LayerInfo, Model, default_model_candidates, default_model_path, list_layers
 
 __version__ = "0.1.0"
@@ -39,7 +39,7 @@ def library_version():
 
 __all__ = [
     "Model", "GradCAM", "GradCAMPlusPlus", "CamResult", "LayerInfo", "batch_visualize", "list_layers", "compute",
-    "load_image", "save_image", "decode_png", "to_rgb8", "resize", "apply_colormap", "overlay", "compose_figure",
+    "load_image", "save_image", "decode_image", "decode_png", "to_rgb8", "resize", "apply_colormap", "overlay", "compose_figure",
     "compare_figure", "colormap_names", "colormap_table", "colormaps", "colormap_id", "method_names",
     "default_model_path", "FxcamWarning", "WARN_TRAINING_MODE", "WARN_OUTPUT_KIND", "WARN_LAYER_1X1",
     "WARN_ZERO_MAP", "WARN_UPSCALE", "WARN_DOWNSCALE",

@@ -37,7 +37,12 @@ class FxImage(ctypes.Structure):
 
 class LoadOptions(ctypes.Structure):
     _fields_ = [("struct_size", ctypes.c_uint32), ("max_width", ctypes.c_uint32),
-                ("max_height", ctypes.c_uint32), ("max_pixels", ctypes.c_uint64)]
+                ("max_height", ctypes.c_uint32), ("max_pixels", ctypes.c_uint64),
+                # added in 0.2: a library without it gets struct_size = LOAD_OPTIONS_V1_SIZE
+                ("frame", ctypes.c_uint32)]
+
+
+LOAD_OPTIONS_V1_SIZE = LoadOptions.frame.offset
 
 
 class SaveOptions(ctypes.Structure):

@@ -1,4 +1,4 @@
-"""PNG input/output and the pure-C image steps (no model needed):
+"""Image input (PNG, JPEG, DICOM), PNG output and the pure-C image steps (no model needed):
 resize, colormaps, overlays and figures."""
 import ctypes
 import functools
@@ -70,29 +70,50 @@ def colormap_table(colormap="jet"):
     return [tuple(table[3 * i:3 * i + 3]) for i in range(256)]
 
 
-def load_image(path, max_width=None, max_height=None, max_pixels=None):
-    """Reads a PNG: uint8 for 8-bit (and lower) files, uint16 for 16-bit ones;
-    HxW for gray, HxWxC (C = 2, 3, 4) otherwise. The array uses the
-    library's buffer directly (no copy)."""
+def _load_options(max_width, max_height, max_pixels, frame):
     opts = LoadOptions()
-    lib.fx_load_options_init(ctypes.byref(opts))
+    lib.fx_load_options_init(ctypes.byref(opts))  # sets struct_size to the loaded library's size
     if max_width is not None:
         opts.max_width = _uint(max_width, "max_width", 1)
     if max_height is not None:
         opts.max_height = _uint(max_height, "max_height", 1)
     if max_pixels is not None:
         opts.max_pixels = _uint(max_pixels, "max_pixels", 1, 2 ** 64 - 1)
+    if frame is not None:
+        opts.frame = _uint(frame, "frame")
+        if opts.frame != 0 and opts.struct_size <= _lib.LOAD_OPTIONS_V1_SIZE:
+            raise _lib.FxError(f"frame={frame}: the loaded libfxcam ({_lib.path}) predates DICOM frames "
+                               "(fx_load_options.frame, 0.2); upgrade it")
+    return opts
+
+
+def load_image(path, max_width=None, max_height=None, max_pixels=None, frame=None):
+    """Reads a PNG, JPEG or DICOM file, recognised by its first bytes (never
+    by its name): uint8 for 8-bit (and lower) PNGs, JPEGs and color DICOM;
+    uint16 for 16-bit PNGs and gray DICOM (its VOI output mapped onto
+    0..65535); HxW for gray, HxWxC (C = 2, 3, 4) otherwise. frame: the
+    0-based frame of a multi-frame DICOM file (default 0; PNG and JPEG hold
+    frame 0 only). The array uses the library's buffer directly (no copy)."""
+    opts = _load_options(max_width, max_height, max_pixels, frame)
     return wrap_owned(load_owned(path, ctypes.byref(opts)))
 
 
-def decode_png(data):
-    """Same as load_image() from PNG bytes held in memory."""
+def decode_image(data, max_width=None, max_height=None, max_pixels=None, frame=None):
+    """Same as load_image() from the bytes of a PNG, JPEG or DICOM file held
+    in memory."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"data must be bytes, not {type(data).__name__}")
     raw = bytes(data)
+    opts = _load_options(max_width, max_height, max_pixels, frame)
     owned = OwnedImage()
-    check(lib.fx_image_load_memory(raw, len(raw), None, ctypes.byref(owned.image)))
+    check(lib.fx_image_load_memory(raw, len(raw), ctypes.byref(opts), ctypes.byref(owned.image)))
     return wrap_owned(owned)
+
+
+def decode_png(data, frame=None):
+    """Former name of decode_image(), kept as an alias: it reads JPEG and
+    DICOM bytes too."""
+    return decode_image(data, frame=frame)
 
 
 def save_image(path, image, compression_level=None, channel_order="rgb", layout=None):

@@ -234,3 +234,71 @@ def test_errors_and_versions(fxcam):
     assert img.stride == 12 and _lib.lib.fx_pixel_size(_lib.PIXEL_F32) == 4
     _lib.lib.fx_image_free(ctypes.byref(img))
     assert not img.data
+
+
+def _dx_dicom(path, frames, **extra):
+    """An uncompressed 12-bit MONOCHROME2 DX file written by pydicom; frames
+    is a [n, rows, cols] uint16 array (NumberOfFrames set when n > 1)."""
+    import pydicom  # python3-pydicom (tools/setup.sh); a missing one fails, never skips
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1.1"
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID, ds.Modality = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID, "DX"
+    ds.Rows, ds.Columns = frames.shape[1:]
+    if frames.shape[0] > 1:
+        ds.NumberOfFrames = frames.shape[0]
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    for key, value in extra.items():
+        setattr(ds, key, value)
+    ds.PixelData = frames.astype("<u2").tobytes()
+    ds.is_little_endian, ds.is_implicit_VR = True, False
+    ds.save_as(path, write_like_original=False)
+    assert pydicom.dcmread(path).pixel_array.shape[-2:] == frames.shape[1:]
+
+
+def test_load_dicom_frame(fxcam, tmp_path, rng):
+    """frame= picks one frame of a multi-frame DICOM: frame k equals the same
+    pixels written as a single-frame file (the pixel mapping itself is
+    checked against pydicom in tests/unit/test_dicom.c)."""
+    frames = rng.integers(0, 4096, (3, 12, 17), dtype=np.uint16)
+    window = {"WindowCenter": "2048", "WindowWidth": "4096"}  # one mapping for every frame
+    multi = tmp_path / "multi.dcm"
+    _dx_dicom(multi, frames, **window)
+    for k in range(3):
+        single = tmp_path / f"frame{k}.dcm"
+        _dx_dicom(single, frames[k:k + 1], **window)
+        expected = fxcam.load_image(single)
+        assert expected.dtype == np.uint16 and expected.shape == (12, 17)
+        assert np.array_equal(fxcam.load_image(multi, frame=k), expected)
+        assert np.array_equal(fxcam.decode_image(multi.read_bytes(), frame=k), expected)
+    assert not np.array_equal(fxcam.load_image(multi, frame=1), fxcam.load_image(multi))
+    with pytest.raises(fxcam.InvalidArgumentError, match="frame"):
+        fxcam.load_image(multi, frame=3)
+    png = tmp_path / "one.png"
+    fxcam.save_image(png, np.zeros((4, 5), np.uint8))
+    with pytest.raises(fxcam.InvalidArgumentError, match="frame"):
+        fxcam.load_image(png, frame=1)
+    with pytest.raises(ValueError, match="frame"):
+        fxcam.load_image(png, frame=-1)
+
+
+def test_load_jpeg_by_content(fxcam, tmp_path, rng):
+    """A JPEG written by PIL is read whatever its name; decode_png (the old
+    name) reads it too."""
+    data = rng.integers(0, 256, (16, 24, 3), dtype=np.uint8)
+    path = tmp_path / "photo.png"  # a JPEG under a PNG name
+    Image.fromarray(data).save(path, format="JPEG", quality=95)
+    reference = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    loaded = fxcam.load_image(path)
+    assert loaded.shape == (16, 24, 3) and np.abs(loaded.astype(int) - reference).max() <= 1
+    assert np.array_equal(fxcam.decode_png(path.read_bytes()), loaded)
+    bad = tmp_path / "notes.txt"
+    bad.write_bytes(b"hello")
+    with pytest.raises(fxcam.FormatError, match="not a PNG, JPEG or DICOM file"):
+        fxcam.load_image(bad)

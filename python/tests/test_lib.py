@@ -35,7 +35,7 @@ def test_every_public_function_has_a_prototype():
 
 STRUCTS = {
     "fx_image": ("FxImage", ["data", "stride", "width", "height", "channels", "pixel_type"]),
-    "fx_load_options": ("LoadOptions", ["struct_size", "max_width", "max_height", "max_pixels"]),
+    "fx_load_options": ("LoadOptions", ["struct_size", "max_width", "max_height", "max_pixels", "frame"]),
     "fx_save_options": ("SaveOptions", ["struct_size", "compression_level"]),
     "fx_overlay_options": ("OverlayOptions", ["struct_size", "alpha", "colormap", "threshold"]),
     "fx_figure_options": ("FigureOptions", ["struct_size", "label", "confidence", "method", "layer", "timestamp",

@@ -1230,7 +1230,9 @@ static void test_load_not_a_png(void **state)
     (void)state;
     expect_load_failure(NULL, 0, FX_ERR_FORMAT, "is empty (0 bytes)");
     static const char text[] = "hello, this is not a PNG file\n";
-    expect_load_failure((const uint8_t *)text, sizeof text - 1, FX_ERR_FORMAT, "not a PNG file");
+    expect_load_failure((const uint8_t *)text, sizeof text - 1, FX_ERR_FORMAT, "not a PNG, JPEG or DICOM file");
+    assert_error_contains("(first bytes 68 65 6c 6c 6f");
+    assert_error_contains("\"DICM\" at byte 128");
     assert_error_contains("68 65 6c 6c 6f");
     static const uint8_t jpeg[] = {0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10, 'J', 'F', 'I', 'F', 0, 1};
     /* Recognised as JPEG and read as one (lib/jpeg.c): 12 bytes end early. */
@@ -1240,7 +1242,10 @@ static void test_load_not_a_png(void **state)
     expect_load_failure(jpeg, sizeof jpeg, FX_ERR_NOT_AVAILABLE, "without JPEG support");
 #endif
     static const uint8_t short_text[] = {'a', 'b'};
-    expect_load_failure(short_text, sizeof short_text, FX_ERR_FORMAT, "not a PNG file");
+    expect_load_failure(short_text, sizeof short_text, FX_ERR_FORMAT, "not a PNG, JPEG or DICOM file");
+    assert_error_contains("(first bytes 61 62)");
+    static const uint8_t tiff[] = {'I', 'I', '*', 0, 8, 0, 0, 0};
+    expect_load_failure(tiff, sizeof tiff, FX_ERR_FORMAT, "it looks like a TIFF file");
     /* PNG signature mangled by a text-mode transfer (\r\n -> \n). */
     static const uint8_t mangled[] = {0x89, 'P', 'N', 'G', 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d};
     expect_load_failure(mangled, sizeof mangled, FX_ERR_FORMAT, "damaged PNG");
