@@ -35,8 +35,7 @@ static const cli_option options[OPT_COUNT] = {
     {OPT_BOXES, "boxes", NULL, 0, "CSV",
      "annotations: file,label,x0,y0,x1,y1 (inclusive pixel box; empty box for normal images)"},
     {OPT_CSV, "csv", NULL, 0, "PATH", "also write the per-image results as CSV"},
-    {OPT_METHOD, "method", NULL, 0, "NAME",
-     "gradcam (default), gradcam++, hirescam, xgradcam or layercam"},
+    {OPT_METHOD, "method", NULL, 0, "NAME", "CAM method (default gradcam)"},
     {OPT_LAYER, "layer", NULL, 'l', "NAME", "target layer (see 'fxcam layers'); default: the model's"},
     {OPT_CLASS, "class", NULL, 'c', "K|NAME",
      "class whose map is computed, by index or name; default: the predicted class"},
@@ -131,6 +130,13 @@ void cli_print_command_help(const cli_command *command, FILE *to)
         const char *help = options[*o].help;
         for (const cli_option_help *h = command->help_overrides; h && h->id >= 0; h++) {
             help = h->id == *o ? h->help : help;
+        }
+        char with_names[1024];
+        if (*o == OPT_METHOD || *o == OPT_METHODS) { /* the list comes from the library's registry */
+            char names[512];
+            snprintf(with_names, sizeof with_names, "%s; one of: %s (see 'fxcam methods')", help,
+                     cli_method_names(names, sizeof names));
+            help = with_names;
         }
         print_option(&options[*o], help, to);
     }
@@ -231,17 +237,17 @@ static int add_methods(cli_settings *s, const char *value)
     while (*p) {
         const char *comma = strchr(p, ',');
         size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        char name[32];
+        char name[32], names[512];
         if (len == 0 || len >= sizeof name) {
-            return cli_usage_error(s->command, "invalid --method '%s'; valid methods: gradcam, gradcam++, "
-                                   "hirescam, xgradcam, layercam", cli_name(value));
+            return cli_usage_error(s->command, "invalid --method '%s'; valid methods: %s", cli_name(value),
+                                   cli_method_names(names, sizeof names));
         }
         memcpy(name, p, len);
         name[len] = '\0';
         int32_t method = 0;
-        if (fx_cam_method_from_name(name, &method) != FX_OK) {
-            return cli_usage_error(s->command, "unknown --method '%s'; valid methods: gradcam, gradcam++, "
-                                   "hirescam, xgradcam, layercam", cli_name(name));
+        if (fx_cam_method_from_name(name, &method) != FX_OK || method < 0 || method >= FX_CAM_METHOD_COUNT) {
+            return cli_usage_error(s->command, "unknown --method '%s'; valid methods: %s (see 'fxcam methods')",
+                                   cli_name(name), cli_method_names(names, sizeof names));
         }
         bool seen = false;
         for (uint32_t j = 0; j < s->method_count; j++) {

@@ -124,6 +124,7 @@ int cli_run_info(const cli_settings *s);
 int cli_run_batch(const cli_settings *s);
 int cli_run_demo(const cli_settings *s);
 int cli_run_evaluate(const cli_settings *s);
+int cli_run_methods(const cli_settings *s);
 
 /* ---- Shared helpers (common.c) ----------------------------------------- */
 
@@ -144,10 +145,12 @@ int cli_resolve_class(const cli_settings *s, const fx_model *model, int32_t *tar
 /* Exit status and message for a failed fx_gradcam_compute: a wrong --layer
  * or --class is a usage error. */
 int cli_compute_failed(const char *command, fx_status status);
-/* "Grad-CAM", "Grad-CAM++", ... for figures. */
+/* From the library's method registry (cli/methods.c): the display title
+ * ("Grad-CAM", "Grad-CAM++", ...; "CAM" if unknown), the file-name slug
+ * ("gradcam", "gradcampp", ...) and "gradcam, gradcam++, ..." into buf. */
 const char *cli_method_title(int32_t method);
-/* File-name friendly method name: "gradcam", "gradcampp", ... */
 const char *cli_method_slug(int32_t method);
+const char *cli_method_names(char *buf, size_t cap);
 /* Position of the largest value of a 1-channel F32 heatmap (first one in
  * row-major order). */
 void cli_heatmap_peak(const fx_image *heatmap, uint32_t *x, uint32_t *y);

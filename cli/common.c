@@ -232,23 +232,6 @@ fx_status cli_load_image(const cli_settings *s, const char *path, fx_image *out,
     return status;
 }
 
-const char *cli_method_title(int32_t method)
-{
-    switch (method) {
-    case FX_CAM_GRADCAM: return "Grad-CAM";
-    case FX_CAM_GRADCAM_PLUSPLUS: return "Grad-CAM++";
-    case FX_CAM_HIRESCAM: return "HiResCAM";
-    case FX_CAM_XGRADCAM: return "XGrad-CAM";
-    case FX_CAM_LAYERCAM: return "LayerCAM";
-    default: return "CAM";
-    }
-}
-
-const char *cli_method_slug(int32_t method)
-{
-    return method == FX_CAM_GRADCAM_PLUSPLUS ? "gradcampp" : fx_cam_method_name(method);
-}
-
 void cli_warn_model(const fx_model *model)
 {
     for (size_t i = 0; i < fx_model_warning_count(model); i++) {

@@ -23,6 +23,7 @@ static const int compare_options[] = {OPT_HELP, OPT_MODEL, OPT_IMAGE, OPT_OUTPUT
                                       FIGURE_OPTIONS, -1};
 static const int layers_options[] = {OPT_HELP, OPT_MODEL, OPT_FEATURE_MAPS, OPT_DEVICE, OPT_THREADS, -1};
 static const int info_options[] = {OPT_HELP, OPT_MODEL, OPT_DEVICE, OPT_THREADS, -1};
+static const int methods_options[] = {OPT_HELP, -1};
 static const int demo_options[] = {OPT_HELP, OPT_OUTPUT_DIR, OPT_DEVICE, OPT_THREADS, -1};
 static const int evaluate_options[] = {OPT_HELP, OPT_MODEL, OPT_IMAGE_DIR, OPT_BOXES, OPT_CSV, OPT_METHOD,
                                        OPT_LAYER, OPT_CLASS, OPT_BATCH_SIZE, OPT_MAX_IMAGES, OPT_DEVICE,
@@ -114,12 +115,20 @@ static const cli_command commands[] = {
      "Example:\n"
      "  fxcam evaluate --image-dir heldout/ --boxes heldout/boxes.csv --csv eval.csv\n",
      evaluate_options, evaluate_help, cli_run_evaluate},
+    {"methods", "List the CAM methods: name, title, what it needs, one-line description, aliases.",
+     "fxcam methods",
+     "One line per method of the library's registry (the names --method takes):\n"
+     "name, display title, what it needs from the model (gradients, forward only,\n"
+     "...), a description and other accepted spellings. The papers are in\n"
+     "docs/algorithms.md.\n",
+     methods_options, NULL, cli_run_methods},
 };
 
 static const size_t command_count = sizeof commands / sizeof commands[0];
 
 static void print_tool_help(FILE *to)
 {
+    char method_names[512];
     fprintf(to,
             "Usage: fxcam COMMAND [options]\n\n"
             "Grad-CAM heatmaps for TorchScript image classifiers: where does the network\n"
@@ -131,7 +140,7 @@ static void print_tool_help(FILE *to)
     }
     fprintf(to,
             "\nOptions shared by the commands that compute heatmaps:\n"
-            "  --method NAME      gradcam (default), gradcam++, hirescam, xgradcam, layercam\n"
+            "  --method NAME      CAM method (default gradcam; see 'fxcam methods'): %s\n"
             "  --layer NAME       target layer (see 'fxcam layers')\n"
             "  --class K|NAME     class whose map is computed (default: the predicted one)\n"
             "  --alpha A          heatmap weight in the overlay, 0..1 (default 0.4)\n"
@@ -141,7 +150,8 @@ static void print_tool_help(FILE *to)
             "Run 'fxcam COMMAND --help' for a command's options. Try 'fxcam demo' first.\n"
             "Exit status: 0 success, 1 runtime error or some images failed, 2 usage error.\n"
             "  -h, --help         show this help\n"
-            "  -V, --version      show the version of fxcam and of the library\n");
+            "  -V, --version      show the version of fxcam and of the library\n",
+            cli_method_names(method_names, sizeof method_names));
 }
 
 static void print_version(void)
@@ -190,7 +200,7 @@ int main(int argc, char **argv)
                 }
             }
             return cli_usage_error(NULL, "unknown command '%s'; valid commands: single, batch, compare, "
-                                   "layers, info, demo, evaluate", cli_name(argv[2]));
+                                   "layers, info, demo, evaluate, methods", cli_name(argv[2]));
         }
         print_tool_help(stdout);
         return CLI_EXIT_OK;
@@ -215,5 +225,5 @@ int main(int argc, char **argv)
         return commands[i].run(&settings);
     }
     return cli_usage_error(NULL, "unknown command '%s'; valid commands: single, batch, compare, layers, "
-                           "info, demo, evaluate", cli_name(name));
+                           "info, demo, evaluate, methods", cli_name(name));
 }

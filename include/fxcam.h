@@ -212,17 +212,62 @@ FX_API fx_status fx_resize_bilinear(const fx_image *src, fx_image *out);
 
 /* ---- Class-activation maps --------------------------------------------- */
 
+/* Method ids. Values are pinned and only appended (docs/abi.md); the
+ * registry below is the one list of methods, with names, titles and papers. */
 #define FX_CAM_GRADCAM 0
 #define FX_CAM_GRADCAM_PLUSPLUS 1
 #define FX_CAM_HIRESCAM 2
 #define FX_CAM_XGRADCAM 3
 #define FX_CAM_LAYERCAM 4
-#define FX_CAM_METHOD_COUNT 5
+#define FX_CAM_GRADCAM_ELEMENTWISE 5
+#define FX_CAM_EIGENGRADCAM 6
+#define FX_CAM_EIGENCAM 7
+/* Methods known to this header at compile time. A newer library may know
+ * more: ask fx_cam_method_count() at run time. */
+#define FX_CAM_METHOD_COUNT 8
 
-/* "gradcam", "gradcam++", "hirescam", "xgradcam", "layercam"; NULL if unknown. */
+/* What a method needs from the model (fx_cam_method_info.needs, a bit set). */
+#define FX_CAM_NEEDS_GRADIENTS 1u       /* d score / d activations of the target layer */
+#define FX_CAM_NEEDS_EXTRA_FORWARDS 2u  /* more forward passes (masked or perturbed inputs) */
+#define FX_CAM_NEEDS_INPUT_GRADIENTS 4u /* d score / d input pixels (guided backpropagation) */
+
+/* One entry of the method registry. The library owns every entry and every
+ * string in it (static storage, valid for the life of the process; never
+ * free). The struct only grows at the end: fields beyond struct_size (the
+ * size the library was built with) are absent, so check struct_size before
+ * reading a field added after your header. */
+typedef struct fx_cam_method_info {
+    uint32_t struct_size;    /* sizeof(fx_cam_method_info) of the library */
+    int32_t id;              /* FX_CAM_* value */
+    const char *name;        /* the name fx_cam_method_from_name and the CLI take, e.g. "gradcam++" */
+    const char *aliases;     /* other accepted names, comma-separated without spaces ("" = none),
+                              * e.g. "gradcampp,gradcam_plusplus" */
+    const char *title;       /* display title as the method's paper spells it, e.g. "Grad-CAM++" */
+    const char *slug;        /* file-name friendly name ([a-z0-9_] only), e.g. "gradcampp" */
+    const char *description; /* one line, no trailing period, e.g. "spatial mean of the gradient ..." */
+    const char *reference;   /* the paper: "Authors, Title, Venue Year" */
+    uint32_t needs;          /* FX_CAM_NEEDS_* bits; 0 = the forward activations alone */
+} fx_cam_method_info;
+
+/* Number of registry entries (methods this library computes), >= 1. */
+FX_API size_t fx_cam_method_count(void);
+/* Registry entry index (0 .. fx_cam_method_count() - 1), in a fixed order
+ * (ascending id); NULL if index is out of range. Owned by the library. */
+FX_API const fx_cam_method_info *fx_cam_method_at(size_t index);
+/* Registry entry of method id (FX_CAM_*); NULL if no method has that id. */
+FX_API const fx_cam_method_info *fx_cam_method_find(int32_t method);
+/* Shortcuts into the entry of method id; NULL if no method has that id.
+ * name: "gradcam", "gradcam++", "hirescam", "xgradcam", "layercam",
+ * "gradcam-elementwise", "eigengradcam", "eigencam" (see `fxcam methods`);
+ * title: "Grad-CAM", "Grad-CAM++", ...; description: one line. */
 FX_API const char *fx_cam_method_name(int32_t method);
-/* Parses a method name (case-insensitive; "gradcampp" and "gradcam_plusplus"
- * accepted for Grad-CAM++). Errors: FX_ERR_INVALID_ARGUMENT listing the names. */
+FX_API const char *fx_cam_method_title(int32_t method);
+FX_API const char *fx_cam_method_description(int32_t method);
+/* Parses a method name or alias, ASCII case-insensitive (locale-independent):
+ * "gradcam++", "GradCAMpp" and "gradcam_plusplus" all give
+ * FX_CAM_GRADCAM_PLUSPLUS. On success writes *method. Errors:
+ * FX_ERR_INVALID_ARGUMENT (NULL argument, or an unknown name: the message
+ * lists every registry name with its aliases); *method is then untouched. */
 FX_API fx_status fx_cam_method_from_name(const char *name, int32_t *method);
 
 /* Low-resolution maps from the target layer's activations A and the gradient
@@ -230,8 +275,12 @@ FX_API fx_status fx_cam_method_from_name(const char *name, int32_t *method);
  * (NCHW, contiguous). Writes n maps of h*w floats to out_maps, after ReLU and
  * before any resize or normalization. The formulas and constants are
  * pytorch-grad-cam's (Grad-CAM++: alpha = G^2 / (2 G^2 + sum(A) G^3 + 1e-6);
- * XGradCAM: sum(G A) / (sum(A) + 1e-7)); docs/algorithms.md gives each with
- * its paper. Sums are taken in double.
+ * XGrad-CAM: sum(G A) / (sum(A) + 1e-7); Grad-CAM element-wise:
+ * sum_k ReLU(G A); EigenGrad-CAM and Eigen-CAM: the projection of G A, resp.
+ * A, on the first principal component over the h*w positions, sign pinned so
+ * that the map agrees with the channel sum); docs/algorithms.md gives each
+ * with its paper. Sums are taken in double. gradients may be NULL for a method
+ * whose needs lack FX_CAM_NEEDS_GRADIENTS (Eigen-CAM); it is then not read.
  * Errors: FX_ERR_INVALID_ARGUMENT (NULL, zero dimension, unknown method),
  * FX_ERR_NUMERIC (NaN or infinity in A or G, or a map value beyond the float
  * range), FX_ERR_OUT_OF_MEMORY. */
@@ -499,7 +548,8 @@ FX_API const char *fx_model_default_layer(const fx_model *model);
 #define FX_LAYER_MAX_RANK 8
 
 typedef struct fx_layer_info {
-    uint32_t struct_size;     /* sizeof(fx_layer_info), set by the caller */
+    uint32_t struct_size;     /* sizeof(fx_layer_info), set by the caller; a smaller (older) size gets
+                               * the fields that fit in it, nothing is written beyond it */
     const char *name;         /* dotted path, e.g. "layer4.1.conv2"; owned by the model */
     const char *type;         /* class name, e.g. "Conv2d", "Sequential"; owned by the model */
     uint32_t rank;            /* dimensions of the output for one image at the input size; 0 when the
@@ -512,10 +562,16 @@ typedef struct fx_layer_info {
 
 /* Every submodule, in definition order (fx_model_layer_count of them). A
  * module called several times reports the shape of its last call, which is
- * also the call that Grad-CAM captures. Errors: FX_ERR_INVALID_ARGUMENT (NULL,
- * struct_size too small, index out of range). */
+ * also the call that Grad-CAM captures. Writes min(info->struct_size,
+ * sizeof(fx_layer_info)) bytes of info (fields grow only at the end).
+ * Errors: FX_ERR_INVALID_ARGUMENT (NULL, struct_size smaller than the
+ * struct_size field itself, index out of range). */
 FX_API size_t fx_model_layer_count(const fx_model *model);
 FX_API fx_status fx_model_layer(const fx_model *model, size_t index, fx_layer_info *info);
+
+/* Bound on fx_gradcam_options.method_count (repeats allowed): a guard
+ * against a mistaken count, not a property of the registry. */
+#define FX_MAX_METHODS_PER_CALL 64
 
 typedef struct fx_gradcam_options {
     uint32_t struct_size;   /* sizeof(fx_gradcam_options) */
@@ -523,7 +579,7 @@ typedef struct fx_gradcam_options {
     int32_t target_class;   /* -1 (default) = predicted class; else a class index. Single-logit models:
                              * 1 = positive (score = logit), 0 = negative (score = -logit) */
     const int32_t *methods; /* FX_CAM_* list; NULL (default) = Grad-CAM only */
-    uint32_t method_count;  /* entries in methods; 0 = Grad-CAM only */
+    uint32_t method_count;  /* entries in methods; 0 = Grad-CAM only; at most FX_MAX_METHODS_PER_CALL */
     uint32_t batch_size;    /* images per forward pass; 0 (default) = 8 */
     int32_t keep_raw;       /* non-zero: also keep unnormalized heatmaps (fx_result_raw_heatmap) */
 } fx_gradcam_options;

@@ -18,42 +18,9 @@
 #define XGRADCAM_EPS 1e-7
 
 
-static const char *const method_names[FX_CAM_METHOD_COUNT] = {
-    [FX_CAM_GRADCAM] = "gradcam",   [FX_CAM_GRADCAM_PLUSPLUS] = "gradcam++", [FX_CAM_HIRESCAM] = "hirescam",
-    [FX_CAM_XGRADCAM] = "xgradcam", [FX_CAM_LAYERCAM] = "layercam",
-};
-
-#define FX_CAM_VALID_NAMES "gradcam, gradcam++ (or gradcampp, gradcam_plusplus), hirescam, xgradcam, layercam"
-#define FX_CAM_VALID_METHODS                                                                                       \
-    "FX_CAM_GRADCAM (0), FX_CAM_GRADCAM_PLUSPLUS (1), FX_CAM_HIRESCAM (2), FX_CAM_XGRADCAM (3), "                \
-    "FX_CAM_LAYERCAM (4)"
-
-const char *fx_cam_method_name(int32_t method)
-{
-    if (method < 0 || method >= FX_CAM_METHOD_COUNT)
-        return NULL;
-    return method_names[method];
-}
-
-fx_status fx_cam_method_from_name(const char *name, int32_t *method)
-{
-    if (!name)
-        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_cam_method_from_name: name is NULL; valid: " FX_CAM_VALID_NAMES);
-    if (!method)
-        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_cam_method_from_name: method is NULL");
-    for (int32_t m = 0; m < FX_CAM_METHOD_COUNT; m++) {
-        if (fx__ascii_equal_nocase(name, method_names[m])) {
-            *method = m;
-            return FX_OK;
-        }
-    }
-    /* '+' is awkward in file names and shell words, hence the aliases. */
-    if (fx__ascii_equal_nocase(name, "gradcampp") || fx__ascii_equal_nocase(name, "gradcam_plusplus")) {
-        *method = FX_CAM_GRADCAM_PLUSPLUS;
-        return FX_OK;
-    }
-    return fx__error(FX_ERR_INVALID_ARGUMENT, "unknown CAM method '%.64s'; valid: " FX_CAM_VALID_NAMES, name);
-}
+/* Jacobi sweeps for the principal component: cyclic Jacobi converges
+ * quadratically, so 60 sweeps is far beyond what any real matrix needs. */
+#define EIGEN_MAX_SWEEPS 60
 
 /* ---- Low-resolution maps ------------------------------------------------ */
 
@@ -107,7 +74,7 @@ static double weight_gradcam_plusplus(const float *a, const float *g, size_t hw)
     return weight;
 }
 
-/* XGradCAM: the gradient averaged with the activation as weight,
+/* XGrad-CAM: the gradient averaged with the activation as weight,
  * sum(G * A) / (sum(A) + 1e-7) as in pytorch-grad-cam's xgrad_cam.py. */
 static double weight_xgradcam(const float *a, const float *g, size_t hw)
 {
@@ -121,7 +88,8 @@ static double weight_xgradcam(const float *a, const float *g, size_t hw)
 typedef double (*channel_weight_fn)(const float *a, const float *g, size_t hw);
 
 /* Adds one channel's contribution to the map. Methods with one weight per
- * channel scale A_k; HiResCAM and LayerCAM weight every position. */
+ * channel scale A_k; HiResCAM, LayerCAM and Grad-CAM element-wise weight
+ * every position. */
 static void accumulate_channel(int32_t method, const float *a, const float *g, size_t hw, double weight,
                                double *acc)
 {
@@ -133,6 +101,12 @@ static void accumulate_channel(int32_t method, const float *a, const float *g, s
     case FX_CAM_LAYERCAM:
         for (size_t j = 0; j < hw; j++)
             acc[j] += (g[j] > 0.0f ? (double)g[j] : 0.0) * a[j];
+        break;
+    case FX_CAM_GRADCAM_ELEMENTWISE: /* pytorch-grad-cam's GradCAMElementWise: ReLU before the channel sum */
+        for (size_t j = 0; j < hw; j++) {
+            double ga = (double)g[j] * a[j];
+            acc[j] += ga > 0.0 ? ga : 0.0;
+        }
         break;
     default:
         for (size_t j = 0; j < hw; j++)
@@ -151,6 +125,185 @@ static channel_weight_fn weight_function(int32_t method)
     }
 }
 
+/* ---- Eigen-CAM and EigenGrad-CAM ------------------------------------------ */
+
+/* Cyclic Jacobi on the symmetric m x m matrix a (row-major, destroyed):
+ * writes the unit eigenvector of its largest eigenvalue to vec and returns
+ * that eigenvalue. v is m*m scratch. Exact enough for float maps (the
+ * rotations are orthogonal; off-diagonal mass falls quadratically). */
+static double top_eigenvector(double *a, double *v, size_t m, double *vec)
+{
+    for (size_t i = 0; i < m; i++)
+        for (size_t j = 0; j < m; j++)
+            v[i * m + j] = i == j ? 1.0 : 0.0;
+    double total = 0.0;
+    for (size_t i = 0; i < m * m; i++)
+        total += a[i] * a[i];
+    for (int sweep = 0; sweep < EIGEN_MAX_SWEEPS; sweep++) {
+        double off = 0.0;
+        for (size_t p = 0; p < m; p++)
+            for (size_t q = p + 1; q < m; q++)
+                off += a[p * m + q] * a[p * m + q];
+        if (off <= 1e-30 * total || off == 0.0)
+            break;
+        for (size_t p = 0; p < m; p++) {
+            for (size_t q = p + 1; q < m; q++) {
+                double apq = a[p * m + q];
+                if (apq == 0.0)
+                    continue;
+                double theta = (a[q * m + q] - a[p * m + p]) / (2.0 * apq);
+                double t = fabs(theta) > 1e150 ? 0.5 / theta
+                                               : (theta >= 0 ? 1.0 : -1.0) / (fabs(theta) + sqrt(theta * theta + 1.0));
+                double c = 1.0 / sqrt(t * t + 1.0), s = t * c;
+                for (size_t r = 0; r < m; r++) { /* A J */
+                    double x = a[r * m + p], y = a[r * m + q];
+                    a[r * m + p] = c * x - s * y;
+                    a[r * m + q] = s * x + c * y;
+                }
+                for (size_t r = 0; r < m; r++) { /* J^T (A J) */
+                    double x = a[p * m + r], y = a[q * m + r];
+                    a[p * m + r] = c * x - s * y;
+                    a[q * m + r] = s * x + c * y;
+                }
+                for (size_t r = 0; r < m; r++) { /* V J: the eigenvectors are V's columns */
+                    double x = v[r * m + p], y = v[r * m + q];
+                    v[r * m + p] = c * x - s * y;
+                    v[r * m + q] = s * x + c * y;
+                }
+            }
+        }
+    }
+    size_t best = 0;
+    for (size_t i = 1; i < m; i++)
+        if (a[i * m + i] > a[best * m + best])
+            best = i;
+    for (size_t i = 0; i < m; i++)
+        vec[i] = v[i * m + best];
+    return a[best * m + best];
+}
+
+/* Projection of the rows of X (hw positions x k channels, stored channel-major
+ * as x[c * hw + j], columns already centred) on the first right singular
+ * vector v: p = X v, as pytorch-grad-cam's get_2d_projection computes it.
+ * Solved on the smaller Gram matrix: X^T X (k x k) gives v directly; X X^T
+ * (hw x hw) gives u with X v = sigma u, sigma = sqrt(lambda). */
+static fx_status principal_projection(const double *x, uint32_t k, size_t hw, double *p)
+{
+    size_t m = k < hw ? k : hw;
+    double *gram = malloc(m * m * sizeof *gram), *v = malloc(m * m * sizeof *v), *vec = malloc(m * sizeof *vec);
+    if (!gram || !v || !vec) {
+        free(gram);
+        free(v);
+        free(vec);
+        return fx__error(FX_ERR_OUT_OF_MEMORY, "fx_cam_lowres: cannot allocate a %zu x %zu matrix for the principal "
+                                               "component", m, m);
+    }
+    if (m == k) {
+        for (size_t a = 0; a < k; a++)
+            for (size_t b = a; b < k; b++) {
+                double d = 0.0;
+                for (size_t j = 0; j < hw; j++)
+                    d += x[a * hw + j] * x[b * hw + j];
+                gram[a * m + b] = gram[b * m + a] = d;
+            }
+        top_eigenvector(gram, v, m, vec);
+        for (size_t j = 0; j < hw; j++) {
+            double d = 0.0;
+            for (size_t c = 0; c < k; c++)
+                d += x[c * hw + j] * vec[c];
+            p[j] = d;
+        }
+    } else {
+        memset(gram, 0, m * m * sizeof *gram);
+        for (size_t c = 0; c < k; c++) {
+            const double *row = x + c * hw;
+            for (size_t i = 0; i < hw; i++)
+                for (size_t j = i; j < hw; j++)
+                    gram[i * m + j] += row[i] * row[j];
+        }
+        for (size_t i = 0; i < hw; i++)
+            for (size_t j = 0; j < i; j++)
+                gram[i * m + j] = gram[j * m + i];
+        double lambda = top_eigenvector(gram, v, m, vec);
+        double sigma = lambda > 0.0 ? sqrt(lambda) : 0.0;
+        for (size_t j = 0; j < hw; j++)
+            p[j] = sigma * vec[j];
+    }
+    free(gram);
+    free(v);
+    free(vec);
+    return FX_OK;
+}
+
+/* The sign of a singular vector is arbitrary (LAPACK's choice decides it in
+ * pytorch-grad-cam). fxcam pins it: the projection p is oriented so that it
+ * agrees with the channel sum r of the uncentred matrix, dot(p, r) > 0, i.e.
+ * the map is high where the activations (Eigen-CAM) or the evidence G*A
+ * (EigenGrad-CAM) are high. When dot(p, r) is 0 within rounding, the largest
+ * |p| (first such position) is made positive, as scikit-learn's svd_flip. */
+static void orient_projection(double *p, const double *r, size_t hw)
+{
+    double dot = 0.0, pp = 0.0, rr = 0.0;
+    for (size_t j = 0; j < hw; j++) {
+        dot += p[j] * r[j];
+        pp += p[j] * p[j];
+        rr += r[j] * r[j];
+    }
+    int flip;
+    if (fabs(dot) > 1e-9 * sqrt(pp * rr)) {
+        flip = dot < 0.0;
+    } else {
+        size_t big = 0;
+        for (size_t j = 1; j < hw; j++)
+            if (fabs(p[j]) > fabs(p[big]))
+                big = j;
+        flip = p[big] < 0.0;
+    }
+    if (flip)
+        for (size_t j = 0; j < hw; j++)
+            p[j] = -p[j];
+}
+
+/* Eigen-CAM (M = A) and EigenGrad-CAM (M = G * A): centre each channel of M
+ * over the positions, project on the first principal component, orient.
+ * acc receives the h*w projection (before ReLU). */
+static fx_status eigen_sample(int32_t method, const float *A, const float *G, uint32_t k, size_t hw, double *acc)
+{
+    double *x = malloc((size_t)k * hw * sizeof *x);
+    if (!x)
+        return fx__error(FX_ERR_OUT_OF_MEMORY, "fx_cam_lowres: cannot allocate %u x %zu doubles for %s", k, hw,
+                         fx_cam_method_name(method));
+    memset(acc, 0, hw * sizeof *acc);
+    double *r = acc; /* the channel sum r is kept in acc until the projection overwrites it */
+    for (size_t c = 0; c < k; c++) {
+        double *row = x + c * hw, mean = 0.0;
+        for (size_t j = 0; j < hw; j++) {
+            size_t i = c * hw + j;
+            row[j] = method == FX_CAM_EIGENCAM ? (double)A[i] : (double)G[i] * A[i];
+            r[j] += row[j];
+            mean += row[j];
+        }
+        mean /= (double)hw;
+        for (size_t j = 0; j < hw; j++)
+            row[j] -= mean;
+    }
+    double *p = malloc(hw * sizeof *p);
+    fx_status st = p ? principal_projection(x, k, hw, p)
+                     : fx__error(FX_ERR_OUT_OF_MEMORY, "fx_cam_lowres: cannot allocate a map of %zu doubles", hw);
+    if (st == FX_OK) {
+        orient_projection(p, r, hw);
+        memcpy(acc, p, hw * sizeof *acc);
+    }
+    free(p);
+    free(x);
+    return st;
+}
+
+static bool is_eigen_method(int32_t method)
+{
+    return method == FX_CAM_EIGENCAM || method == FX_CAM_EIGENGRADCAM;
+}
+
 /* One sample: A and G point at its [k][h][w] block, map receives h*w floats.
  * Fails, writing nothing useful, when a weight or a map value is not a
  * finite float (a Grad-CAM++ or XGradCAM denominator that cancels to ~0,
@@ -160,6 +313,12 @@ static fx_status cam_sample(int32_t method, const float *A, const float *G, uint
 {
     channel_weight_fn weight_of = weight_function(method);
     memset(acc, 0, hw * sizeof *acc);
+    if (is_eigen_method(method)) {
+        fx_status st = eigen_sample(method, A, G, k, hw, acc);
+        if (st != FX_OK)
+            return st;
+        k = 0; /* the projection is the whole map */
+    }
     for (uint32_t c = 0; c < k; c++) {
         const float *a = A + (size_t)c * hw;
         const float *g = G + (size_t)c * hw;
@@ -168,7 +327,7 @@ static fx_status cam_sample(int32_t method, const float *A, const float *G, uint
             return fx__error(FX_ERR_NUMERIC,
                              "fx_cam_lowres: %s weight of sample %u, channel %u is not finite (a denominator "
                              "is ~0: the activations of that channel sum to about minus the eps term)",
-                             method_names[method], sample, c);
+                             fx_cam_method_name(method), sample, c);
         accumulate_channel(method, a, g, hw, weight, acc);
     }
     for (size_t j = 0; j < hw; j++) {
@@ -176,7 +335,7 @@ static fx_status cam_sample(int32_t method, const float *A, const float *G, uint
         if (!(v <= FLT_MAX))
             return fx__error(FX_ERR_NUMERIC,
                              "fx_cam_lowres: %s map of sample %u at flat index %zu is %g, beyond the float range",
-                             method_names[method], sample, j, v);
+                             fx_cam_method_name(method), sample, j, v);
         map[j] = (float)v;
     }
     return FX_OK;
@@ -198,12 +357,16 @@ static fx_status check_tensor_size(uint32_t n, uint32_t k, uint32_t h, uint32_t 
 fx_status fx_cam_lowres(int32_t method, const float *activations, const float *gradients, uint32_t n, uint32_t k,
                         uint32_t h, uint32_t w, float *out_maps)
 {
-    if (!fx_cam_method_name(method))
-        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_cam_lowres: unknown method %d; valid: " FX_CAM_VALID_METHODS,
-                         (int)method);
-    if (!activations || !gradients || !out_maps)
-        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_cam_lowres: %s is NULL",
-                         !activations ? "activations" : !gradients ? "gradients" : "out_maps");
+    const fx_cam_method_info *info = fx_cam_method_find(method);
+    char valid[FX__CAM_VALID_NAMES_MAX];
+    if (!info)
+        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_cam_lowres: unknown method %d; valid: %s", (int)method,
+                         fx__cam_valid_ids(valid, sizeof valid));
+    bool needs_gradients = (info->needs & FX_CAM_NEEDS_GRADIENTS) != 0;
+    if (!activations || (!gradients && needs_gradients) || !out_maps)
+        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_cam_lowres: %s is NULL%s",
+                         !activations ? "activations" : !out_maps ? "out_maps" : "gradients",
+                         !activations || !out_maps ? "" : " (the method needs them; only gradient-free methods take NULL)");
     if (n == 0 || k == 0 || h == 0 || w == 0)
         return fx__error(FX_ERR_INVALID_ARGUMENT,
                          "fx_cam_lowres: shape n=%u k=%u h=%u w=%u has a zero dimension; all must be >= 1", n, k, h,
@@ -213,7 +376,7 @@ fx_status fx_cam_lowres(int32_t method, const float *activations, const float *g
     if (st != FX_OK)
         return st;
     st = check_finite(activations, "activations", k, h, w, count);
-    if (st == FX_OK)
+    if (st == FX_OK && needs_gradients)
         st = check_finite(gradients, "gradients", k, h, w, count);
     if (st != FX_OK)
         return st;
@@ -231,7 +394,8 @@ fx_status fx_cam_lowres(int32_t method, const float *activations, const float *g
     }
     size_t block = (size_t)k * hw;
     for (uint32_t s = 0; s < n && st == FX_OK; s++)
-        st = cam_sample(method, activations + s * block, gradients + s * block, s, k, hw, acc, maps + s * hw);
+        st = cam_sample(method, activations + s * block, needs_gradients ? gradients + s * block : NULL, s, k, hw,
+                        acc, maps + s * hw);
     if (st == FX_OK)
         memcpy(out_maps, maps, (size_t)n * hw * sizeof *maps);
     free(acc);

@@ -83,7 +83,7 @@ struct fx_model {
 struct fx_result {
     size_t n;
     uint32_t method_count;
-    int32_t methods[FX_CAM_METHOD_COUNT * 4];
+    int32_t *methods; /* [method_count] FX_CAM_* ids, in the order requested */
     char *layer;
     uint32_t logit_count, result_count;
     float *logits;        /* [n][logit_count] */
@@ -552,21 +552,28 @@ fx_status fx_model_layer(const fx_model *model, size_t index, fx_layer_info *inf
 {
     if (!model || !info)
         return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_model_layer: %s is NULL", model ? "info" : "model");
-    if (info->struct_size < sizeof *info)
-        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_model_layer: info->struct_size is %u; set it to sizeof(fx_layer_info) (%zu)",
+    /* An output struct grows at the end: a caller built against an older,
+     * smaller fx_layer_info gets the fields it knows and nothing past them. */
+    if (info->struct_size < offsetof(fx_layer_info, name))
+        return fx__error(FX_ERR_INVALID_ARGUMENT,
+                         "fx_model_layer: info->struct_size is %u; set it to sizeof(fx_layer_info) (%zu)",
                          info->struct_size, sizeof *info);
     size_t count = fx__shim_layer_count(model->shim);
     if (index >= count)
         return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_model_layer: index %zu out of range; valid: 0..%zu", index,
                          count ? count - 1 : 0);
     const fx__shim_layer *l = fx__shim_layer_at(model->shim, index);
-    info->name = l->name;
-    info->type = l->type;
-    info->rank = l->rank;
-    memset(info->shape, 0, sizeof info->shape);
+    fx_layer_info full;
+    memset(&full, 0, sizeof full);
+    full.struct_size = info->struct_size;
+    full.name = l->name;
+    full.type = l->type;
+    full.rank = l->rank;
     for (uint32_t d = 0; d < l->rank && d < FX_LAYER_MAX_RANK; d++)
-        info->shape[d] = l->shape[d];
-    info->is_feature_map = l->is_feature_map;
+        full.shape[d] = l->shape[d];
+    full.is_feature_map = l->is_feature_map;
+    size_t known = info->struct_size < sizeof full ? info->struct_size : sizeof full;
+    memcpy(info, &full, known);
     return FX_OK;
 }
 
@@ -647,6 +654,7 @@ void fx_result_free(fx_result *r)
     free_images(r->heatmaps, maps);
     free_images(r->raw, maps);
     free_images(r->lowres, maps);
+    free(r->methods);
     free(r->layer);
     free(r->logits);
     free(r->probabilities);
@@ -664,7 +672,9 @@ static fx_result *result_new(const fx_model *m, size_t n, const int32_t *methods
         return NULL;
     r->n = n;
     r->method_count = method_count;
-    memcpy(r->methods, methods, method_count * sizeof *methods);
+    r->methods = malloc(method_count * sizeof *methods);
+    if (r->methods)
+        memcpy(r->methods, methods, method_count * sizeof *methods);
     r->logit_count = m->logit_count;
     r->result_count = m->result_count;
     size_t maps = n * method_count;
@@ -676,7 +686,7 @@ static fx_result *result_new(const fx_model *m, size_t n, const int32_t *methods
     r->heatmaps = calloc(maps, sizeof(fx_image));
     r->lowres = calloc(maps, sizeof(fx_image));
     r->raw = keep_raw ? calloc(maps, sizeof(fx_image)) : NULL;
-    if (!r->layer || !r->logits || !r->probabilities || !r->predicted || !r->target || !r->heatmaps || !r->lowres ||
+    if (!r->methods || !r->layer || !r->logits || !r->probabilities || !r->predicted || !r->target || !r->heatmaps || !r->lowres ||
         (keep_raw && !r->raw)) {
         fx_result_free(r);
         return NULL;
@@ -871,15 +881,15 @@ static fx_status check_gradcam_request(const fx_model *m, const fx_image *images
                          "fx_gradcam_compute: target_class %d out of range; valid: -1 (predicted) or 0..%d%s",
                          (int)o->target_class, (int)last,
                          m->logit_count == 1 ? " (single-logit model: 0 = negative, 1 = positive)" : "");
-    if (o->method_count > FX_CAM_METHOD_COUNT * 4)
-        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_gradcam_compute: method_count %u; at most %d", o->method_count,
-                         FX_CAM_METHOD_COUNT * 4);
-    for (uint32_t j = 0; o->methods && j < o->method_count; j++)
-        if (!fx_cam_method_name(o->methods[j]))
-            return fx__error(FX_ERR_INVALID_ARGUMENT,
-                             "fx_gradcam_compute: methods[%u] = %d is not a method; valid: FX_CAM_GRADCAM (0) .. "
-                             "FX_CAM_LAYERCAM (4)",
-                             j, (int)o->methods[j]);
+    if (o->method_count > FX_MAX_METHODS_PER_CALL)
+        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_gradcam_compute: method_count %u; at most %d (repeats count)",
+                         o->method_count, FX_MAX_METHODS_PER_CALL);
+    for (uint32_t j = 0; o->methods && j < o->method_count; j++) {
+        char valid[FX__CAM_VALID_NAMES_MAX];
+        if (!fx_cam_method_find(o->methods[j]))
+            return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_gradcam_compute: methods[%u] = %d is not a method; valid: %s",
+                             j, (int)o->methods[j], fx__cam_valid_ids(valid, sizeof valid));
+    }
     return FX_OK;
 }
 

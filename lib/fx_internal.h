@@ -91,6 +91,14 @@ static inline bool fx__ascii_equal_nocase(const char *a, const char *b)
     return *a == *b;
 }
 
+/* The method registry's names for error messages (lib/methods.c), written
+ * into buf (cap bytes, truncated if short): "gradcam, gradcam++ (or
+ * gradcampp,gradcam_plusplus), ..." and "0 (gradcam), 1 (gradcam++), ...".
+ * Return buf. */
+#define FX__CAM_VALID_NAMES_MAX 512
+const char *fx__cam_valid_names(char *buf, size_t cap);
+const char *fx__cam_valid_ids(char *buf, size_t cap);
+
 static inline uint8_t *fx__row(const fx_image *img, uint32_t y)
 {
     return (uint8_t *)img->data + (size_t)y * img->stride;

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "fx_internal.h"
@@ -209,6 +210,139 @@ static void test_layercam_by_hand(void **state)
     assert_map(got, want, 4, TOL);
 }
 
+static void test_gradcam_elementwise_by_hand(void **state)
+{
+    (void)state;
+    /* sum_k ReLU(G_k * A_k) per position:
+     *   p0: ReLU(1*1)  + ReLU(-1*4) = 1 + 0 = 1   (HiResCAM: -3 -> 0)
+     *   p1: ReLU(-1*2) + ReLU(-1*0) = 0
+     *   p2: ReLU(2*3)  + ReLU(-1*1) = 6           (HiResCAM: 5)
+     *   p3: ReLU(0*4)  + ReLU(1*1)  = 1                                   */
+    float got[4];
+    lowres_example(FX_CAM_GRADCAM_ELEMENTWISE, got);
+    const float want[4] = {1.0f, 0.0f, 6.0f, 1.0f};
+    assert_map(got, want, 4, TOL);
+}
+
+/* Eigen-CAM, k=2 channels < hw=3 positions: the channels' k x k Gram path.
+ * A: channel 0 = [1, 2, 3], channel 1 = [2, 4, 6] (h=1, w=3). Centred per
+ * channel: [-1, 0, 1] and [-2, 0, 2]; X (positions x channels) has rank 1,
+ * v = (1, 2)/sqrt(5), p = X v = [-sqrt5, 0, sqrt5]. The channel sum
+ * r = [3, 6, 9] has dot(p, r) = 6 sqrt5 > 0: no flip; ReLU -> [0, 0, sqrt5].
+ * With the channels reversed in position the sign flips the other way. */
+static void test_eigencam_rank_one_by_hand(void **state)
+{
+    (void)state;
+    const float rising[6] = {1, 2, 3, 2, 4, 6}, falling[6] = {3, 2, 1, 6, 4, 2};
+    float got[3] = {-7, -7, -7};
+    assert_int_equal(fx_cam_lowres(FX_CAM_EIGENCAM, rising, NULL, 1, 2, 1, 3, got), FX_OK);
+    const float want_rising[3] = {0.0f, 0.0f, sqrtf(5.0f)};
+    assert_map(got, want_rising, 3, 1e-5f);
+    assert_int_equal(fx_cam_lowres(FX_CAM_EIGENCAM, falling, NULL, 1, 2, 1, 3, got), FX_OK);
+    const float want_falling[3] = {sqrtf(5.0f), 0.0f, 0.0f};
+    assert_map(got, want_falling, 3, 1e-5f);
+}
+
+/* hw=2 <= k=3: the positions' Gram path. Channels [1, 3], [0, 0], [5, 1];
+ * centred [-1, 1], [0, 0], [2, -2]; X X^T = [[5, -5], [-5, 5]], lambda 10,
+ * u = (1, -1)/sqrt2, p = sqrt(10) u = sqrt5 (1, -1) up to sign; r = [6, 4],
+ * dot = 2 sqrt5 > 0 keeps it: ReLU -> [sqrt5, 0]. */
+static void test_eigencam_position_gram_by_hand(void **state)
+{
+    (void)state;
+    const float a[6] = {1, 3, 0, 0, 5, 1};
+    float got[2] = {-7, -7};
+    assert_int_equal(fx_cam_lowres(FX_CAM_EIGENCAM, a, NULL, 1, 3, 1, 2, got), FX_OK);
+    const float want[2] = {sqrtf(5.0f), 0.0f};
+    assert_map(got, want, 2, 1e-5f);
+}
+
+/* Two components, not aligned with the channels (Jacobi must rotate), and
+ * a projection orthogonal to the channel sum (the tie-break rule decides).
+ * With a = [1, -1, 0, 0] and b = [1, 1, 2, -4] (orthogonal, mean 0), the
+ * channels are a + b = [2, 0, 2, -4] and a - b = [0, -2, -2, 4]: X^T X =
+ * [[24, -20], [-20, 24]], eigenvalues 44 (v = (1, -1)/sqrt2) and 4, so
+ * p = X v = sqrt2 b = sqrt2 [1, 1, 2, -4] up to sign. r = 2a is orthogonal
+ * to p, so the largest |p| (position 3) is made positive:
+ * p = sqrt2 [-1, -1, -2, 4], ReLU -> [0, 0, 0, 4 sqrt2]. */
+static void test_eigencam_rotation_and_tie_break(void **state)
+{
+    (void)state;
+    const float a[8] = {2, 0, 2, -4, 0, -2, -2, 4};
+    float got[4];
+    assert_int_equal(fx_cam_lowres(FX_CAM_EIGENCAM, a, NULL, 1, 2, 2, 2, got), FX_OK);
+    const float want[4] = {0.0f, 0.0f, 0.0f, 4.0f * sqrtf(2.0f)};
+    assert_map(got, want, 4, 1e-5f);
+}
+
+/* EigenGrad-CAM decomposes G * A: with A constant (Eigen-CAM of it is flat:
+ * the centred activations are 0) and G = the rank-one example's
+ * activations, G * A is that example: [0, 0, sqrt5]. */
+static void test_eigengradcam_by_hand(void **state)
+{
+    (void)state;
+    const float a[6] = {1, 1, 1, 1, 1, 1}, g[6] = {1, 2, 3, 2, 4, 6};
+    float got[3] = {-7, -7, -7};
+    assert_int_equal(fx_cam_lowres(FX_CAM_EIGENGRADCAM, a, g, 1, 2, 1, 3, got), FX_OK);
+    const float want[3] = {0.0f, 0.0f, sqrtf(5.0f)};
+    assert_map(got, want, 3, 1e-5f);
+    assert_int_equal(fx_cam_lowres(FX_CAM_EIGENCAM, a, g, 1, 2, 1, 3, got), FX_OK);
+    const float flat[3] = {0.0f, 0.0f, 0.0f};
+    assert_map(got, flat, 3, 0.0f);
+}
+
+/* The registry: dense ids in order, complete entries, names and aliases
+ * that parse back to their id, unique names, titles as the papers spell them. */
+static void test_method_registry(void **state)
+{
+    (void)state;
+    assert_int_equal(fx_cam_method_count(), FX_CAM_METHOD_COUNT);
+    assert_null(fx_cam_method_at(fx_cam_method_count()));
+    assert_null(fx_cam_method_find(-1));
+    assert_null(fx_cam_method_find(FX_CAM_METHOD_COUNT));
+    assert_null(fx_cam_method_title(FX_CAM_METHOD_COUNT));
+    assert_null(fx_cam_method_description(-1));
+    for (size_t i = 0; i < fx_cam_method_count(); i++) {
+        const fx_cam_method_info *m = fx_cam_method_at(i);
+        assert_non_null(m);
+        assert_int_equal(m->struct_size, sizeof *m);
+        assert_int_equal(m->id, (int32_t)i);
+        assert_ptr_equal(fx_cam_method_find(m->id), m);
+        assert_string_equal(fx_cam_method_name(m->id), m->name);
+        assert_string_equal(fx_cam_method_title(m->id), m->title);
+        assert_string_equal(fx_cam_method_description(m->id), m->description);
+        assert_true(m->name[0] && m->title[0] && m->description[0] && m->reference[0] && m->slug[0]);
+        assert_null(strchr(m->description, '\n'));
+        for (const char *c = m->slug; *c; c++)
+            assert_true((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_');
+        int32_t parsed = -1;
+        assert_int_equal(fx_cam_method_from_name(m->name, &parsed), FX_OK);
+        assert_int_equal(parsed, m->id);
+        char aliases[128];
+        snprintf(aliases, sizeof aliases, "%s", m->aliases);
+        for (char *tok = strtok(aliases, ","); tok; tok = strtok(NULL, ",")) {
+            parsed = -1;
+            assert_int_equal(fx_cam_method_from_name(tok, &parsed), FX_OK);
+            assert_int_equal(parsed, m->id);
+        }
+        assert_true((m->needs & ~(FX_CAM_NEEDS_GRADIENTS | FX_CAM_NEEDS_EXTRA_FORWARDS |
+                                  FX_CAM_NEEDS_INPUT_GRADIENTS)) == 0);
+        for (size_t j = 0; j < i; j++) {
+            assert_true(strcmp(fx_cam_method_at(j)->name, m->name) != 0);
+            assert_true(strcmp(fx_cam_method_at(j)->slug, m->slug) != 0);
+        }
+    }
+    assert_string_equal(fx_cam_method_title(FX_CAM_XGRADCAM), "XGrad-CAM"); /* Fu et al. 2020 */
+    assert_string_equal(fx_cam_method_title(FX_CAM_EIGENCAM), "Eigen-CAM"); /* Muhammad & Yeasin 2020 */
+    assert_int_equal(fx_cam_method_find(FX_CAM_EIGENCAM)->needs, 0);
+    assert_int_equal(fx_cam_method_find(FX_CAM_GRADCAM)->needs, FX_CAM_NEEDS_GRADIENTS);
+    int32_t parsed = -1;
+    assert_int_equal(fx_cam_method_from_name("Gradcam_ElementWise", &parsed), FX_OK);
+    assert_int_equal(parsed, FX_CAM_GRADCAM_ELEMENTWISE);
+    /* an alias prefix is not an alias */
+    assert_int_equal(fx_cam_method_from_name("gradcamp", &parsed), FX_ERR_INVALID_ARGUMENT);
+}
+
 static void test_batch_equals_per_sample(void **state)
 {
     (void)state;
@@ -283,14 +417,17 @@ static void test_lowres_rejects_bad_arguments(void **state)
     (void)state;
     const float one[1] = {1.0f};
     float out[1] = {-7.0f};
-    assert_int_equal(fx_cam_lowres(5, one, one, 1, 1, 1, 1, out), FX_ERR_INVALID_ARGUMENT);
-    assert_non_null(strstr(fx_last_error(), "unknown method 5"));
-    assert_non_null(strstr(fx_last_error(), "FX_CAM_LAYERCAM (4)"));
+    assert_int_equal(fx_cam_lowres(FX_CAM_METHOD_COUNT, one, one, 1, 1, 1, 1, out), FX_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(fx_last_error(), "unknown method 8"));
+    assert_non_null(strstr(fx_last_error(), "4 (layercam)"));
+    assert_non_null(strstr(fx_last_error(), "7 (eigencam)"));
     assert_int_equal(fx_cam_lowres(-1, one, one, 1, 1, 1, 1, out), FX_ERR_INVALID_ARGUMENT);
     assert_non_null(strstr(fx_last_error(), "unknown method -1"));
     assert_int_equal(fx_cam_lowres(FX_CAM_GRADCAM, NULL, one, 1, 1, 1, 1, out), FX_ERR_INVALID_ARGUMENT);
     assert_non_null(strstr(fx_last_error(), "activations is NULL"));
     assert_int_equal(fx_cam_lowres(FX_CAM_GRADCAM, one, NULL, 1, 1, 1, 1, out), FX_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(fx_last_error(), "gradients is NULL"));
+    assert_int_equal(fx_cam_lowres(FX_CAM_EIGENGRADCAM, one, NULL, 1, 1, 1, 1, out), FX_ERR_INVALID_ARGUMENT);
     assert_non_null(strstr(fx_last_error(), "gradients is NULL"));
     assert_int_equal(fx_cam_lowres(FX_CAM_GRADCAM, one, one, 1, 1, 1, 1, NULL), FX_ERR_INVALID_ARGUMENT);
     assert_non_null(strstr(fx_last_error(), "out_maps is NULL"));
@@ -312,7 +449,8 @@ static void test_lowres_rejects_bad_arguments(void **state)
 static void test_method_names(void **state)
 {
     (void)state;
-    const char *names[FX_CAM_METHOD_COUNT] = {"gradcam", "gradcam++", "hirescam", "xgradcam", "layercam"};
+    const char *names[FX_CAM_METHOD_COUNT] = {"gradcam",  "gradcam++",           "hirescam",     "xgradcam",
+                                              "layercam", "gradcam-elementwise", "eigengradcam", "eigencam"};
     for (int32_t m = 0; m < FX_CAM_METHOD_COUNT; m++) {
         assert_string_equal(fx_cam_method_name(m), names[m]);
         int32_t parsed = -1;
@@ -335,8 +473,10 @@ static void test_method_names(void **state)
     parsed = 42;
     assert_int_equal(fx_cam_method_from_name("scorecam", &parsed), FX_ERR_INVALID_ARGUMENT);
     assert_non_null(strstr(fx_last_error(), "'scorecam'"));
-    assert_non_null(strstr(fx_last_error(), "gradcam++"));
-    assert_non_null(strstr(fx_last_error(), "layercam"));
+    for (size_t i = 0; i < fx_cam_method_count(); i++) { /* every registry name and alias is listed */
+        assert_non_null(strstr(fx_last_error(), fx_cam_method_at(i)->name));
+        assert_non_null(strstr(fx_last_error(), fx_cam_method_at(i)->aliases));
+    }
     assert_int_equal(parsed, 42);
     assert_int_equal(fx_cam_method_from_name("gradcam+", &parsed), FX_ERR_INVALID_ARGUMENT);
     assert_int_equal(fx_cam_method_from_name("", &parsed), FX_ERR_INVALID_ARGUMENT);
@@ -632,6 +772,12 @@ int main(void)
         cmocka_unit_test(test_hirescam_by_hand),
         cmocka_unit_test(test_xgradcam_by_hand),
         cmocka_unit_test(test_layercam_by_hand),
+        cmocka_unit_test(test_gradcam_elementwise_by_hand),
+        cmocka_unit_test(test_eigencam_rank_one_by_hand),
+        cmocka_unit_test(test_eigencam_position_gram_by_hand),
+        cmocka_unit_test(test_eigencam_rotation_and_tie_break),
+        cmocka_unit_test(test_eigengradcam_by_hand),
+        cmocka_unit_test(test_method_registry),
         cmocka_unit_test(test_batch_equals_per_sample),
         cmocka_unit_test(test_lowres_rejects_non_finite_input),
         cmocka_unit_test(test_lowres_rejects_results_beyond_float),
