@@ -20,7 +20,7 @@ from ._arrays import HAVE_NUMPY
 from ._lib import (WARN_DOWNSCALE, WARN_LAYER_1X1, WARN_OUTPUT_KIND, WARN_TRAINING_MODE, WARN_UPSCALE,
                    WARN_ZERO_MAP)
 from .batch import batch_visualize
-from .cam import CamResult, GradCAM, GradCAMPlusPlus, compute, method_names
+from .cam import CamResult, GradCAM, GradCAMPlusPlus, compute, method_names, method_title, methods
 from .errors import (DeviceError, FileError, FormatError, FxError, FxcamWarning, InternalError, InvalidArgumentError,
                      LayerError, LimitError, ModelError, NotAvailableError, NumericError, OutOfMemoryError,
                      UnsupportedError)
@@ -41,6 +41,7 @@ __all__ = [
     "Model", "GradCAM", "GradCAMPlusPlus", "CamResult", "LayerInfo", "batch_visualize", "list_layers", "compute",
     "load_image", "save_image", "decode_image", "decode_png", "to_rgb8", "resize", "apply_colormap", "overlay", "compose_figure",
     "compare_figure", "colormap_names", "colormap_table", "colormaps", "colormap_id", "method_names",
+    "method_title", "methods",
     "default_model_path", "FxcamWarning", "WARN_TRAINING_MODE", "WARN_OUTPUT_KIND", "WARN_LAYER_1X1",
     "WARN_ZERO_MAP", "WARN_UPSCALE", "WARN_DOWNSCALE",
     "default_model_candidates", "library_version", "library_path", "HAVE_NUMPY",

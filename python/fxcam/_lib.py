@@ -82,6 +82,13 @@ class LayerInfoC(ctypes.Structure):
                 ("is_feature_map", ctypes.c_int32)]
 
 
+class CamMethodInfo(ctypes.Structure):
+    """fx_cam_method_info: one entry of the library's method registry (read-only, owned by the library)."""
+    _fields_ = [("struct_size", ctypes.c_uint32), ("id", ctypes.c_int32), ("name", ctypes.c_char_p),
+                ("aliases", ctypes.c_char_p), ("title", ctypes.c_char_p), ("slug", ctypes.c_char_p),
+                ("description", ctypes.c_char_p), ("reference", ctypes.c_char_p), ("needs", ctypes.c_uint32)]
+
+
 class GradcamOptions(ctypes.Structure):
     _fields_ = [("struct_size", ctypes.c_uint32), ("layer", ctypes.c_char_p), ("target_class", ctypes.c_int32),
                 ("methods", c_int32_p), ("method_count", ctypes.c_uint32), ("batch_size", ctypes.c_uint32),
@@ -91,8 +98,7 @@ class GradcamOptions(ctypes.Structure):
 # Constants of include/fxcam.h (pinned values).
 FX_OK = 0
 PIXEL_U8, PIXEL_U16, PIXEL_F32 = 1, 2, 3
-CAM_GRADCAM, CAM_GRADCAM_PLUSPLUS, CAM_HIRESCAM, CAM_XGRADCAM, CAM_LAYERCAM = 0, 1, 2, 3, 4
-CAM_METHOD_COUNT = 5
+CAM_NEEDS_GRADIENTS, CAM_NEEDS_EXTRA_FORWARDS, CAM_NEEDS_INPUT_GRADIENTS = 1, 2, 4
 OUTPUT_AUTO, OUTPUT_LOGITS, OUTPUT_PROBABILITIES = 0, 1, 2
 WARN_TRAINING_MODE, WARN_OUTPUT_KIND, WARN_LAYER_1X1, WARN_ZERO_MAP, WARN_UPSCALE, WARN_DOWNSCALE = 1, 2, 3, 4, 5, 6
 
@@ -120,7 +126,12 @@ PROTOTYPES = {
     "fx_image_save": (_status, [_str, _img_p, ctypes.POINTER(SaveOptions)]),
     "fx_image_to_rgb8": (_status, [_img_p, _img_p]),
     "fx_resize_bilinear": (_status, [_img_p, _img_p]),
+    "fx_cam_method_count": (_size, []),
+    "fx_cam_method_at": (ctypes.POINTER(CamMethodInfo), [_size]),
+    "fx_cam_method_find": (ctypes.POINTER(CamMethodInfo), [_i32]),
     "fx_cam_method_name": (_str, [_i32]),
+    "fx_cam_method_title": (_str, [_i32]),
+    "fx_cam_method_description": (_str, [_i32]),
     "fx_cam_method_from_name": (_status, [_str, c_int32_p]),
     "fx_cam_lowres": (_status, [_i32, c_float_p, c_float_p, _u32, _u32, _u32, _u32, c_float_p]),
     "fx_cam_upsample": (_status, [c_float_p, _u32, _u32, _i32, _img_p]),

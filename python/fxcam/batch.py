@@ -6,7 +6,7 @@ import time
 
 from . import image as _image
 from ._arrays import HAVE_NUMPY, as_input, is_path
-from .cam import _DISPLAY, _check_layer, _check_model, compute, method_id
+from .cam import _check_layer, _check_model, compute, method_id, method_title
 from .errors import DeviceError, FxError, LayerError, NotAvailableError
 from ._lib import lib
 
@@ -298,7 +298,7 @@ def batch_visualize(model, images, output_dir, layer_name=None, method="gradcam"
         raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
     mid = method_id(method)
     name = lib.fx_cam_method_name(mid).decode()
-    suffix = name.replace("+", "p")
+    suffix = lib.fx_cam_method_find(mid).contents.slug.decode()  # the registry's file-name slug
     output_dir = os.fsdecode(output_dir)
     items, ignored = _collect(images, f"_{suffix}.png", output_dir)
     if not items:
@@ -312,7 +312,7 @@ def batch_visualize(model, images, output_dir, layer_name=None, method="gradcam"
     if target_class is not None and model.class_index(target_class) >= len(model.class_names):
         raise ValueError(f"target_class {target_class} is not a class of the model: valid 0.."
                          f"{len(model.class_names) - 1} ({', '.join(model.class_names)})")
-    run = _Run(model, mid, _DISPLAY.get(name, name), layer_name, target_class, batch_size, options, output_dir,
+    run = _Run(model, mid, method_title(name), layer_name, target_class, batch_size, options, output_dir,
                (layout, channel_order))
     start = time.monotonic()
     for first in range(0, len(items), batch_size):

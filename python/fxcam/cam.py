@@ -5,17 +5,39 @@ import difflib
 from . import _lib
 from . import image as _image
 from ._arrays import as_input, wrap_borrowed
-from ._lib import CAM_METHOD_COUNT, FxImage, GradcamOptions, check, lib
+from ._lib import FxImage, GradcamOptions, check, lib
 from .errors import FxcamWarning, LayerError, emit_warnings
 from .model import Model
 
-_DISPLAY = {"gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "hirescam": "HiResCAM", "xgradcam": "XGradCAM",
-            "layercam": "LayerCAM"}
+def _text(value):
+    return value.decode("utf-8") if value is not None else None
+
+
+def methods():
+    """The library's method registry (fx_cam_method_at), in id order: one dict per
+    method with id, name, aliases (list), title, slug, description, reference and
+    needs (a list of "gradients", "extra_forwards", "input_gradients")."""
+    out = []
+    for i in range(lib.fx_cam_method_count()):
+        m = lib.fx_cam_method_at(i).contents
+        aliases = _text(m.aliases)
+        needs = [word for bit, word in ((_lib.CAM_NEEDS_GRADIENTS, "gradients"),
+                                        (_lib.CAM_NEEDS_EXTRA_FORWARDS, "extra_forwards"),
+                                        (_lib.CAM_NEEDS_INPUT_GRADIENTS, "input_gradients")) if m.needs & bit]
+        out.append({"id": m.id, "name": _text(m.name), "aliases": aliases.split(",") if aliases else [],
+                    "title": _text(m.title), "slug": _text(m.slug), "description": _text(m.description),
+                    "reference": _text(m.reference), "needs": needs})
+    return out
 
 
 def method_names():
-    """The CAM methods the library knows, in FX_CAM_* order."""
-    return [lib.fx_cam_method_name(i).decode() for i in range(CAM_METHOD_COUNT)]
+    """The CAM method names the library knows (its registry), in FX_CAM_* order."""
+    return [m["name"] for m in methods()]
+
+
+def method_title(method):
+    """Display title of a method name, alias or id ("Grad-CAM++"), from the library."""
+    return _text(lib.fx_cam_method_title(method_id(method)))
 
 
 def method_id(method):
@@ -201,7 +223,7 @@ class GradCAM:
 
     @property
     def method_title(self):
-        return _DISPLAY.get(self.method, self.method)
+        return method_title(self.method)
 
     def compute(self, image, target_class=None, keep_raw=False, channel_order="rgb", layout=None):
         """CamResult for one image (channel_order="bgr" for cv2.imread arrays)."""

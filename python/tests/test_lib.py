@@ -44,6 +44,8 @@ STRUCTS = {
                                           "input_channels", "mean", "std", "mean_count", "std_count",
                                           "output_kind", "strict"]),
     "fx_layer_info": ("LayerInfoC", ["struct_size", "name", "type", "rank", "shape", "is_feature_map"]),
+    "fx_cam_method_info": ("CamMethodInfo", ["struct_size", "id", "name", "aliases", "title", "slug", "description",
+                                             "reference", "needs"]),
     "fx_gradcam_options": ("GradcamOptions", ["struct_size", "layer", "target_class", "methods", "method_count",
                                               "batch_size", "keep_raw"]),
 }
@@ -98,6 +100,27 @@ def test_constants_match_the_header():
     pixel = header_defines("FX_PIXEL_")
     assert (pixel["FX_PIXEL_U8"], pixel["FX_PIXEL_U16"], pixel["FX_PIXEL_F32"]) == \
         (_lib.PIXEL_U8, _lib.PIXEL_U16, _lib.PIXEL_F32)
+    needs = {m.group(1): int(m.group(2)) for m in re.finditer(r"#define\s+(FX_CAM_NEEDS_\w+)\s+(\d+)u", open(HEADER).read())}
+    assert needs == {"FX_CAM_NEEDS_GRADIENTS": _lib.CAM_NEEDS_GRADIENTS,
+                     "FX_CAM_NEEDS_EXTRA_FORWARDS": _lib.CAM_NEEDS_EXTRA_FORWARDS,
+                     "FX_CAM_NEEDS_INPUT_GRADIENTS": _lib.CAM_NEEDS_INPUT_GRADIENTS}
+
+
+def test_methods_come_from_the_registry():
+    """method_names()/methods() are the library's registry, and every name, alias and title round-trips."""
+    import fxcam
+    from fxcam import _lib
+    registry = [_lib.lib.fx_cam_method_at(i).contents for i in range(_lib.lib.fx_cam_method_count())]
+    assert fxcam.method_names() == [m.name.decode() for m in registry]
+    assert len(registry) == header_defines("FX_CAM_METHOD_COUN")["FX_CAM_METHOD_COUNT"]
+    for entry, m in zip(registry, fxcam.methods()):
+        assert m["id"] == entry.id and m["title"] == entry.title.decode() == fxcam.method_title(m["name"])
+        for alias in m["aliases"]:
+            assert fxcam.cam.method_id(alias) == m["id"]
+    with pytest.raises(fxcam.InvalidArgumentError) as e:
+        fxcam.cam.method_id("scorecam-not-yet")
+    for name in fxcam.method_names():
+        assert name in e.value.message
 
 
 def run_python(code, env_update, cwd=None):
