@@ -1,6 +1,7 @@
 /* fxcam: the command-line tool. Dispatches to one function per subcommand,
  * prints the tool's help and version. */
 #include "cli.h"
+#include "serve.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -138,6 +139,7 @@ static void print_tool_help(FILE *to)
     for (size_t i = 0; i < command_count; i++) {
         fprintf(to, "  %-9s %s\n", commands[i].name, commands[i].summary);
     }
+    fprintf(to, "  %-9s %s\n", "serve", cli_serve_summary);
     fprintf(to,
             "\nOptions shared by the commands that compute heatmaps:\n"
             "  --method NAME      CAM method (default gradcam; see 'fxcam methods'): %s\n"
@@ -191,6 +193,11 @@ int main(int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     const char *name = argv[1];
+    /* serve parses its own options (cli/serve.c); "help serve" = "serve --help". */
+    if (strcmp(name, "serve") == 0 || (strcmp(name, "help") == 0 && argc > 2 && strcmp(argv[2], "serve") == 0)) {
+        return strcmp(name, "serve") == 0 ? cli_run_serve(argc - 2, argv + 2)
+                                          : cli_run_serve(1, (char *[]){"--help", NULL});
+    }
     if (strcmp(name, "-h") == 0 || strcmp(name, "--help") == 0 || strcmp(name, "help") == 0) {
         if (strcmp(name, "help") == 0 && argc > 2) {
             for (size_t i = 0; i < command_count; i++) {

@@ -668,7 +668,8 @@ static size_t matching_head(server *srv)
 {
     size_t n = 1, cap = srv->cfg.queue_capacity;
     const request *first = srv->queue[srv->head];
-    while (n < srv->count && n < MAX_BATCH && same_compute(&first->params, &srv->queue[(srv->head + n) % cap]->params)) {
+    while (n < srv->count && n < MAX_BATCH &&
+           same_compute(&first->params, &srv->queue[(srv->head + n) % cap]->params)) {
         n++;
     }
     return n;
@@ -900,7 +901,7 @@ static enum MHD_Result start_request(server *srv, request *r, struct MHD_Connect
     if (type && strncasecmp(type, "multipart/form-data", 19) == 0) {
         r->post = MHD_create_post_processor(conn, 16 * 1024, on_form_part, r);
         if (!r->post) {
-            return send_error(conn, r, MHD_HTTP_BAD_REQUEST, "multipart/form-data without a boundary");
+            return send_error(conn, r, MHD_HTTP_BAD_REQUEST, "multipart/form-data without a usable boundary (RFC 2046: 1..70 characters)");
         }
     }
     return MHD_YES;
@@ -971,6 +972,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (*upload_size) {
         size_t size = *upload_size;
         *upload_size = 0;
+        /* MHD's timeout counts idle time only; a client trickling a byte now
+         * and then would hold its connection for ever. */
+        if (cli_now() - r->start > 2.0 * srv->cfg.timeout) {
+            return MHD_NO;
+        }
         if (r->too_large) {
             /* Past the limit without a declared length (chunked): stop reading. */
             return r->body.size + size > 2 * srv->cfg.max_upload ? MHD_NO : MHD_YES;
@@ -1033,7 +1039,8 @@ static void print_serve_help(FILE *to)
             "  --token T         required bearer token for /api calls\n"
             "  --queue N         requests waiting for the model, 1..1024 (default 32);\n"
             "                    more: 503 with Retry-After\n"
-            "  --timeout S       close connections idle for S seconds (default 30)\n"
+            "  --timeout S       close connections idle for S seconds, and uploads not\n"
+            "                    finished after 2 x S seconds (default 30)\n"
             "  --device DEV      auto (default), cpu, cuda, cuda:N\n"
             "  --threads N       CPU threads (default: all)\n"
             "SIGINT or SIGTERM stops the server cleanly.\n", MAX_BATCH);

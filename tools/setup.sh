@@ -11,6 +11,8 @@ packages=(
   libtorch-dev nlohmann-json3-dev
   clang libclang-rt-14-dev  # libFuzzer targets (tests/fuzz/run.sh)
   python3-torch python3-torchvision python3-numpy python3-opencv python3-pil python3-pytest
+  libmicrohttpd-dev  # fxcam serve
+  chromium chromium-driver python3-selenium  # the page's browser test (tests/serve)
 )
 
 missing=()
