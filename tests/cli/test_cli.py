@@ -134,6 +134,49 @@ def test_tool_help_lists_every_command():
     assert "Exit status" in r.stdout
 
 
+def registry():
+    """The library's method registry read over ctypes (fx_cam_method_at), the
+    list the CLI must show: [(name, aliases, title, description)]."""
+    import ctypes
+
+    class Info(ctypes.Structure):
+        _fields_ = [("struct_size", ctypes.c_uint32), ("id", ctypes.c_int32)] + \
+            [(f, ctypes.c_char_p) for f in ("name", "aliases", "title", "slug", "description", "reference")]
+    lib = ctypes.CDLL(os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(FXCAM))), "libfxcam.so"))
+    lib.fx_cam_method_count.restype = ctypes.c_size_t
+    lib.fx_cam_method_at.restype = ctypes.POINTER(Info)
+    lib.fx_cam_method_at.argtypes = [ctypes.c_size_t]
+    out = []
+    for i in range(lib.fx_cam_method_count()):
+        m = lib.fx_cam_method_at(i).contents
+        out.append((m.name.decode(), m.aliases.decode(), m.title.decode(), m.description.decode()))
+    return out
+
+
+def test_methods_lists_the_registry():
+    """`fxcam methods`: one line per registry entry, in order, with its title,
+    description and aliases; the help texts and the unknown-method error name
+    every method too (no copy of the list can fall behind)."""
+    r = run("methods")
+    assert r.returncode == 0 and r.stderr == ""
+    lines = r.stdout.splitlines()
+    methods = registry()
+    assert len(methods) >= 8 and len(lines) == len(methods)
+    for line, (name, aliases, title, description) in zip(lines, methods):
+        assert line.split()[0] == name
+        assert title in line and description in line
+        for alias in filter(None, aliases.split(",")):
+            assert alias in line
+    names = [m[0] for m in methods]
+    tool_help = run("--help").stdout
+    single_help = run("single", "--help").stdout
+    bad = run("single", "--method", "nosuchcam")
+    assert bad.returncode == 2
+    for name in names:
+        assert name in tool_help and name in single_help and name in bad.stderr, name
+    assert re.search(r"^  methods\s", tool_help, re.M)
+
+
 def test_no_arguments_is_a_usage_error():
     r = run()
     assert r.returncode == 2
