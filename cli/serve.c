@@ -228,18 +228,24 @@ static void describe_model(server *srv)
     cli_text_printf(t, "}\n");
 }
 
+/* The library's method registry (fx_cam_method_count/at): the one list. */
 static void describe_methods(server *srv)
 {
     cli_text *t = &srv->methods_json;
     cli_text_printf(t, "{\"methods\":[");
-    for (int32_t id = 0; id < FX_CAM_METHOD_COUNT; id++) {
-        cli_text_printf(t, "%s{\"id\":%d,\"name\":", id ? "," : "", id);
-        serve_json_string(t, fx_cam_method_name(id));
+    for (size_t i = 0; i < fx_cam_method_count(); i++) {
+        const fx_cam_method_info *m = fx_cam_method_at(i);
+        cli_text_printf(t, "%s{\"id\":%d,\"name\":", i ? "," : "", m->id);
+        serve_json_string(t, m->name);
         serve_json_key(t, "title", false);
-        serve_json_string(t, cli_method_title(id));
-        cli_text_printf(t, "}");
+        serve_json_string(t, m->title);
+        serve_json_key(t, "description", false);
+        serve_json_string(t, m->description);
+        cli_text_printf(t, ",\"needs_gradients\":%s}", m->needs & FX_CAM_NEEDS_GRADIENTS ? "true" : "false");
     }
-    cli_text_printf(t, "],\"default\":\"%s\"}\n", fx_cam_method_name(FX_CAM_GRADCAM));
+    cli_text_printf(t, "],\"default\":");
+    serve_json_string(t, fx_cam_method_name(FX_CAM_GRADCAM));
+    cli_text_printf(t, "}\n");
 }
 
 static void describe_colormaps(server *srv)

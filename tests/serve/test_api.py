@@ -47,7 +47,9 @@ def test_model_matches_fxcam_info(server):
 
 def test_methods_are_the_library_names(server):
     names = [m["name"] for m in server.json("GET", "/api/v1/methods")["methods"]]
+    listed = subprocess.run([FXCAM, "methods"], capture_output=True, text=True, timeout=60).stdout
     assert names[:5] == ["gradcam", "gradcam++", "hirescam", "xgradcam", "layercam"]
+    assert all(name in listed for name in names)
 
 
 def test_colormaps_equal_opencv(server):
