@@ -23,9 +23,10 @@ static const cli_option options[OPT_COUNT] = {
     {OPT_HELP, "help", NULL, 'h', NULL, "show this help and exit"},
     {OPT_MODEL, "model", NULL, 'm', "PATH",
      "TorchScript model (.pt); default: the embedded fracture model"},
-    {OPT_IMAGE, "image", NULL, 'i', "PATH", "input PNG image"},
+    {OPT_IMAGE, "image", NULL, 'i', "PATH", "input image: PNG, JPEG or DICOM (recognised by content)"},
     {OPT_OUTPUT, "output", NULL, 'o', "PATH", "output PNG; default: <image name>_<method>.png"},
-    {OPT_IMAGE_DIR, "image-dir", "image_dir", 0, "DIR", "folder of PNG images"},
+    {OPT_IMAGE_DIR, "image-dir", "image_dir", 0, "DIR",
+     "folder of images: .png .jpg .jpeg .dcm .dicom (any case) and DICOM files by content"},
     {OPT_OUTPUT_DIR, "output-dir", "output_dir", 0, "DIR", "folder for the outputs (created if missing)"},
     {OPT_MAX_IMAGES, "max-images", "max_images", 0, "N", "process at most N images (the first in sorted order)"},
     {OPT_BATCH_SIZE, "batch-size", "batch_size", 0, "B", "images per forward pass (1..1024; default 8)"},
@@ -63,6 +64,13 @@ static const cli_option options[OPT_COUNT] = {
     {OPT_BATCH_MEMORY, "batch-memory", "batch_memory", 0, "SIZE",
      "memory for the decoded images and maps of one forward pass, e.g. 512M, 2G (default 1G); "
      "a larger image runs alone"},
+    {OPT_OUTPUT_KIND, "output-kind", "output_kind", 0, "KIND",
+     "what the model outputs: auto (default: from the graph, fxcam.json or the probe), logits, or "
+     "probabilities (the model ends in softmax/sigmoid)"},
+    {OPT_STRICT, "strict", NULL, 0, NULL,
+     "refuse a model whose results would be unreliable (exported in training mode) instead of warning"},
+    {OPT_FRAME, "frame", NULL, 0, "N",
+     "frame of a multi-frame DICOM input, 0-based (default 0); PNG and JPEG hold frame 0 only"},
 };
 
 static void print_message(const char *command, const char *fmt, va_list ap)
@@ -337,6 +345,25 @@ static int set_value(cli_settings *s, const cli_option *o, const char *v)
                                    "optionally with K, M, G or T (binary units), e.g. 512M", cli_name(v));
         }
         break;
+    case OPT_OUTPUT_KIND:
+        if (strcmp(v, "auto") == 0) {
+            s->output_kind = FX_OUTPUT_AUTO;
+        } else if (strcmp(v, "logits") == 0) {
+            s->output_kind = FX_OUTPUT_LOGITS;
+        } else if (strcmp(v, "probabilities") == 0) {
+            s->output_kind = FX_OUTPUT_PROBABILITIES;
+        } else {
+            return cli_usage_error(s->command, "invalid --output-kind '%s'; valid: auto, logits, probabilities",
+                                   cli_name(v));
+        }
+        break;
+    case OPT_FRAME:
+        if (!parse_size(v, UINT32_MAX, &n)) {
+            return cli_usage_error(s->command, "invalid --frame '%s'; expected a frame number >= 0 (0-based)",
+                                   cli_name(v));
+        }
+        s->frame = (uint32_t)n;
+        break;
     case OPT_COLORMAP:
         if (fx_colormap_from_name(v, &s->colormap) != FX_OK) {
             /* the library's table is the only list */
@@ -372,6 +399,7 @@ static void set_flag(cli_settings *s, int id)
     case OPT_HEATMAP_ONLY: s->heatmap_only = true; break;
     case OPT_OVERLAY_ONLY: s->overlay_only = true; break;
     case OPT_FEATURE_MAPS: s->feature_maps = true; break;
+    case OPT_STRICT: s->strict = true; break;
     default: break;
     }
 }

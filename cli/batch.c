@@ -1,4 +1,4 @@
-/* fxcam batch: every PNG of a folder through the model, several images per
+/* fxcam batch: every image of a folder (PNG, JPEG, DICOM) through the model, several images per
  * forward pass, one output per image, and summary.txt / summary.csv.
  *
  * Hostile or shared folders: only regular files are inputs (a FIFO named
@@ -6,7 +6,14 @@
  * (st_dev, st_ino), so symlink loops end; output names are unique even when
  * inputs differ only in the case of their extension; images are decoded as
  * their forward pass needs them, and a pass is bounded in bytes; files are
- * written through lib/atomic_file.c. */
+ * written through lib/atomic_file.c.
+ *
+ * Which files are inputs: every regular file named .png, .jpg, .jpeg, .dcm
+ * or .dicom (any case; the decoder goes by the content, and one that cannot
+ * be read fails and is reported), and any other regular file whose first
+ * bytes are a PNG, JPEG or DICOM signature (DICOM files from a PACS often have
+ * no extension, or a UID for a name). Everything else is listed as ignored,
+ * with the reason, on stderr and in the summaries: never skipped silently. */
 #include "batch.h"
 #include "lib/atomic_file.h"
 
@@ -160,15 +167,39 @@ static char **read_names(DIR *d, size_t *count)
 
 static void collect(batch_run *run, const char *dir, const char *rel_dir);
 
+/* Whether a regular file whose name is not an image name is an image by its
+ * first bytes; when not, it is listed as ignored (taking rel) with the
+ * reason. */
+static bool found_by_content(batch_run *run, const char *path, const char *name, char *rel)
+{
+    cli_format format = cli_sniff_format(path);
+    if (format > CLI_FORMAT_UNKNOWN) {
+        return true;
+    }
+    if (format == CLI_FORMAT_UNREADABLE) {
+        add_ignored(run, rel, ITEM_IGNORED,
+                    cli_strdup_printf("cannot read its first bytes to recognise the format: %s", strerror(errno)));
+        return false;
+    }
+    const char *dot = strrchr(name, '.');
+    char *reason = dot && dot != name
+        ? cli_strdup_printf("not an image fxcam reads: the name ends in '%s', not .png, .jpg, .jpeg, .dcm or "
+                            ".dicom, and the content is not PNG, JPEG or DICOM", dot)
+        : cli_strdup_printf("not an image fxcam reads: no extension, and the content is not PNG, JPEG or DICOM "
+                            "(a DICOM file has \"DICM\" at byte 128)");
+    add_ignored(run, rel, ITEM_IGNORED, reason);
+    return false;
+}
+
 static void collect_entry(batch_run *run, const char *dir, const char *rel_dir, const char *name)
 {
     char *path = cli_strdup_printf("%s/%s", dir, name);
     char *rel = rel_dir[0] ? cli_strdup_printf("%s/%s", rel_dir, name) : cli_strdup_printf("%s", name);
-    bool png = cli_is_png_name(name);
+    bool named = cli_is_image_name(name);
     struct stat st, link;
     /* stat follows symlinks: a link to an image or a folder counts as one. */
     if (stat(path, &st) != 0) {
-        add_ignored(run, rel, png ? ITEM_FAILED : ITEM_IGNORED,
+        add_ignored(run, rel, named ? ITEM_FAILED : ITEM_IGNORED,
                     cli_strdup_printf("cannot read: %s", strerror(errno)));
     } else if (S_ISDIR(st.st_mode)) {
         bool is_out = st.st_dev == run->out_dir.dev && st.st_ino == run->out_dir.ino && !run->same_dir;
@@ -193,12 +224,11 @@ static void collect_entry(batch_run *run, const char *dir, const char *rel_dir, 
                                                               file_kind(st.st_mode)));
     } else if (fx__atomic_is_temp_name(name) || (run->same_dir && is_own_output(run, name))) {
         free(rel);
-    } else if (!png) {
-        add_ignored(run, rel, ITEM_IGNORED, cli_strdup_printf("not a .png file"));
-    } else {
+    } else if (named || found_by_content(run, path, name, rel)) {
         batch_item *item = list_add(&run->pngs);
         item->rel = rel;
         item->input = path;
+        item->whole_name = !named;
         path = NULL;
     }
     free(path);
@@ -249,12 +279,15 @@ static void collect(batch_run *run, const char *dir, const char *rel_dir)
 
 /* Output name of an input at a disambiguation level: 0 = "<stem><suffix>",
  * 1 = "<stem>_<ext><suffix>" (the extension kept as written), k >= 2 =
- * "<stem>_<ext>_<k><suffix>". */
-static char *output_name(const batch_run *run, const char *rel, unsigned level)
+ * "<stem>_<ext>_<k><suffix>". The stem is the name without its image
+ * extension: a.png, a.PNG, a.jpg and a.dcm all start from "a" and the
+ * levels keep them apart; an input found by content keeps its whole name. */
+static char *output_name(const batch_run *run, const batch_item *item, unsigned level)
 {
+    const char *rel = item->rel;
     const char *base = strrchr(rel, '/');
     base = base ? base + 1 : rel;
-    const char *dot = strrchr(base, '.');
+    const char *dot = item->whole_name ? NULL : strrchr(base, '.');
     size_t stem = dot && dot != base ? (size_t)(dot - rel) : strlen(rel);
     const char *ext = dot && dot != base ? dot + 1 : "";
     if (level == 0) {
@@ -288,7 +321,8 @@ static int compare_slots(const void *a, const void *b)
 
 /* Gives every input of the folder (not only the first --max-images) a unique
  * output name, deterministic for a given set of names: a.png keeps
- * a_<method>.png, a.PNG next to it gets a_PNG_<method>.png. */
+ * a_<method>.png, a.PNG next to it gets a_PNG_<method>.png, a.jpg
+ * a_jpg_<method>.png. */
 static void assign_outputs(batch_run *run)
 {
     size_t n = run->pngs.count;
@@ -298,7 +332,7 @@ static void assign_outputs(batch_run *run)
     }
     for (size_t i = 0; i < n; i++) {
         slots[i].item = &run->pngs.items[i];
-        slots[i].item->output = output_name(run, slots[i].item->rel, 0);
+        slots[i].item->output = output_name(run, slots[i].item, 0);
     }
     for (bool clash = true; clash;) {
         clash = false;
@@ -312,7 +346,7 @@ static void assign_outputs(batch_run *run)
             for (size_t j = i; j < n && strcmp(slots[j].item->output, slots[i - 1].item->output) == 0; j++) {
                 slots[j].level = slots[j].level == 0 ? 1 : slots[j].level + 1;
                 free(slots[j].item->output);
-                slots[j].item->output = output_name(run, slots[j].item->rel, slots[j].level);
+                slots[j].item->output = output_name(run, slots[j].item, slots[j].level);
                 i = j;
             }
             clash = true;
@@ -657,7 +691,7 @@ int cli_run_batch(const cli_settings *s)
                     cli_name(run.ignored.items[i].rel), cli_name(run.ignored.items[i].reason));
         }
         if (limit == 0) {
-            cli_error(s->command, "no .png files in '%s'%s", cli_name(s->image_dir),
+            cli_error(s->command, "no PNG, JPEG or DICOM images in '%s'%s", cli_name(s->image_dir),
                       s->recursive ? "" : " (use --recursive to include subfolders)");
             rc = CLI_EXIT_FAILURE;
         } else {

@@ -39,6 +39,8 @@ typedef struct batch_item {
     char *output;
     enum item_state state;
     char *reason;   /* why it failed or was skipped */
+    bool whole_name; /* an input found by content whose last dot does not start an image extension
+                      * ("1.2.840.10008.5"): its output name keeps the whole name */
     int32_t predicted;
     float confidence;
     uint32_t peak_x, peak_y;

@@ -295,13 +295,14 @@ int batch_write_summaries(batch_run *run, double total_seconds, size_t processed
 
     cli_text txt = {0};
     write_header(&txt, run);
-    cli_text_printf(&txt, "images:       %zu PNG files, %zu processed, %zu failed, %zu skipped (output existed)\n",
+    cli_text_printf(&txt, "images:       %zu files (PNG, JPEG, DICOM), %zu processed, %zu failed, %zu skipped (output existed)\n",
                     processed_limit, done, failed, resumed);
     if (carried) {
         cli_text_printf(&txt, "earlier run:  %zu results of the previous summary included (%zu skipped now, %zu "
                         "beyond --max-images)\n", carried, carried - beyond, beyond);
     }
-    cli_text_printf(&txt, "ignored:      %zu files without the .png extension or not regular files\n\n", ignored);
+    cli_text_printf(&txt, "ignored:      %zu files that are not images fxcam reads, or not regular files (listed "
+                    "below)\n\n", ignored);
     write_class_table(&txt, run, &st);
     char total[32];
     cli_format_duration(total_seconds, total, sizeof total);

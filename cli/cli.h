@@ -46,6 +46,9 @@ enum cli_option_id {
     OPT_MAX_PIXELS,
     OPT_MAX_SIDE,
     OPT_BATCH_MEMORY,
+    OPT_OUTPUT_KIND,
+    OPT_STRICT,
+    OPT_FRAME,
     OPT_COUNT
 };
 
@@ -73,6 +76,9 @@ typedef struct cli_settings {
     uint32_t max_side;
     uint64_t batch_memory;  /* bytes of decoded images and maps per forward pass */
     int32_t threads;        /* 0 = all CPUs */
+    int32_t output_kind;    /* --output-kind: FX_OUTPUT_AUTO (default), _LOGITS, _PROBABILITIES */
+    bool strict;            /* --strict: load warnings that make results unreliable are errors */
+    uint32_t frame;         /* --frame: frame of multi-frame DICOM inputs, 0-based */
     size_t max_images;      /* 0 = no limit */
     uint32_t batch_size;
     bool recursive;
@@ -185,6 +191,20 @@ const char *cli_name(const char *text);
 const char *cli_message(const char *text);
 /* Whether name ends with ".png", any case. */
 bool cli_is_png_name(const char *name);
+/* Whether name ends with an extension of an image fxcam reads: .png, .jpg,
+ * .jpeg, .dcm, .dicom, any case. */
+bool cli_is_image_name(const char *name);
+/* The format of a file from its first bytes, as fx_image_load recognises it
+ * (PNG signature, JPEG SOI, "DICM" at byte 128). The file is opened
+ * O_NONBLOCK and read only when it is a regular file. */
+typedef enum cli_format {
+    CLI_FORMAT_UNREADABLE = -1, /* cannot be opened or read; errno says why */
+    CLI_FORMAT_UNKNOWN = 0,
+    CLI_FORMAT_PNG,
+    CLI_FORMAT_JPEG,
+    CLI_FORMAT_DICOM,
+} cli_format;
+cli_format cli_sniff_format(const char *path);
 /* Creates dir and its parents (mkdir -p). Returns 0 or -1 with errno set. */
 int cli_make_dirs(const char *dir);
 /* Seconds from a monotonic clock. */

@@ -324,6 +324,9 @@ int cli_run_info(const cli_settings *s)
         printf("\n");
     }
     printf("logits:         %u\n", fx_model_class_count(model));
+    int32_t kind = fx_model_output_kind(model);
+    printf("output:         %s\n", kind == FX_OUTPUT_PROBABILITIES ? "probabilities (the model ends in an activation)"
+                                    : "logits");
     int32_t positive = fx_model_positive_class(model);
     printf("classes:       ");
     for (uint32_t i = 0; i < fx_model_result_class_count(model); i++) {

@@ -137,6 +137,65 @@ bool cli_is_png_name(const char *name)
     return n > 4 && strcasecmp(name + n - 4, ".png") == 0;
 }
 
+bool cli_is_image_name(const char *name)
+{
+    static const char *const extensions[] = {".png", ".jpg", ".jpeg", ".dcm", ".dicom"};
+    size_t n = strlen(name);
+    for (size_t i = 0; i < sizeof extensions / sizeof extensions[0]; i++) {
+        size_t m = strlen(extensions[i]);
+        if (n > m && strcasecmp(name + n - m, extensions[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+cli_format cli_sniff_format(const char *path)
+{
+    /* The signatures of lib/image_load.c (the library keeps its detector
+     * internal); DICOM Part 10: 128-byte preamble, then "DICM". */
+    unsigned char head[132];
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        return CLI_FORMAT_UNREADABLE;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        int e = S_ISREG(st.st_mode) ? errno : EINVAL; /* fstat failed, or not a regular file */
+        close(fd);
+        errno = e;
+        return CLI_FORMAT_UNREADABLE;
+    }
+    size_t got = 0;
+    while (got < sizeof head) {
+        ssize_t r = read(fd, head + got, sizeof head - got);
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r < 0) {
+            int e = errno;
+            close(fd);
+            errno = e;
+            return CLI_FORMAT_UNREADABLE;
+        }
+        if (r == 0) {
+            break;
+        }
+        got += (size_t)r;
+    }
+    close(fd);
+    if (got >= 8 && memcmp(head, "\x89PNG\r\n\x1a\n", 8) == 0) {
+        return CLI_FORMAT_PNG;
+    }
+    if (got >= 3 && head[0] == 0xff && head[1] == 0xd8 && head[2] == 0xff) {
+        return CLI_FORMAT_JPEG;
+    }
+    if (got >= 132 && memcmp(head + 128, "DICM", 4) == 0) {
+        return CLI_FORMAT_DICOM;
+    }
+    return CLI_FORMAT_UNKNOWN;
+}
+
 /* Length of the valid UTF-8 sequence at p that encodes a printable code point
  * (not C0, DEL or C1), or 0. */
 static size_t printable_utf8(const unsigned char *p)
@@ -204,6 +263,17 @@ const char *cli_message(const char *text)
     return escape(text, true);
 }
 
+/* Replaces the first `from` in text by the shorter `to`, in place. */
+static void replace_first(char *text, const char *from, const char *to)
+{
+    char *at = strstr(text, from);
+    size_t n = strlen(from), m = strlen(to);
+    if (at && m <= n) {
+        memcpy(at, to, m);
+        memmove(at + m, at + n, strlen(at + n) + 1);
+    }
+}
+
 fx_status cli_load_image(const cli_settings *s, const char *path, fx_image *out, const char **why)
 {
     static char reason[2048];
@@ -214,6 +284,13 @@ fx_status cli_load_image(const cli_settings *s, const char *path, fx_image *out,
     }
     if (s->max_side) {
         limits.max_width = limits.max_height = s->max_side;
+    }
+    /* --frame picks a frame of DICOM inputs. batch reads folders that mix
+     * formats, so there it applies to DICOM files only; for one named image
+     * the library refuses a frame a PNG or JPEG does not have. */
+    bool folder = strcmp(s->command, "batch") == 0 || strcmp(s->command, "evaluate") == 0;
+    if (s->frame && (!folder || cli_sniff_format(path) == CLI_FORMAT_DICOM)) {
+        limits.frame = s->frame;
     }
     fx_status status = fx_image_load(path, &limits, out);
     if (status == FX_OK) {
@@ -228,6 +305,7 @@ fx_status cli_load_image(const cli_settings *s, const char *path, fx_image *out,
         snprintf(advice, sizeof reason - (size_t)(advice - reason), " (raise it with %s)",
                  pixels ? "--max-pixels N" : "--max-side PX");
     }
+    replace_first(reason, "fx_load_options.frame", "--frame");
     *why = reason;
     return status;
 }
@@ -264,6 +342,8 @@ int cli_load_model(const cli_settings *s, fx_model **out)
     fx_model_options_init(&opts);
     opts.device = s->device;
     opts.threads = s->threads;
+    opts.output_kind = s->output_kind;
+    opts.strict = s->strict ? 1 : 0;
     if (s->model) {
         struct stat st;
         if (stat(s->model, &st) != 0) {

@@ -12,23 +12,27 @@
 
 #define GLOBAL_OPTIONS OPT_METHOD, OPT_LAYER, OPT_CLASS, OPT_ALPHA, OPT_COLORMAP, OPT_DEVICE, OPT_THREADS
 
-#define FIGURE_OPTIONS OPT_THRESHOLD, OPT_PANEL_HEIGHT, OPT_BOXES, OPT_MAX_PIXELS, OPT_MAX_SIDE
+#define FIGURE_OPTIONS OPT_THRESHOLD, OPT_PANEL_HEIGHT, OPT_BOXES, OPT_MAX_PIXELS, OPT_MAX_SIDE, OPT_FRAME
+
+/* How a --model is read (fx_model_options.output_kind, .strict). */
+#define MODEL_OPTIONS OPT_OUTPUT_KIND, OPT_STRICT
 
 static const int single_options[] = {OPT_HELP, OPT_MODEL, OPT_IMAGE, OPT_OUTPUT, OPT_HEATMAP_ONLY,
-                                     OPT_OVERLAY_ONLY, GLOBAL_OPTIONS, FIGURE_OPTIONS, -1};
+                                     OPT_OVERLAY_ONLY, GLOBAL_OPTIONS, MODEL_OPTIONS, FIGURE_OPTIONS, -1};
 static const int batch_options[] = {OPT_HELP, OPT_MODEL, OPT_IMAGE_DIR, OPT_OUTPUT_DIR, OPT_MAX_IMAGES,
                                     OPT_BATCH_SIZE, OPT_BATCH_MEMORY, OPT_RECURSIVE, OPT_RESUME, OPT_HEATMAP_ONLY,
-                                    OPT_OVERLAY_ONLY, GLOBAL_OPTIONS, FIGURE_OPTIONS, -1};
+                                    OPT_OVERLAY_ONLY, GLOBAL_OPTIONS, MODEL_OPTIONS, FIGURE_OPTIONS, -1};
 static const int compare_options[] = {OPT_HELP, OPT_MODEL, OPT_IMAGE, OPT_OUTPUT, OPT_METHODS, OPT_LAYER,
                                       OPT_CLASS, OPT_ALPHA, OPT_COLORMAP, OPT_DEVICE, OPT_THREADS,
-                                      FIGURE_OPTIONS, -1};
-static const int layers_options[] = {OPT_HELP, OPT_MODEL, OPT_FEATURE_MAPS, OPT_DEVICE, OPT_THREADS, -1};
-static const int info_options[] = {OPT_HELP, OPT_MODEL, OPT_DEVICE, OPT_THREADS, -1};
+                                      MODEL_OPTIONS, FIGURE_OPTIONS, -1};
+static const int layers_options[] = {OPT_HELP, OPT_MODEL, OPT_FEATURE_MAPS, OPT_DEVICE, OPT_THREADS,
+                                     MODEL_OPTIONS, -1};
+static const int info_options[] = {OPT_HELP, OPT_MODEL, OPT_DEVICE, OPT_THREADS, MODEL_OPTIONS, -1};
 static const int methods_options[] = {OPT_HELP, -1};
 static const int demo_options[] = {OPT_HELP, OPT_OUTPUT_DIR, OPT_DEVICE, OPT_THREADS, -1};
 static const int evaluate_options[] = {OPT_HELP, OPT_MODEL, OPT_IMAGE_DIR, OPT_BOXES, OPT_CSV, OPT_METHOD,
                                        OPT_LAYER, OPT_CLASS, OPT_BATCH_SIZE, OPT_MAX_IMAGES, OPT_DEVICE,
-                                       OPT_THREADS, OPT_MAX_PIXELS, OPT_MAX_SIDE, -1};
+                                       OPT_THREADS, OPT_MAX_PIXELS, OPT_MAX_SIDE, OPT_FRAME, MODEL_OPTIONS, -1};
 
 static const cli_option_help single_help[] = {
     {OPT_BOXES, "draw the image's boxes from this CSV (file,label,x0,y0,x1,y1) in green"},

@@ -222,6 +222,9 @@ def test_unknown_command():
     (["batch", "--image_dir", "d", "--output_dir", "o", "--max_images", "x"], "invalid --max-images 'x'"),
     (["evaluate", "--image-dir", "d"], "no annotations; give them with --boxes CSV"),
     (["layers", "--help=yes"], "option --help takes no value"),
+    (["info", "--output-kind", "softmax"], "invalid --output-kind 'softmax'; valid: auto, logits, probabilities"),
+    (["single", "--image", "x.png", "--frame", "-1"], "invalid --frame '-1'; expected a frame number >= 0"),
+    (["info", "--strict=1"], "option --strict takes no value"),
 ])
 def test_usage_errors_exit_2(args, message, tmp_path):
     r = run(*args, cwd=tmp_path)
@@ -411,7 +414,7 @@ def test_batch(tiny_model, image_dir, tmp_path):
             x, y = int(row["peak_x"]), int(row["peak_y"])
             assert BOX[0] <= x <= BOX[2] and BOX[1] <= y <= BOX[3]
     text = (out / "summary.txt").read_text()
-    assert "6 PNG files, 6 processed, 0 failed, 0 skipped" in text
+    assert "6 files (PNG, JPEG, DICOM), 6 processed, 0 failed, 0 skipped" in text
     assert re.search(r"^fracture\s+3  \d+\.\d%$", text, re.M)
     assert re.search(r"^normal\s+3  \d+\.\d%$", text, re.M)
     mean = np.mean([float(row["confidence"]) for row in rows]) * 100
@@ -427,26 +430,27 @@ def test_batch_bad_files_are_reported_and_skipped(tiny_model, image_dir, tmp_pat
     good = (image_dir / "img00.png").read_bytes()
     (image_dir / "img02.png").write_bytes(good[: len(good) // 2])  # truncated PNG
     (image_dir / "notes.png").write_text("this is not an image\n")  # not a PNG at all
-    (image_dir / "readme.txt").write_text("hello\n")                # not .png: ignored
+    (image_dir / "readme.txt").write_text("hello\n")                # no image name or content: ignored
     out = tmp_path / "out"
     r = run("batch", "--model", tiny_model, "--image_dir", str(image_dir), "--output_dir", str(out),
             "--batch-size", "3")
     assert r.returncode == 1, r.stderr
     assert "img02.png: FAILED (cannot read the image:" in r.stderr
     assert "notes.png: FAILED (cannot read the image:" in r.stderr
-    assert "ignored: readme.txt: not a .png file" in r.stderr
+    assert ("ignored: readme.txt: not an image fxcam reads: the name ends in '.txt', not .png, .jpg, .jpeg, .dcm "
+            "or .dicom, and the content is not PNG, JPEG or DICOM") in r.stderr
     rows = {row["file"]: row for row in read_summary_csv(out / "summary.csv")}
     assert rows["img02.png"]["status"].startswith("failed: cannot read the image")
     assert rows["notes.png"]["status"].startswith("failed: cannot read the image")
-    assert rows["readme.txt"]["status"] == "ignored: not a .png file"
+    assert rows["readme.txt"]["status"].startswith("ignored: not an image fxcam reads: the name ends in '.txt'")
     for name in ("img00", "img01", "img03", "img04", "img05"):
         assert rows[name + ".png"]["status"] == "ok"
         read_png(out / (name + "_gradcam.png"))
     assert not (out / "img02_gradcam.png").exists() and not (out / "notes_gradcam.png").exists()
     text = (out / "summary.txt").read_text()
-    assert "7 PNG files, 5 processed, 2 failed, 0 skipped" in text
+    assert "7 files (PNG, JPEG, DICOM), 5 processed, 2 failed, 0 skipped" in text
     assert re.search(r"^  img02\.png: cannot read the image: .+$", text, re.M)
-    assert re.search(r"^  readme\.txt: not a \.png file$", text, re.M)
+    assert re.search(r"^  readme\.txt: not an image fxcam reads: .+$", text, re.M)
 
 
 @torch_only
@@ -487,7 +491,7 @@ def test_batch_no_png(tiny_model, tmp_path):
     (tmp_path / "in").mkdir()
     r = run("batch", "--model", tiny_model, "--image-dir", str(tmp_path / "in"), "--output-dir", str(tmp_path / "o"))
     assert r.returncode == 1
-    assert "no .png files in" in r.stderr
+    assert "no PNG, JPEG or DICOM images in" in r.stderr
 
 
 def test_batch_missing_dir(tmp_path):
@@ -1030,3 +1034,208 @@ def test_library_warnings_are_printed(tiny_model, tmp_path):
     assert r.returncode == 0, r.stderr
     warnings = [line for line in r.stderr.splitlines() if line.startswith("fxcam: warning: ")]
     assert len(warnings) == 1 and "all zero" in warnings[0], r.stderr
+
+
+
+# ---- output kind and strict loading (issue 8) --------------------------------
+
+
+def tiny_network(final=None, batchnorm=False):
+    """The tiny model's network, optionally ending in an activation (a model
+    saved for deployment) or holding a BatchNorm (for training-mode exports)."""
+    import torch
+    from collections import OrderedDict
+    from torch import nn
+    layers = OrderedDict(conv=nn.Conv2d(1, 1, 1), relu=nn.ReLU())
+    if batchnorm:
+        layers["norm"] = nn.BatchNorm2d(1)
+    net = nn.Sequential(OrderedDict(features=nn.Sequential(layers), pool=nn.AdaptiveAvgPool2d(1),
+                                    flatten=nn.Flatten(), classifier=nn.Linear(1, 2)))
+    with torch.no_grad():
+        net.features.conv.weight.fill_(1.0)
+        net.features.conv.bias.zero_()
+        net.classifier.weight.copy_(torch.tensor([[-50.0], [50.0]]))
+        net.classifier.bias.copy_(torch.tensor([3.5, -3.5]))
+    return nn.Sequential(net, final) if final is not None else net
+
+
+def save_tiny(path, net, train=False):
+    import torch
+    net = net.train() if train else net.eval()
+    traced = torch.jit.trace(net, torch.zeros(1, 1, 64, 64), check_trace=False)
+    meta = {"input_size": [64, 64], "channels": 1, "mean": [0.0], "std": [1.0],
+            "class_names": ["normal", "fracture"], "positive_class": 1}
+    torch.jit.save(traced, str(path), _extra_files={"fxcam.json": json.dumps(meta)})
+    return str(path)
+
+
+def model_input(gray01):
+    """What fxcam feeds a 64x64 1-channel model with mean 0, std 1: the image
+    in [0, 1], resized bilinearly (OpenCV's INTER_LINEAR = fx_resize_bilinear)."""
+    import torch
+    small = cv2.resize(gray01.astype(np.float32), (64, 64), interpolation=cv2.INTER_LINEAR)
+    return torch.from_numpy(small)[None, None]
+
+
+@torch_only
+def test_output_kind_and_strict(tmp_path):
+    import torch
+    softmax_model = save_tiny(tmp_path / "softmax.pt", tiny_network(torch.nn.Softmax(dim=1)))
+    img = make_image(3, True)
+    (tmp_path / "in").mkdir()
+    assert cv2.imwrite(str(tmp_path / "in" / "frac.png"), img)
+    with torch.no_grad():
+        own = torch.jit.load(softmax_model)(model_input(img / 65535.0))[0]  # the model's own probabilities
+    assert 0.6 < float(own[1]) < 0.99, own  # not saturated: the two readings below differ clearly
+    again = torch.softmax(own, 0)  # what reading those probabilities as logits gives
+
+    r = run("info", "--model", softmax_model)
+    assert r.returncode == 0, r.stderr
+    assert "output:         probabilities (the model ends in an activation)" in r.stdout
+    r = run("info", "--model", softmax_model, "--output-kind", "logits")
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"^output:\s+logits$", r.stdout, re.M)
+
+    def confidence(*extra):
+        out = tmp_path / ("out" + "".join(extra))
+        r = run("batch", "--model", softmax_model, "--image-dir", str(tmp_path / "in"), "--output-dir", str(out),
+                *extra)
+        assert r.returncode == 0, r.stderr
+        row = read_summary_csv(out / "summary.csv")[0]
+        assert row["predicted_class"] == "fracture"
+        return float(row["confidence"])
+
+    assert abs(confidence() - float(own[1])) < 1e-4  # auto: the graph shows the softmax
+    assert abs(confidence("--output-kind", "probabilities") - float(own[1])) < 1e-4
+    assert abs(confidence("--output-kind", "logits") - float(again[1])) < 1e-4  # as told, softmax again
+
+    # A model traced in training mode: a warning by default, an error with --strict.
+    trained = save_tiny(tmp_path / "train.pt", tiny_network(batchnorm=True), train=True)
+    r = run("single", "--model", trained, "--image", str(tmp_path / "in" / "frac.png"), "--output",
+            str(tmp_path / "fig.png"))
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"^fxcam: warning: .*training mode.*call model\.eval\(\)", r.stderr, re.M), r.stderr
+    r = run("single", "--model", trained, "--image", str(tmp_path / "in" / "frac.png"), "--output",
+            str(tmp_path / "fig2.png"), "--strict")
+    assert r.returncode == 1
+    assert "fxcam single: error: cannot load the model" in r.stderr and "(strict)" in r.stderr
+    assert "call model.eval()" in r.stderr
+    assert not (tmp_path / "fig2.png").exists()
+    r = run("info", "--model", softmax_model, "--strict")
+    assert r.returncode == 0, r.stderr  # nothing unreliable about an eval-mode export
+
+
+# ---- inputs by content: PNG, JPEG, DICOM (issue 10) ---------------------------
+
+
+def write_dicom(path, frames):
+    """An uncompressed MONOCHROME2 DX file written by pydicom from uint16
+    frames [n, rows, cols] (12 bits stored; NumberOfFrames when n > 1)."""
+    from pydicom.dataset import Dataset, FileMetaDataset  # python3-pydicom (tools/setup.sh)
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1.1"
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID, ds.Modality = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID, "DX"
+    ds.Rows, ds.Columns = frames.shape[1:]
+    if frames.shape[0] > 1:
+        ds.NumberOfFrames = frames.shape[0]
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds.PixelData = frames.astype("<u2").tobytes()
+    ds.is_little_endian, ds.is_implicit_VR = True, False
+    ds.save_as(str(path), write_like_original=False)
+
+
+def dicom_display(frame12):
+    """fxcam's reading of write_dicom's frames (no window: the frame's
+    minimum..maximum onto 0..1; fx_image_load in include/fxcam.h)."""
+    v = frame12.astype(np.float64)
+    return np.round((v - v.min()) / (v.max() - v.min()) * 65535) / 65535
+
+
+def tiny_prediction(gray01):
+    """(class, confidence) of the tiny model, by torch from the input fxcam feeds it."""
+    import torch
+    net = tiny_network().eval()
+    with torch.no_grad():
+        p = torch.softmax(net(model_input(gray01)), 1)[0]
+    return ("fracture" if p[1] > p[0] else "normal"), float(p.max())
+
+
+@torch_only
+def test_batch_reads_png_jpeg_dicom_by_content(tmp_path):
+    model = save_tiny(tmp_path / "tiny.pt", tiny_network())
+    src = tmp_path / "in"
+    src.mkdir()
+    png16 = make_image(1, True)
+    assert cv2.imwrite(str(src / "a.png"), png16)
+    gray8 = (make_image(2, True) // 256).astype(np.uint8)
+    Image.fromarray(gray8).save(src / "a.jpg", quality=95)          # same stem as a.png
+    Image.fromarray(gray8).save(src / "b.JPEG", quality=95)
+    dcm12 = (make_image(3, True) // 16).astype(np.uint16)           # 12-bit values
+    write_dicom(src / "c.dcm", dcm12[None])
+    write_dicom(src / "1.2.840.10008.5", dcm12[None])               # PACS-style name: found by content
+    write_dicom(src / "scan", dcm12[None])                          # no extension: found by content
+    (src / "notes.txt").write_text("hello\n")
+    (src / "broken.jpg").write_bytes((src / "a.jpg").read_bytes()[:200])  # truncated JPEG
+    out = tmp_path / "out"
+    r = run("batch", "--model", model, "--image-dir", str(src), "--output-dir", str(out), "--heatmap-only",
+            "--class", "fracture")
+    assert r.returncode == 1, r.stderr  # broken.jpg failed; the rest went on
+    rows = {row["file"]: row for row in read_summary_csv(out / "summary.csv")}
+    assert rows["broken.jpg"]["status"].startswith("failed: cannot read the image: '%s'" % (src / "broken.jpg"))
+    assert rows["notes.txt"]["status"].startswith("ignored: not an image fxcam reads: the name ends in '.txt'")
+    jpeg = np.asarray(Image.open(src / "a.jpg")).astype(np.float64) / 255  # PIL: the reference decoder
+    references = {"a.png": png16 / 65535.0, "a.jpg": jpeg, "b.JPEG": jpeg,
+                  "c.dcm": dicom_display(dcm12), "1.2.840.10008.5": dicom_display(dcm12),
+                  "scan": dicom_display(dcm12)}
+    outputs = {"a.png": "a", "a.jpg": "a_jpg", "b.JPEG": "b", "c.dcm": "c", "1.2.840.10008.5": "1.2.840.10008.5",
+               "scan": "scan"}
+    for name, gray in references.items():
+        row = rows[name]
+        assert row["status"] == "ok", (name, row)
+        assert row["output"] == str(out / (outputs[name] + "_gradcam_heatmap.png")), name
+        cls, conf = tiny_prediction(gray)
+        assert row["predicted_class"] == cls and abs(float(row["confidence"]) - conf) < 2e-3, (name, row, conf)
+        want = jet_rgb(expected_heatmap(gray)).astype(int)  # the map is affine in the input: min-max cancels it
+        assert np.mean(np.abs(heat_of(row["output"]) - want)) < 1.0, name
+    text = (out / "summary.txt").read_text()
+    assert "7 files (PNG, JPEG, DICOM), 6 processed, 1 failed, 0 skipped" in text
+    assert re.search(r"^  notes\.txt: not an image fxcam reads: .+$", text, re.M)
+    assert re.search(r"^  broken\.jpg: cannot read the image: .+$", text, re.M)
+    assert "ignored: notes.txt: not an image fxcam reads" in r.stderr
+    assert "broken.jpg: FAILED (cannot read the image:" in r.stderr
+
+
+@torch_only
+def test_frame_of_multiframe_dicom(tmp_path):
+    model = save_tiny(tmp_path / "tiny.pt", tiny_network())
+    src = tmp_path / "in"
+    src.mkdir()
+    frames = np.stack([make_image(4, False), make_image(5, True)]) // 16
+    # After the minimum..maximum mapping the frames get different classes, so
+    # the prediction tells which frame was read.
+    assert tiny_prediction(dicom_display(frames[0]))[0] != tiny_prediction(dicom_display(frames[1]))[0]
+    write_dicom(src / "multi.dcm", frames)
+    assert cv2.imwrite(str(src / "plain.png"), make_image(6, True))
+    out = tmp_path / "out"
+    r = run("batch", "--model", model, "--image-dir", str(src), "--output-dir", str(out), "--frame", "1")
+    assert r.returncode == 0, r.stderr  # --frame applies to the DICOM file only
+    rows = {row["file"]: row for row in read_summary_csv(out / "summary.csv")}
+    cls, conf = tiny_prediction(dicom_display(frames[1]))
+    assert rows["multi.dcm"]["predicted_class"] == cls
+    assert abs(float(rows["multi.dcm"]["confidence"]) - conf) < 2e-3
+    assert rows["plain.png"]["status"] == "ok"
+    r = run("batch", "--model", model, "--image-dir", str(src), "--output-dir", str(tmp_path / "out0"))
+    rows = {row["file"]: row for row in read_summary_csv(tmp_path / "out0" / "summary.csv")}
+    assert rows["multi.dcm"]["predicted_class"] == tiny_prediction(dicom_display(frames[0]))[0]
+    r = run("single", "--model", model, "--image", str(src / "multi.dcm"), "--frame", "2", cwd=tmp_path)
+    assert r.returncode == 1
+    assert "--frame is 2, but the file has 2 frames (valid: 0..1)" in r.stderr
+    r = run("single", "--model", model, "--image", str(src / "plain.png"), "--frame", "1", cwd=tmp_path)
+    assert r.returncode == 1
+    assert "--frame is 1, but a PNG file holds one image" in r.stderr
