@@ -31,7 +31,8 @@ EPS = 1e-7             # XGradCAM's guard (docs/algorithms.md)
 GRADCAM_PLUSPLUS_EPS = 1e-6  # pytorch-grad-cam's constant in alpha
 FLAT = 1e-5            # a map whose range is <= FLAT * max(|min|, |max|) is constant: heatmap 0
 IMAGENET = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
-METHODS = ["gradcam", "gradcam++", "hirescam", "xgradcam", "layercam"]
+METHODS = ["gradcam", "gradcam++", "hirescam", "xgradcam", "layercam", "gradcam-elementwise", "eigengradcam",
+           "eigencam"]
 
 
 def write(name, array):
@@ -85,9 +86,35 @@ def cam_lowres(method, A, G):
         s = A.sum(dim=(2, 3), keepdim=True)
         w = (G * A).sum(dim=(2, 3), keepdim=True) / (s + EPS)
         cam = (w * A).sum(1)
-    else:
+    elif method == "layercam":
         cam = (torch.clamp(G, min=0) * A).sum(1)
+    elif method == "gradcam-elementwise":
+        cam = torch.clamp(G * A, min=0).sum(1)
+    elif method == "eigengradcam":
+        cam = projection_2d(G * A)
+    elif method == "eigencam":
+        cam = projection_2d(A)
+    else:
+        raise ValueError(method)
     return torch.clamp(cam, min=0)[0]
+
+
+def projection_2d(M):
+    """pytorch-grad-cam's get_2d_projection (LAPACK SVD of the centred
+    (h*w, k) matrix, projection on VT[0]) with fxcam's sign convention
+    (docs/algorithms.md): agree with the channel sum, else largest |p| > 0."""
+    k, h, w = M.shape[1:]
+    X = M[0].reshape(k, h * w).T
+    Xc = X - X.mean(dim=0)
+    _, _, VT = torch.linalg.svd(Xc, full_matrices=False)
+    p = Xc @ VT[0]
+    r = X.sum(dim=1)
+    dot = float(p @ r)
+    if abs(dot) > 1e-9 * float(p.norm() * r.norm()):
+        flip = dot < 0
+    else:
+        flip = float(p[int(p.abs().argmax())]) < 0
+    return (-p if flip else p).reshape(1, h, w)
 
 
 def heatmap(lowres, w, h):
@@ -358,7 +385,9 @@ with torch.no_grad():
     zero_net[6].weight[0] = -zero_net[6].weight[0].abs() - 0.01
 file = save_plain(zero_net, "zero_map", "traced")
 _, _, lows = write_reference(file, "3", zero_net, "3", X64, "rgb8", 0)
-assert all(float(low.abs().max()) == 0 for low in lows.values())
+# The principal-component methods are not sums of the class evidence: Eigen-CAM
+# ignores the class, and the component of G * A <= 0 may point either way.
+assert all(float(low.abs().max()) == 0 for name, low in lows.items() if not name.startswith("eigen"))
 
 with open(os.path.join(OUT, "outputs.txt"), "w") as f:
     f.write("\n".join(OUTPUTS) + "\n")
