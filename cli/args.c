@@ -2,6 +2,7 @@
  * command accepting a subset. Values are checked here so that a bad value is
  * a usage error (exit 2) reported before any model is loaded. */
 #include "cli.h"
+#include "shard.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -71,6 +72,12 @@ static const cli_option options[OPT_COUNT] = {
      "refuse a model whose results would be unreliable (exported in training mode) instead of warning"},
     {OPT_FRAME, "frame", NULL, 0, "N",
      "frame of a multi-frame DICOM input, 0-based (default 0); PNG and JPEG hold frame 0 only"},
+    {OPT_SHARD, "shard", NULL, 0, "K/N",
+     "take only shard K of N (0 <= K < N; K = $SLURM_ARRAY_TASK_ID): files whose FNV-1a 64 hash of "
+     "the path below --image-dir, mod N, is K; join the shards with 'fxcam merge'"},
+    {OPT_REPORT, "report", NULL, 0, NULL,
+     "also write index.html: thumbnails with prediction and confidence, sortable and filterable, "
+     "low-confidence flags (below 0.6), failures and ignored files; opens from file://"},
 };
 
 static void print_message(const char *command, const char *fmt, va_list ap)
@@ -364,6 +371,13 @@ static int set_value(cli_settings *s, const cli_option *o, const char *v)
         }
         s->frame = (uint32_t)n;
         break;
+    case OPT_SHARD: {
+        char why[512];
+        if (!cli_shard_parse(v, &s->shard_index, &s->shard_count, why, sizeof why)) {
+            return cli_usage_error(s->command, "%s", why);
+        }
+        break;
+    }
     case OPT_COLORMAP:
         if (fx_colormap_from_name(v, &s->colormap) != FX_OK) {
             /* the library's table is the only list */
@@ -400,6 +414,7 @@ static void set_flag(cli_settings *s, int id)
     case OPT_OVERLAY_ONLY: s->overlay_only = true; break;
     case OPT_FEATURE_MAPS: s->feature_maps = true; break;
     case OPT_STRICT: s->strict = true; break;
+    case OPT_REPORT: s->report = true; break;
     default: break;
     }
 }

@@ -16,6 +16,8 @@
  * with the reason, on stderr and in the summaries: never skipped silently. */
 #include "batch.h"
 #include "lib/atomic_file.h"
+#include "report.h"
+#include "shard.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -61,6 +63,29 @@ static void list_free(item_list *list)
     free(list->items);
 }
 
+/* --shard K/N: keeps the files (inputs and ignored ones) of this shard only,
+ * so that the shards' summaries hold every file of the folder once. */
+static void keep_shard(batch_run *run)
+{
+    item_list *lists[] = {&run->pngs, &run->ignored};
+    for (size_t l = 0; l < 2; l++) {
+        item_list *list = lists[l];
+        size_t kept = 0;
+        for (size_t i = 0; i < list->count; i++) {
+            batch_item *item = &list->items[i];
+            if (cli_shard_contains(run->s, item->rel)) {
+                list->items[kept++] = *item;
+            } else {
+                free(item->rel);
+                free(item->input);
+                free(item->output);
+                free(item->reason);
+            }
+        }
+        list->count = kept;
+    }
+}
+
 static int compare_items(const void *a, const void *b)
 {
     return strcmp(((const batch_item *)a)->rel, ((const batch_item *)b)->rel);
@@ -81,7 +106,8 @@ static bool has_suffix(const char *name, const char *suffix)
  * the input folder does not take them for inputs. */
 static bool is_own_output(const batch_run *run, const char *name)
 {
-    return has_suffix(name, run->suffix) || strcmp(name, "summary.txt") == 0 || strcmp(name, "summary.csv") == 0;
+    return has_suffix(name, run->suffix) || strcmp(name, "summary.txt") == 0 || strcmp(name, "summary.csv") == 0 ||
+           cli_shard_is_summary_name(name) || report_is_own_file(run->s, run->suffix, name);
 }
 
 /* ---- Collecting the inputs ---------------------------------------------- */
@@ -422,6 +448,9 @@ static void finish_item(batch_run *run, batch_item *item, const fx_image *image,
     snprintf(outcome, sizeof outcome, "%s (%.1f%%)", fx_model_class_name(run->model, (uint32_t)item->predicted),
              100.0 * item->confidence);
     cli_progress_step(&run->progress, item->rel, outcome, false);
+    if (run->s->report) {
+        batch_report_thumbnail(run, item, image, result, i);
+    }
 }
 
 /* One image, for a batch whose joint computation failed: finds which image
@@ -676,21 +705,25 @@ int cli_run_batch(const cli_settings *s)
         if (run.ignored.count) {
             qsort(run.ignored.items, run.ignored.count, sizeof *run.ignored.items, compare_items);
         }
+        /* The shards of a job array may share the output folder: a
+         * temporary file there can be another shard's write in progress. */
+        size_t stale = s->shard_count ? 0 : remove_stale_temporaries(&run, s->output_dir, 0);
+        if (stale) {
+            fprintf(stderr, "removed %zu temporary file%s left by an interrupted run\n", stale, stale == 1 ? "" : "s");
+        }
+        size_t folder_images = run.pngs.count;
+        assign_outputs(&run); /* over the whole folder, so that every shard names files alike */
+        keep_shard(&run);
         size_t limit = run.pngs.count;
         if (s->max_images && s->max_images < limit) {
             limit = s->max_images;
         }
-        size_t stale = remove_stale_temporaries(&run, s->output_dir, 0);
-        if (stale) {
-            fprintf(stderr, "removed %zu temporary file%s left by an interrupted run\n", stale, stale == 1 ? "" : "s");
-        }
-        assign_outputs(&run);
         prepare_items(&run, limit);
         for (size_t i = 0; i < run.ignored.count; i++) {
             fprintf(stderr, "%s: %s: %s\n", run.ignored.items[i].state == ITEM_FAILED ? "failed" : "ignored",
                     cli_name(run.ignored.items[i].rel), cli_name(run.ignored.items[i].reason));
         }
-        if (limit == 0) {
+        if (folder_images == 0) {
             cli_error(s->command, "no PNG, JPEG or DICOM images in '%s'%s", cli_name(s->image_dir),
                       s->recursive ? "" : " (use --recursive to include subfolders)");
             rc = CLI_EXIT_FAILURE;
@@ -698,6 +731,10 @@ int cli_run_batch(const cli_settings *s)
             rc = run_items(&run, limit);
             if (rc == CLI_EXIT_OK) {
                 rc = batch_write_summaries(&run, cli_now() - start, limit);
+                /* also when some images failed: the report lists them */
+                if (s->report && !batch_write_report(&run, limit)) {
+                    rc = CLI_EXIT_FAILURE;
+                }
             }
         }
     }

@@ -83,6 +83,10 @@ typedef struct batch_run {
  * prints a note and keeps nothing otherwise. */
 void batch_read_previous(batch_run *run);
 void batch_free_previous(previous_summary *p);
+/* Fills an empty p with the rows of a summary.csv text (its header line
+ * skipped, not checked), unsorted; returns how many records were not 7 fields (left
+ * out). Used by `fxcam merge` (cli/merge.c). */
+size_t batch_parse_summary_rows(previous_summary *p, const char *text, size_t size);
 const summary_row *batch_previous_by_file(const previous_summary *p, const char *file);
 const summary_row *batch_previous_by_output(const previous_summary *p, const char *output);
 /* Writes summary.txt and summary.csv; returns the command's exit status. */

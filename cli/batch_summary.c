@@ -3,6 +3,7 @@
  * the folder, not only those of the last run. */
 #include "batch.h"
 #include "lib/atomic_file.h"
+#include "shard.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -76,8 +77,10 @@ static int compare_rows_by_output(const void *a, const void *b)
     return strcmp((*(summary_row *const *)a)->field[COL_OUTPUT], (*(summary_row *const *)b)->field[COL_OUTPUT]);
 }
 
-static void parse_rows(previous_summary *prev, const char *text, size_t size)
+/* Returns the number of records that are not 7 fields (left out). */
+static size_t parse_rows(previous_summary *prev, const char *text, size_t size)
 {
+    size_t malformed = 0;
     const char *p = text, *end = text + size;
     char *fields[COL_COUNT];
     size_t n = parse_record(&p, end, fields, COL_COUNT);
@@ -91,6 +94,7 @@ static void parse_rows(previous_summary *prev, const char *text, size_t size)
             for (size_t i = 0; i < n && i < COL_COUNT; i++) {
                 free(fields[i]);
             }
+            malformed++;
             continue;
         }
         if (prev->count == capacity) {
@@ -99,11 +103,19 @@ static void parse_rows(previous_summary *prev, const char *text, size_t size)
         }
         memcpy(prev->rows[prev->count++].field, fields, sizeof fields);
     }
+    return malformed;
+}
+
+size_t batch_parse_summary_rows(previous_summary *p, const char *text, size_t size)
+{
+    return parse_rows(p, text, size);
 }
 
 void batch_read_previous(batch_run *run)
 {
-    char *path = cli_strdup_printf("%s/summary.csv", run->s->output_dir);
+    char *name = cli_shard_summary_name(run->s, "csv");
+    char *path = cli_strdup_printf("%s/%s", run->s->output_dir, name);
+    free(name);
     char *text = NULL;
     size_t size = 0;
     previous_summary *prev = &run->previous;
@@ -236,7 +248,9 @@ static void count_earlier(class_stats *st, const batch_run *run, const summary_r
     }
 }
 
-static void write_header(cli_text *txt, const batch_run *run)
+/* False when the shard lines cannot be written (the model cannot be read
+ * to identify it; the reason is printed). */
+static bool write_header(cli_text *txt, const batch_run *run)
 {
     const cli_settings *s = run->s;
     cli_text_printf(txt, "fxcam batch summary\n\n");
@@ -246,7 +260,12 @@ static void write_header(cli_text *txt, const batch_run *run)
                     cli_name(run->layer ? run->layer : (s->layer ? s->layer : "(default)")));
     cli_text_printf(txt, "device:       %s\n", fx_model_device(run->model));
     cli_text_printf(txt, "image dir:    %s%s\n", cli_name(s->image_dir), s->recursive ? " (recursive)" : "");
-    cli_text_printf(txt, "output dir:   %s\n\n", cli_name(s->output_dir));
+    cli_text_printf(txt, "output dir:   %s\n", cli_name(s->output_dir));
+    if (!cli_shard_describe(s, txt)) {
+        return false;
+    }
+    cli_text_printf(txt, "\n");
+    return true;
 }
 
 static void write_class_table(cli_text *txt, const batch_run *run, const class_stats *st)
@@ -294,7 +313,12 @@ int batch_write_summaries(batch_run *run, double total_seconds, size_t processed
     size_t ignored = run->ignored.count;
 
     cli_text txt = {0};
-    write_header(&txt, run);
+    if (!write_header(&txt, run)) {
+        cli_text_free(&txt);
+        free(st.count);
+        free(st.confidence);
+        return CLI_EXIT_FAILURE;
+    }
     cli_text_printf(&txt, "images:       %zu files (PNG, JPEG, DICOM), %zu processed, %zu failed, %zu skipped (output existed)\n",
                     processed_limit, done, failed, resumed);
     if (carried) {
@@ -342,8 +366,11 @@ int batch_write_summaries(batch_run *run, double total_seconds, size_t processed
     }
 
     int rc = CLI_EXIT_OK;
-    char *txt_path = cli_strdup_printf("%s/summary.txt", s->output_dir);
-    char *csv_path = cli_strdup_printf("%s/summary.csv", s->output_dir);
+    char *txt_name = cli_shard_summary_name(s, "txt"), *csv_name = cli_shard_summary_name(s, "csv");
+    char *txt_path = cli_strdup_printf("%s/%s", s->output_dir, txt_name);
+    char *csv_path = cli_strdup_printf("%s/%s", s->output_dir, csv_name);
+    free(txt_name);
+    free(csv_name);
     if (!cli_save_text(s->command, txt_path, &txt) || !cli_save_text(s->command, csv_path, &csv)) {
         rc = CLI_EXIT_FAILURE;
     } else {

@@ -49,6 +49,8 @@ enum cli_option_id {
     OPT_OUTPUT_KIND,
     OPT_STRICT,
     OPT_FRAME,
+    OPT_SHARD,
+    OPT_REPORT,
     OPT_COUNT
 };
 
@@ -79,6 +81,8 @@ typedef struct cli_settings {
     int32_t output_kind;    /* --output-kind: FX_OUTPUT_AUTO (default), _LOGITS, _PROBABILITIES */
     bool strict;            /* --strict: load warnings that make results unreliable are errors */
     uint32_t frame;         /* --frame: frame of multi-frame DICOM inputs, 0-based */
+    uint32_t shard_index;   /* --shard K/N: K, 0-based (cli/shard.h) */
+    uint32_t shard_count;   /* N; 0 = no --shard */
     size_t max_images;      /* 0 = no limit */
     uint32_t batch_size;
     bool recursive;
@@ -86,6 +90,7 @@ typedef struct cli_settings {
     bool heatmap_only;
     bool overlay_only;
     bool feature_maps;
+    bool report;            /* --report: index.html and thumbnails beside the figures (report.h) */
 } cli_settings;
 
 /* A command's own wording of an option's help, where its default differs. */

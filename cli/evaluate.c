@@ -1,6 +1,7 @@
 /* fxcam evaluate: classification accuracy, and how well the heatmaps point at
  * annotated boxes (pointing game, energy in box), per method. */
 #include "annotations.h"
+#include "shard.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -200,6 +201,11 @@ int cli_run_evaluate(const cli_settings *s)
     cli_annotations annotations = {0};
     if (rc == CLI_EXIT_OK && !cli_annotations_load(s->command, s->boxes, &annotations)) {
         rc = CLI_EXIT_FAILURE;
+    }
+    if (rc == CLI_EXIT_OK && s->shard_count) {
+        size_t listed = cli_shard_keep_annotations(s, &annotations);
+        printf("shard:     %u/%u: %zu of the %zu images listed (FNV-1a 64 of the name in --boxes, mod %u)\n",
+               s->shard_index, s->shard_count, annotations.count, listed, s->shard_count);
     }
     if (rc == CLI_EXIT_OK) {
         cli_text_printf(&ev.csv, "file,label,predicted_class,confidence,method,peak_x,peak_y,pointing_hit,"

@@ -2,6 +2,7 @@
  * prints the tool's help and version. */
 #include "cli.h"
 #include "serve.h"
+#include "shard.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,8 @@ static const int single_options[] = {OPT_HELP, OPT_MODEL, OPT_IMAGE, OPT_OUTPUT,
                                      OPT_OVERLAY_ONLY, GLOBAL_OPTIONS, MODEL_OPTIONS, FIGURE_OPTIONS, -1};
 static const int batch_options[] = {OPT_HELP, OPT_MODEL, OPT_IMAGE_DIR, OPT_OUTPUT_DIR, OPT_MAX_IMAGES,
                                     OPT_BATCH_SIZE, OPT_BATCH_MEMORY, OPT_RECURSIVE, OPT_RESUME, OPT_HEATMAP_ONLY,
-                                    OPT_OVERLAY_ONLY, GLOBAL_OPTIONS, MODEL_OPTIONS, FIGURE_OPTIONS, -1};
+                                    OPT_OVERLAY_ONLY, OPT_SHARD, OPT_REPORT, GLOBAL_OPTIONS, MODEL_OPTIONS, FIGURE_OPTIONS,
+                                    -1};
 static const int compare_options[] = {OPT_HELP, OPT_MODEL, OPT_IMAGE, OPT_OUTPUT, OPT_METHODS, OPT_LAYER,
                                       OPT_CLASS, OPT_ALPHA, OPT_COLORMAP, OPT_DEVICE, OPT_THREADS,
                                       MODEL_OPTIONS, FIGURE_OPTIONS, -1};
@@ -32,7 +34,8 @@ static const int methods_options[] = {OPT_HELP, -1};
 static const int demo_options[] = {OPT_HELP, OPT_OUTPUT_DIR, OPT_DEVICE, OPT_THREADS, -1};
 static const int evaluate_options[] = {OPT_HELP, OPT_MODEL, OPT_IMAGE_DIR, OPT_BOXES, OPT_CSV, OPT_METHOD,
                                        OPT_LAYER, OPT_CLASS, OPT_BATCH_SIZE, OPT_MAX_IMAGES, OPT_DEVICE,
-                                       OPT_THREADS, OPT_MAX_PIXELS, OPT_MAX_SIDE, OPT_FRAME, MODEL_OPTIONS, -1};
+                                       OPT_THREADS, OPT_MAX_PIXELS, OPT_MAX_SIDE, OPT_FRAME, OPT_SHARD, MODEL_OPTIONS,
+                                       -1};
 
 static const cli_option_help single_help[] = {
     {OPT_BOXES, "draw the image's boxes from this CSV (file,label,x0,y0,x1,y1) in green"},
@@ -144,6 +147,7 @@ static void print_tool_help(FILE *to)
         fprintf(to, "  %-9s %s\n", commands[i].name, commands[i].summary);
     }
     fprintf(to, "  %-9s %s\n", "serve", cli_serve_summary);
+    fprintf(to, "  %-9s %s\n", "merge", cli_merge_summary);
     fprintf(to,
             "\nOptions shared by the commands that compute heatmaps:\n"
             "  --method NAME      CAM method (default gradcam; see 'fxcam methods'): %s\n"
@@ -201,6 +205,11 @@ int main(int argc, char **argv)
     if (strcmp(name, "serve") == 0 || (strcmp(name, "help") == 0 && argc > 2 && strcmp(argv[2], "serve") == 0)) {
         return strcmp(name, "serve") == 0 ? cli_run_serve(argc - 2, argv + 2)
                                           : cli_run_serve(1, (char *[]){"--help", NULL});
+    }
+    /* merge takes folders as arguments (cli/merge.c). */
+    if (strcmp(name, "merge") == 0 || (strcmp(name, "help") == 0 && argc > 2 && strcmp(argv[2], "merge") == 0)) {
+        return strcmp(name, "merge") == 0 ? cli_run_merge(argc - 2, argv + 2)
+                                          : cli_run_merge(1, (char *[]){"--help", NULL});
     }
     if (strcmp(name, "-h") == 0 || strcmp(name, "--help") == 0 || strcmp(name, "help") == 0) {
         if (strcmp(name, "help") == 0 && argc > 2) {

@@ -13,6 +13,7 @@ packages=(
   python3-torch python3-torchvision python3-numpy python3-opencv python3-pil python3-pytest
   libmicrohttpd-dev  # fxcam serve
   chromium chromium-driver python3-selenium  # the page's browser test (tests/serve)
+  python3-distributed  # fxcam.dask and its LocalCluster test (tests/scale)
 )
 
 missing=()
