@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -81,3 +82,26 @@ def server():
 def sample_bytes():
     with open(SAMPLE, "rb") as fh:
         return fh.read()
+
+
+@pytest.fixture
+def browser():
+    """Debian's headless Chromium through python3-selenium (no network, a
+    fresh profile; downloads go to browser.downloads). Shared by the page test
+    and the batch report test."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    profile = tempfile.mkdtemp(prefix="fxcam-chromium-")
+    downloads = tempfile.mkdtemp(prefix="fxcam-downloads-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for arg in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage",
+                "--user-data-dir=" + profile, "--window-size=1400,1000"]:
+        options.add_argument(arg)
+    options.add_experimental_option("prefs", {"download.default_directory": downloads,
+                                              "download.prompt_for_download": False})
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver.downloads = downloads
+    yield driver
+    driver.quit()

@@ -7,8 +7,6 @@ import tempfile
 import time
 
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -23,24 +21,6 @@ if (!c.width) return -1;
 const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
 let s = 0; for (let i = 0; i < d.length; i += 4) s += d[i] * 3 + d[i + 1] * 5 + d[i + 2] * 7;
 return s;"""
-
-
-@pytest.fixture
-def browser():
-    profile = tempfile.mkdtemp(prefix="fxcam-chromium-")
-    downloads = tempfile.mkdtemp(prefix="fxcam-downloads-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for arg in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage",
-                "--user-data-dir=" + profile, "--window-size=1400,1000"]:
-        options.add_argument(arg)
-    options.add_experimental_option("prefs", {"download.default_directory": downloads,
-                                              "download.prompt_for_download": False})
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    driver.downloads = downloads
-    yield driver
-    driver.quit()
 
 
 def test_page_upload_blend_compare_download(server, browser):
