@@ -121,6 +121,26 @@ FX_API void fx_image_free(fx_image *img);
 
 /* ---- Image input; PNG output -------------------------------------------- */
 
+/* What a loader found out about the samples it returned (fx_load_options.info):
+ * the range the samples occupy, which the intensity rule needs (fx_intensity).
+ * Filled up to min(struct_size, sizeof(fx_image_info)) bytes: the struct only
+ * grows at the end. */
+typedef struct fx_image_info {
+    uint32_t struct_size;      /* sizeof(fx_image_info), set by the caller */
+    uint32_t bits_stored;      /* every sample lies in 0 .. 2^bits_stored - 1: 8 for FX_PIXEL_U8 (PNG,
+                                * JPEG, DICOM color); for a 16-bit PNG the sBIT chunk's b when every
+                                * sample is <= 2^b - 1 (12-bit data written unscaled), else 16 (no
+                                * sBIT, or the data scaled to the full range as the PNG standard
+                                * says); 16 for DICOM gray (the loader's VOI output spans 0..65535) */
+    uint32_t significant_bits; /* what the file declares: the PNG sBIT (largest over the color
+                                * channels); 0 when not declared (JPEG, DICOM, PNG without sBIT) */
+    int32_t format;            /* FX_FORMAT_PNG, FX_FORMAT_JPEG or FX_FORMAT_DICOM */
+} fx_image_info;
+
+#define FX_FORMAT_PNG 1
+#define FX_FORMAT_JPEG 2
+#define FX_FORMAT_DICOM 3
+
 typedef struct fx_load_options {
     uint32_t struct_size; /* sizeof(fx_load_options) */
     uint32_t max_width;   /* default 32768 */
@@ -130,6 +150,10 @@ typedef struct fx_load_options {
      * the frame of a multi-frame DICOM file to load, 0-based; default 0.
      * Must be 0 for PNG and JPEG (one image each). */
     uint32_t frame;
+    /* Added in 0.2: NULL (default) or where a successful load writes what it
+     * found out about the samples (fx_image_info; set its struct_size). Not
+     * written on error. */
+    fx_image_info *info;
 } fx_load_options;
 
 FX_API void fx_load_options_init(fx_load_options *opts);
@@ -198,6 +222,49 @@ FX_API fx_status fx_image_save(const char *path, const fx_image *img, const fx_s
  * share memory with src. Errors: FX_ERR_INVALID_ARGUMENT, FX_ERR_LIMIT
  * (output over 2 GiB), FX_ERR_OUT_OF_MEMORY. */
 FX_API fx_status fx_image_to_rgb8(const fx_image *src, fx_image *out);
+
+/* ---- Intensity: from stored samples to [0,1] ----------------------------
+ * The one rule that turns an image's samples into [0,1]; the model's input
+ * (fx_gradcam_compute) and the figure (fx_image_to_rgb8_intensity) both use
+ * it, so a figure shows the image as the model saw it. docs/algorithms.md.
+ * Float images are never converted: they are [0,1] by contract. */
+#define FX_INTENSITY_AUTO 0      /* FX_INTENSITY_BITS with the image's fx_image_info.bits_stored when
+                                  * known, else FX_INTENSITY_CONTAINER (the default) */
+#define FX_INTENSITY_CONTAINER 1 /* v / (2^container bits - 1): U8 / 255, U16 / 65535 (fxcam 0.1) */
+#define FX_INTENSITY_BITS 2      /* v / (2^bits - 1), clamped to 1: bits = fx_intensity.bits_stored,
+                                  * else the image's, else the container's */
+#define FX_INTENSITY_MINMAX 3    /* (v - min) / (max - min) over the image's color samples (alpha
+                                  * excluded); a constant image gives 0 */
+#define FX_INTENSITY_WINDOW 4    /* (v - (center - width / 2)) / width, clamped to [0,1]; center and
+                                  * width in the container's sample units (0..255 or 0..65535) */
+
+typedef struct fx_intensity {
+    uint32_t struct_size; /* sizeof(fx_intensity) */
+    int32_t mode;         /* FX_INTENSITY_*; default FX_INTENSITY_AUTO */
+    uint32_t bits_stored; /* 1..16 for FX_INTENSITY_BITS; 0 (default) = the image's, else the container's */
+    float window_center;  /* FX_INTENSITY_WINDOW only */
+    float window_width;   /* FX_INTENSITY_WINDOW only; > 0 */
+} fx_intensity;
+
+FX_API void fx_intensity_init(fx_intensity *rule);
+/* "auto", "container", "bits", "minmax", "window"; NULL for an unknown mode. */
+FX_API const char *fx_intensity_name(int32_t mode);
+/* Parses one of the names above (ASCII case-insensitive). Errors:
+ * FX_ERR_INVALID_ARGUMENT naming the valid names; *mode untouched. */
+FX_API fx_status fx_intensity_from_name(const char *name, int32_t *mode);
+/* Converts src (U8 or U16, 1..4 channels) to FX_PIXEL_F32 in [0,1] with the
+ * same channels (alpha is converted with the container rule) by rule (NULL =
+ * defaults); info (may be NULL) is what the loader reported of src. F32
+ * sources are copied as they are. Errors: FX_ERR_INVALID_ARGUMENT (bad
+ * image, unknown mode, bits_stored over 16 (a rule's bits above an 8-bit
+ * image's 8 mean 8), window width <= 0 or not finite), FX_ERR_LIMIT, FX_ERR_OUT_OF_MEMORY. */
+FX_API fx_status fx_image_to_unit(const fx_image *src, const fx_intensity *rule, const fx_image_info *info,
+                                  fx_image *out);
+/* fx_image_to_rgb8() with the intensity rule instead of the U16 min..max
+ * window: fx_image_to_unit(), then the float-to-8-bit rule of
+ * fx_colormap_apply (round half up). Errors as fx_image_to_unit(). */
+FX_API fx_status fx_image_to_rgb8_intensity(const fx_image *src, const fx_intensity *rule,
+                                            const fx_image_info *info, fx_image *out);
 
 /* ---- Resize ------------------------------------------------------------ */
 
@@ -471,7 +538,38 @@ typedef struct fx_model_options {
     int32_t strict;          /* non-zero: what is otherwise a load warning that makes results
                               * unreliable (training-mode export, FX_WARN_TRAINING_MODE) is an
                               * FX_ERR_MODEL error with the same advice */
+    /* Added in 0.2: how the model was trained (docs/model-format.md). Each
+     * overrides the fxcam.json key of the same name; the zero default leaves
+     * the metadata's choice, else fxcam 0.1's behaviour. */
+    int32_t intensity;       /* FX_INTENSITY_*: AUTO (default) = fxcam.json "intensity", else AUTO */
+    uint32_t bits_stored;    /* 1..16; 0 = fxcam.json "bits_stored", else the image's */
+    float window_center;     /* with window_width > 0: FX_INTENSITY_WINDOW's window (sample units) */
+    float window_width;      /* 0 = fxcam.json "window" */
+    int32_t resize_mode;     /* FX_RESIZE_*: 0 (default) = fxcam.json "resize_mode", else stretch */
+    uint32_t resize_size;    /* FX_RESIZE_SHORTER_SIDE_CROP: the shorter side before the crop
+                              * (torchvision Resize(s)); 0 = fxcam.json "resize_size", else the input's
+                              * shorter side * 256 / 224, rounded down (ImageNet's 256 for 224) */
 } fx_model_options;
+
+/* How an image is brought to the model's input size (fx_model_options.
+ * resize_mode, fxcam.json "resize_mode"); docs/algorithms.md. Every mode but
+ * stretch resamples with antialiasing when downscaling: torch's
+ * interpolate(mode="bilinear", antialias=True, align_corners=False), which
+ * torchvision's Resize does on tensors and PIL's BILINEAR does on images. */
+#define FX_RESIZE_DEFAULT 0          /* fxcam.json's, else FX_RESIZE_STRETCH */
+#define FX_RESIZE_STRETCH 1          /* to the input size, aspect not kept, no antialias (fxcam 0.1) */
+#define FX_RESIZE_STRETCH_ANTIALIAS 2 /* to the input size, aspect not kept (torchvision Resize((h, w))) */
+#define FX_RESIZE_LETTERBOX 3        /* aspect kept, the image fits inside the input and is centered;
+                                      * the rest is black (intensity 0) before normalization */
+#define FX_RESIZE_SHORTER_SIDE_CROP 4 /* shorter side to resize_size, aspect kept, then the center
+                                      * input-size crop (torchvision Resize(s) + CenterCrop((h, w))) */
+
+/* "default", "stretch", "stretch-antialias", "letterbox", "shorter-side-crop";
+ * NULL for an unknown mode. */
+FX_API const char *fx_resize_mode_name(int32_t mode);
+/* Parses a name above (ASCII case-insensitive). Errors: FX_ERR_INVALID_ARGUMENT
+ * with the valid names. */
+FX_API fx_status fx_resize_mode_from_name(const char *name, int32_t *mode);
 
 /* What a model's output holds (fx_model_options.output_kind, fx_model_output_kind).
  * Decided at load, in this order: the option; the graph (an output produced
@@ -582,6 +680,10 @@ typedef struct fx_gradcam_options {
     uint32_t method_count;  /* entries in methods; 0 = Grad-CAM only; at most FX_MAX_METHODS_PER_CALL */
     uint32_t batch_size;    /* images per forward pass; 0 (default) = 8 */
     int32_t keep_raw;       /* non-zero: also keep unnormalized heatmaps (fx_result_raw_heatmap) */
+    /* Added in 0.2: what the loader reported of each image (fx_load_options.
+     * info): NULL (default) or n entries. The intensity rule (FX_INTENSITY_AUTO
+     * and FX_INTENSITY_BITS) reads bits_stored from it. */
+    const fx_image_info *image_info;
 } fx_gradcam_options;
 
 FX_API void fx_gradcam_options_init(fx_gradcam_options *opts);
@@ -614,6 +716,26 @@ typedef struct fx_result fx_result;
 FX_API fx_status fx_gradcam_compute(fx_model *model, const fx_image *images, size_t n,
                                     const fx_gradcam_options *opts, fx_result **out);
 
+/* Forward only: the model's class probabilities (and logits) for n images,
+ * without gradients, maps or a result object, e.g. for faithfulness metrics
+ * that score many perturbed images. Each image is preprocessed exactly as
+ * fx_gradcam_compute does (opts: batch_size and image_info are used; layer,
+ * target_class, methods and keep_raw are ignored; NULL = defaults), and the
+ * numbers equal fx_result_probabilities / fx_result_logits of that call
+ * (same output-kind rules: softmax, sigmoid for one logit giving [1 - p, p],
+ * each class's own sigmoid after a final multi-output sigmoid, or the
+ * outputs as they are). Batched by opts->batch_size (0 = 8).
+ *  probabilities (out): n * fx_model_result_class_count() floats, image-major;
+ *  logits (out, may be NULL): n * fx_model_class_count() floats.
+ * Both are caller-owned and written only on success. FX_WARN_OUTPUT_KIND
+ * range checks are not reported here (no result). Errors:
+ * FX_ERR_INVALID_ARGUMENT (NULL model/images/probabilities, n == 0, bad
+ * image, F32 samples outside [0,1]), FX_ERR_NUMERIC (non-finite logits),
+ * FX_ERR_MODEL (forward fails), FX_ERR_OUT_OF_MEMORY, FX_ERR_NOT_AVAILABLE.
+ * Thread-safe on one model. */
+FX_API fx_status fx_model_predict(fx_model *model, const fx_image *images, size_t n,
+                                  const fx_gradcam_options *opts, float *probabilities, float *logits);
+
 /* fx_result_free(NULL) is a no-op. */
 FX_API void fx_result_free(fx_result *result);
 /* Number of images; 0 for NULL. */
@@ -643,6 +765,89 @@ FX_API const fx_image *fx_result_raw_heatmap(const fx_result *result, size_t i, 
 /* Low-resolution map at the layer's size (after ReLU, before upsampling). */
 FX_API const fx_image *fx_result_lowres(const fx_result *result, size_t i, uint32_t j);
 
+/* ---- Faithfulness metrics ---------------------------------------------------
+ * Does a map point at what the model uses? Each metric perturbs the image
+ * following the map and watches the probability of the explained class
+ * (docs/evaluation.md gives each definition, its paper and the settings).
+ * The metrics are plain C over plain arrays: the model is reached through a
+ * callback that scores a batch of images, so they work with any model. */
+
+/* Scores n images (FX_PIXEL_F32 in [0,1], the shape of the image given to
+ * fx_faithfulness_compute): writes scores[k] = the probability, in [0,1], of
+ * the class being explained for images[k]. Returns FX_OK, or an error status
+ * that fx_faithfulness_compute returns as it is (set fx_last_error's message
+ * with the reason, e.g. by returning a failed fxcam call's status). */
+typedef fx_status (*fx_score_batch_fn)(void *user, const fx_image *images, size_t n, float *scores);
+
+#define FX_DELETION_ZERO 0 /* deleted pixels become 0 (black): RISE's deletion */
+#define FX_DELETION_BLUR 1 /* deleted pixels become the blurred image's */
+
+typedef struct fx_faithfulness_options {
+    uint32_t struct_size;      /* sizeof(fx_faithfulness_options) */
+    uint32_t steps;            /* deletion/insertion: pixels change in steps of 1/steps of the image,
+                                * steps + 1 curve points; 1..1024, default 32 */
+    int32_t deletion_baseline; /* FX_DELETION_ZERO (default) or FX_DELETION_BLUR */
+    float blur_sigma;          /* insertion's start image (and the blur baseline): Gaussian blur, sigma
+                                * in pixels, 2 * ceil(sigma) + 1 taps, edges replicated; (0, 100],
+                                * default 5 (RISE: 11 taps, sigma 5) */
+    uint32_t road_steps;       /* ROAD removes k / road_steps of the pixels, k = 1 .. road_steps - 1;
+                                * 2..100, default 10 (10 %, 20 %, ..., 90 %) */
+    float road_noise;          /* ROAD: standard deviation of the noise added to each imputed sample,
+                                * in [0,1] intensity units; [0, 1], default 0.01 (Rong et al.) */
+    uint64_t seed;             /* ROAD's noise; default 0. Same seed, same numbers */
+    uint32_t batch_size;       /* images per score call; 1..1024, default 16 */
+} fx_faithfulness_options;
+
+FX_API void fx_faithfulness_options_init(fx_faithfulness_options *opts);
+
+/* The metrics of one image and one map. Y = score of the image. */
+typedef struct fx_faithfulness {
+    uint32_t struct_size;       /* sizeof(fx_faithfulness), set by the caller; a smaller (older) size
+                                 * gets the fields that fit in it */
+    float score;                /* Y, in [0,1] */
+    float explanation_score;    /* O: score of the explanation map image * heatmap */
+    float average_drop;         /* max(0, Y - O) / Y * 100, in [0, 100]; 0 when Y == 0 */
+    int32_t increase;           /* 1 when O > Y, else 0 */
+    float deletion_auc;         /* in [0,1]; lower = more faithful */
+    float insertion_auc;        /* in [0,1]; higher = more faithful */
+    float road_morf;            /* ROAD, most relevant first: mean over the fractions of Y - score, in
+                                 * [-1, 1]; higher = more faithful */
+    float road_lerf;            /* ROAD, least relevant first: the same; lower = more faithful */
+} fx_faithfulness;
+
+/* Computes the metrics of heatmap for image, scoring perturbed copies of
+ * image through score(user, ...) in batches of opts->batch_size (NULL opts =
+ * defaults): 2 + 2 * steps + 2 * (road_steps - 1) images (84 by default).
+ * image: FX_PIXEL_F32, 1..4 channels, every sample in [0,1] (the image as the
+ * model reads it: fx_image_to_unit); heatmap: 1-channel FX_PIXEL_F32 of the
+ * same width and height, finite (fx_result_heatmap). Pixels are ranked by
+ * decreasing heatmap value, ties by row-major position. Writes
+ * min(out->struct_size, sizeof(fx_faithfulness)) bytes of *out on success.
+ * Errors: FX_ERR_INVALID_ARGUMENT (NULL, bad image or heatmap, shapes differ,
+ * samples outside [0,1], an option out of range), FX_ERR_NUMERIC (a NaN
+ * heatmap value; a score that is not a number in [0,1], naming it),
+ * FX_ERR_OUT_OF_MEMORY, or the callback's status. Reentrant. */
+FX_API fx_status fx_faithfulness_compute(const fx_image *image, const fx_image *heatmap,
+                                         fx_score_batch_fn score, void *user,
+                                         const fx_faithfulness_options *opts, fx_faithfulness *out);
+
+/* The metrics over n images, as the papers report them. */
+typedef struct fx_faithfulness_summary {
+    uint32_t struct_size;       /* sizeof(fx_faithfulness_summary), set by the caller */
+    uint32_t images;            /* n */
+    float average_drop;         /* mean of the images' average_drop, in % (Chattopadhay et al.) */
+    float increase_in_confidence; /* % of the images whose O > Y */
+    float deletion_auc;         /* means of the images' values */
+    float insertion_auc;
+    float road_morf;
+    float road_lerf;
+} fx_faithfulness_summary;
+
+/* Summarizes items[0..n). Errors: FX_ERR_INVALID_ARGUMENT (NULL, n == 0,
+ * n over 2^32 - 1, struct_size too small). */
+FX_API fx_status fx_faithfulness_summarize(const fx_faithfulness *items, size_t n,
+                                           fx_faithfulness_summary *out);
+
 /* ---- Warnings -------------------------------------------------------------
  * The library prints nothing. What does not stop a call but makes its answer
  * questionable travels with the object it concerns, as a stable code and a
@@ -659,7 +864,28 @@ FX_API const fx_image *fx_result_lowres(const fx_result *result, size_t i, uint3
 #define FX_WARN_ZERO_MAP 4        /* result: a method's low-resolution map is all zero after ReLU: the
                                    * target score gets no positive evidence from this layer */
 #define FX_WARN_UPSCALE 5         /* result: image upscaled more than 4x (either axis) to the model input */
-#define FX_WARN_DOWNSCALE 6       /* result: image downscaled more than 16x (either axis) */
+#define FX_WARN_DOWNSCALE 6       /* result: image downscaled more than 16x (either axis) without
+                                   * antialiasing (FX_RESIZE_STRETCH) */
+#define FX_WARN_NOT_SEEN 7        /* result: with FX_RESIZE_SHORTER_SIDE_CROP the model saw only part of
+                                   * the image; the heatmap is 0 outside it (fx_result_seen_region) */
+#define FX_WARN_CLIPPED 8         /* result: samples above 2^bits - 1 (FX_INTENSITY_BITS) or outside the
+                                   * window were clipped to 1 (or 0) */
+
+/* The part of image i the model saw, in the image's pixels: the whole image
+ * except with FX_RESIZE_SHORTER_SIDE_CROP, where it is the cropped rectangle
+ * [x, x + width) x [y, y + height); the heatmap is 0 outside it. Any out
+ * pointer may be NULL. Errors: FX_ERR_INVALID_ARGUMENT (NULL result, i out of
+ * range). */
+FX_API fx_status fx_result_seen_region(const fx_result *result, size_t i, uint32_t *x, uint32_t *y,
+                                       uint32_t *width, uint32_t *height);
+/* The model's intensity rule after load (options over fxcam.json over the
+ * defaults), for showing images as the model sees them; rule->struct_size must
+ * be set. Errors: FX_ERR_INVALID_ARGUMENT. */
+FX_API fx_status fx_model_intensity(const fx_model *model, fx_intensity *rule);
+/* The model's resize mode (FX_RESIZE_STRETCH .. _SHORTER_SIDE_CROP, never
+ * _DEFAULT) and, for the crop mode, the shorter side (*size may be NULL; 0 for
+ * the other modes). -1 for NULL. */
+FX_API int32_t fx_model_resize_mode(const fx_model *model, uint32_t *size);
 
 /* What the model's output holds after load (FX_OUTPUT_LOGITS or
  * FX_OUTPUT_PROBABILITIES); FX_OUTPUT_AUTO for NULL. */
