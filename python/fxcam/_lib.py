@@ -39,7 +39,10 @@ class LoadOptions(ctypes.Structure):
     _fields_ = [("struct_size", ctypes.c_uint32), ("max_width", ctypes.c_uint32),
                 ("max_height", ctypes.c_uint32), ("max_pixels", ctypes.c_uint64),
                 # added in 0.2: a library without it gets struct_size = LOAD_OPTIONS_V1_SIZE
-                ("frame", ctypes.c_uint32)]
+                ("frame", ctypes.c_uint32),
+                # fx_load_options.info (fx_image_info *): the library's init writes the whole struct,
+                # so the binding's must be as large (a smaller one is a heap overflow)
+                ("info", ctypes.c_void_p)]
 
 
 LOAD_OPTIONS_V1_SIZE = LoadOptions.frame.offset
@@ -67,7 +70,10 @@ class ModelOptions(ctypes.Structure):
                 ("input_channels", ctypes.c_uint32), ("mean", c_float_p), ("std", c_float_p),
                 # added in 0.2: a library without them gets struct_size = MODEL_OPTIONS_V1_SIZE
                 ("mean_count", ctypes.c_uint32), ("std_count", ctypes.c_uint32), ("output_kind", ctypes.c_int32),
-                ("strict", ctypes.c_int32)]
+                ("strict", ctypes.c_int32),
+                # intensity and resize fields of fx_model_options (same reason as LoadOptions.info)
+                ("intensity", ctypes.c_int32), ("bits_stored", ctypes.c_uint32), ("window_center", ctypes.c_float),
+                ("window_width", ctypes.c_float), ("resize_mode", ctypes.c_int32), ("resize_size", ctypes.c_uint32)]
 
 
 MODEL_OPTIONS_V1_SIZE = ModelOptions.mean_count.offset
@@ -92,7 +98,8 @@ class CamMethodInfo(ctypes.Structure):
 class GradcamOptions(ctypes.Structure):
     _fields_ = [("struct_size", ctypes.c_uint32), ("layer", ctypes.c_char_p), ("target_class", ctypes.c_int32),
                 ("methods", c_int32_p), ("method_count", ctypes.c_uint32), ("batch_size", ctypes.c_uint32),
-                ("keep_raw", ctypes.c_int32)]
+                ("keep_raw", ctypes.c_int32),
+                ("image_info", ctypes.c_void_p)]  # fx_gradcam_options.image_info (same reason as LoadOptions.info)
 
 
 # Constants of include/fxcam.h (pinned values).
