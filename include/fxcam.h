@@ -71,6 +71,7 @@ typedef int32_t fx_status;
 #define FX_ERR_NUMERIC (-10)         /* NaN or infinite values where numbers were expected */
 #define FX_ERR_NOT_AVAILABLE (-11)   /* feature not compiled into this build */
 #define FX_ERR_INTERNAL (-12)        /* bug in fxcam: please report */
+#define FX_ERR_CANCELLED (-13)       /* the caller's progress callback asked to stop (0.2) */
 
 /* Fixed English name of a status ("FX_ERR_IO: input/output error"); never NULL,
  * static storage, thread-safe. Unknown values give "unknown status". */
@@ -289,9 +290,11 @@ FX_API fx_status fx_resize_bilinear(const fx_image *src, fx_image *out);
 #define FX_CAM_GRADCAM_ELEMENTWISE 5
 #define FX_CAM_EIGENGRADCAM 6
 #define FX_CAM_EIGENCAM 7
+#define FX_CAM_SCORECAM 8    /* gradient-free, one forward per channel (0.2) */
+#define FX_CAM_ABLATIONCAM 9 /* gradient-free, one forward per channel (0.2) */
 /* Methods known to this header at compile time. A newer library may know
  * more: ask fx_cam_method_count() at run time. */
-#define FX_CAM_METHOD_COUNT 8
+#define FX_CAM_METHOD_COUNT 10
 
 /* What a method needs from the model (fx_cam_method_info.needs, a bit set). */
 #define FX_CAM_NEEDS_GRADIENTS 1u       /* d score / d activations of the target layer */
@@ -684,6 +687,19 @@ typedef struct fx_gradcam_options {
      * info): NULL (default) or n entries. The intensity rule (FX_INTENSITY_AUTO
      * and FX_INTENSITY_BITS) reads bits_stored from it. */
     const fx_image_info *image_info;
+    /* Added in 0.2, for the methods with one forward per channel of the
+     * layer (needs FX_CAM_NEEDS_EXTRA_FORWARDS: Score-CAM, Ablation-CAM;
+     * 512 channels on ResNet-18's layer4 = 512 forwards per image):
+     * channel_batch_size: modified inputs per forward pass, built on the
+     * model's device; 0 (default) = 32. Peak memory grows with it, not with
+     * the channel count. */
+    uint32_t channel_batch_size;
+    /* NULL (default), or called with done = 0 once the total is known
+     * (images x channels x such methods) and after each batch of per-channel
+     * forwards, on the calling thread. A non-zero return stops the call with
+     * FX_ERR_CANCELLED (no result). user is progress_user. */
+    int (*progress)(void *user, uint64_t done, uint64_t total);
+    void *progress_user;
 } fx_gradcam_options;
 
 FX_API void fx_gradcam_options_init(fx_gradcam_options *opts);

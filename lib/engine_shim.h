@@ -27,6 +27,11 @@ typedef struct fx__shim_metadata {
     int32_t positive_class; /* -1 = not given */
     const char *target_layer; /* NULL = not given */
     int32_t output_kind;      /* "output": FX_OUTPUT_LOGITS or FX_OUTPUT_PROBABILITIES; FX_OUTPUT_AUTO = not given */
+    int32_t intensity;        /* "intensity": FX_INTENSITY_*; FX_INTENSITY_AUTO = not given */
+    uint32_t bits_stored;     /* "bits_stored": 1..16; 0 = not given */
+    float window_center, window_width; /* "window": [center, width]; width 0 = not given */
+    int32_t resize_mode;      /* "resize_mode": FX_RESIZE_*; FX_RESIZE_DEFAULT = not given */
+    uint32_t resize_size;     /* "resize_size": 0 = not given */
 } fx__shim_metadata;
 
 typedef struct fx__shim_layer {

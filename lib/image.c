@@ -140,6 +140,7 @@ struct png_decoder {
     png_bytep *rows;  /* row pointers into image for png_read_image */
     fx_status status; /* set by whoever recorded the error message */
     char warning[256];
+    uint32_t significant_bits; /* sBIT of a gray/RGB PNG of depth 8 or 16; 0 = none */
 };
 
 static size_t source_read(struct png_source *src, void *buf, size_t n)
@@ -278,29 +279,15 @@ static void configure_reader(struct png_decoder *d)
      * rest (text, ICC profiles, ...) avoids their allocations and their
      * warnings. */
     png_set_keep_unknown_chunks(d->png, PNG_HANDLE_CHUNK_NEVER, NULL, -1);
+    /* sBIT says how many bits the samples were made from (the intensity rule,
+     * lib/intensity.c): handled as libpng does by default. */
+    static const png_byte sbit_chunk[5] = {'s', 'B', 'I', 'T', '\0'};
+    png_set_keep_unknown_chunks(d->png, PNG_HANDLE_CHUNK_AS_DEFAULT, sbit_chunk, 1);
 }
 
 static fx_status check_limits(const struct png_decoder *d, uint32_t width, uint32_t height)
 {
-    const fx_load_options *lim = d->limits;
-    const char *label = d->src->label;
-    if (width > lim->max_width)
-        return fx__error(FX_ERR_LIMIT,
-                         "%s is %ux%u pixels: its width exceeds the limit of %u "
-                         "(raise fx_load_options.max_width to load it)",
-                         label, width, height, lim->max_width);
-    if (height > lim->max_height)
-        return fx__error(FX_ERR_LIMIT,
-                         "%s is %ux%u pixels: its height exceeds the limit of %u "
-                         "(raise fx_load_options.max_height to load it)",
-                         label, width, height, lim->max_height);
-    uint64_t pixels = (uint64_t)width * height;
-    if (pixels > lim->max_pixels)
-        return fx__error(FX_ERR_LIMIT,
-                         "%s is %ux%u = %llu pixels, over the limit of %llu "
-                         "(raise fx_load_options.max_pixels to load it)",
-                         label, width, height, (unsigned long long)pixels, (unsigned long long)lim->max_pixels);
-    return FX_OK;
+    return fx__load_limits_check(d->src->label, width, height, d->limits);
 }
 
 /* Asks libpng for 8-bit or 16-bit samples with 1..4 channels whatever the
@@ -350,6 +337,24 @@ static fx_status read_pixels(struct png_decoder *d)
     return FX_OK;
 }
 
+/* The sBIT chunk's bits (largest over the color channels) when it describes
+ * the samples fxcam returns: gray or RGB (with or without alpha) stored at 8
+ * or 16 bits. Palette and 1/2/4-bit gray are expanded, so their sBIT does
+ * not say where the returned samples lie. */
+static uint32_t significant_bits(png_structp png, png_infop info, int bit_depth, int color_type)
+{
+    png_color_8p sbit = NULL;
+    if (bit_depth < 8 || color_type == PNG_COLOR_TYPE_PALETTE || !png_get_sBIT(png, info, &sbit) || !sbit)
+        return 0;
+    uint32_t bits = sbit->gray;
+    if (color_type & PNG_COLOR_MASK_COLOR) {
+        bits = sbit->red;
+        bits = sbit->green > bits ? sbit->green : bits;
+        bits = sbit->blue > bits ? sbit->blue : bits;
+    }
+    return bits >= 1 && bits <= (uint32_t)bit_depth ? bits : 0;
+}
+
 static fx_status decode_steps(struct png_decoder *d)
 {
     configure_reader(d);
@@ -360,6 +365,7 @@ static fx_status decode_steps(struct png_decoder *d)
     fx_status st = check_limits(d, width, height);
     if (st != FX_OK)
         return st;
+    d->significant_bits = significant_bits(d->png, d->info, bit_depth, color_type);
     request_transforms(d->png, d->info, bit_depth, color_type);
     return read_pixels(d);
 }
@@ -373,7 +379,8 @@ static fx_status decode(struct png_decoder *d)
     return decode_steps(d);
 }
 
-static fx_status load_png(struct png_source *src, const fx_load_options *limits, fx_image *out)
+static fx_status load_png(struct png_source *src, const fx_load_options *limits, fx_image *out,
+                          uint32_t *significant)
 {
     fx_status st = check_signature(src);
     if (st != FX_OK)
@@ -395,7 +402,58 @@ static fx_status load_png(struct png_source *src, const fx_load_options *limits,
         return st;
     }
     *out = d.image;
+    *significant = d.significant_bits;
     return FX_OK;
+}
+
+/* Largest color sample (alpha excluded) of an integer image. */
+static uint32_t largest_color_sample(const fx_image *img)
+{
+    uint32_t colors = img->channels >= 3 ? 3 : 1, top = 0;
+    for (uint32_t y = 0; y < img->height; y++) {
+        const uint8_t *row = fx__row(img, y);
+        for (size_t x = 0; x < img->width; x++)
+            for (uint32_t c = 0; c < colors; c++) {
+                size_t i = x * img->channels + c;
+                uint32_t v = img->pixel_type == FX_PIXEL_U16 ? ((const uint16_t *)(const void *)row)[i] : row[i];
+                top = v > top ? v : top;
+            }
+    }
+    return top;
+}
+
+/* What fx_load_options.info receives (fxcam.h, fx_image_info). A PNG's sBIT
+ * of b bits means, by the PNG standard, samples scaled up to the full depth;
+ * radiographs are often written with the b-bit values unscaled instead. The
+ * samples tell which: all <= 2^b - 1 is unscaled data, so the rule divides
+ * by 2^b - 1; anything larger is scaled data, whose range is the container's. */
+static void report_info(const fx_load_options *limits, const fx_image *img, int32_t format, uint32_t significant)
+{
+    fx_image_info *info = limits->info;
+    if (!info || info->struct_size < sizeof info->struct_size)
+        return;
+    fx_image_info full = {.struct_size = info->struct_size, .format = format, .significant_bits = significant};
+    uint32_t container = img->pixel_type == FX_PIXEL_U16 ? 16u : 8u;
+    full.bits_stored = container;
+    if (significant && significant < container && largest_color_sample(img) <= (1u << significant) - 1u)
+        full.bits_stored = significant;
+    size_t known = info->struct_size < sizeof full ? info->struct_size : sizeof full;
+    memcpy(info, &full, known);
+}
+
+static int32_t public_format(fx__format f)
+{
+    return f == FX__FORMAT_JPEG ? FX_FORMAT_JPEG : f == FX__FORMAT_DICOM ? FX_FORMAT_DICOM : FX_FORMAT_PNG;
+}
+
+/* The format of an open file, read again from its first bytes after a load. */
+static int32_t file_format(FILE *file)
+{
+    uint8_t head[FX__FORMAT_HEAD_BYTES];
+    if (fseek(file, 0, SEEK_SET) != 0)
+        return FX_FORMAT_PNG;
+    size_t n = fread(head, 1, sizeof head, file);
+    return public_format(fx__format_detect(head, n));
 }
 
 static fx_status check_load_output(const char *fn, const fx_image *out)
@@ -442,8 +500,14 @@ fx_status fx_image_load(const char *path, const fx_load_options *opts, fx_image 
     struct png_source src = {.file = file};
     snprintf(src.label, sizeof src.label, "'%s'", path);
     /* JPEG and DICOM are recognised by their bytes (lib/image_load.c). */
-    if (!fx__image_load_dispatch(file, NULL, 0, path, &limits, out, &st))
-        st = load_png(&src, &limits, out);
+    uint32_t significant = 0;
+    if (!fx__image_load_dispatch(file, NULL, 0, path, &limits, out, &st)) {
+        st = load_png(&src, &limits, out, &significant);
+        if (st == FX_OK)
+            report_info(&limits, out, FX_FORMAT_PNG, significant);
+    } else if (st == FX_OK) {
+        report_info(&limits, out, file_format(file), 0);
+    }
     fclose(file);
     return st;
 }
@@ -465,9 +529,19 @@ fx_status fx_image_load_memory(const void *png, size_t size, const fx_load_optio
     /* PNG or unrecognised bytes reach load_png: name them for what they are. */
     bool is_png = fx__format_detect(png, size < 8 ? size : 8) == FX__FORMAT_PNG;
     snprintf(src.label, sizeof src.label, "the %s in memory (%zu bytes)", is_png ? "PNG" : "data", size);
-    if (fx__image_load_dispatch(NULL, png, size, NULL, &limits, out, &st))
-        return st; /* JPEG or DICOM (lib/image_load.c) */
-    return load_png(&src, &limits, out);
+    if (fx__image_load_dispatch(NULL, png, size, NULL, &limits, out, &st)) {
+        /* JPEG or DICOM (lib/image_load.c) */
+        if (st == FX_OK)
+            report_info(&limits, out,
+                        public_format(fx__format_detect(png, size < FX__FORMAT_HEAD_BYTES ? size : FX__FORMAT_HEAD_BYTES)),
+                        0);
+        return st;
+    }
+    uint32_t significant = 0;
+    st = load_png(&src, &limits, out, &significant);
+    if (st == FX_OK)
+        report_info(&limits, out, FX_FORMAT_PNG, significant);
+    return st;
 }
 
 /* ---- Writing -------------------------------------------------------------- */

@@ -165,6 +165,64 @@ void get_floats(const json &v, const char *key, float *dst, uint32_t *count, boo
     *count = (uint32_t)v.size();
 }
 
+// A name that a C parser of fxcam.h knows (fx_intensity_from_name,
+// fx_resize_mode_from_name): one list of names, in the library.
+int32_t get_name(const json &v, const char *key, fx_status (*parse)(const char *, int32_t *), const char *valid)
+{
+    int32_t id = 0;
+    if (!v.is_string() || parse(v.get_ref<const std::string &>().c_str(), &id) != FX_OK)
+        fail(std::string("\"") + key + "\" is " + describe(v) + "; valid: " + valid);
+    return id;
+}
+
+// "intensity", "bits_stored", "window": how the model's training data was
+// brought to [0,1] (fxcam.h, Intensity).
+void get_intensity(const json &j, fx__shim_metadata &m)
+{
+    if (j.contains("intensity"))
+        m.intensity = get_name(j["intensity"], "intensity", fx_intensity_from_name,
+                               "\"auto\", \"container\", \"bits\", \"minmax\" or \"window\"");
+    if (j.contains("bits_stored"))
+        m.bits_stored = (uint32_t)get_integer(j["bits_stored"], "bits_stored", 1, 16, "1..16");
+    if (j.contains("window")) {
+        const json &v = j["window"];
+        if (!v.is_array() || v.size() != 2)
+            fail("\"window\" must be [center, width] (two numbers, in the image's sample units); got " + describe(v));
+        m.window_center = get_float(v[0], "window[0]");
+        m.window_width = get_float(v[1], "window[1]");
+        if (!(m.window_width > 0.0f))
+            fail("\"window[1]\" (the width) is " + describe(v[1]) + "; it must be > 0");
+        if (m.intensity == FX_INTENSITY_AUTO && !j.contains("intensity"))
+            m.intensity = FX_INTENSITY_WINDOW;
+    }
+    if (m.intensity == FX_INTENSITY_WINDOW && !(m.window_width > 0.0f))
+        fail("\"intensity\" is \"window\" but there is no \"window\": [center, width]");
+    if (m.intensity != FX_INTENSITY_WINDOW && j.contains("window"))
+        fail("\"window\" is given but \"intensity\" is " + describe(j["intensity"]) +
+             "; a window applies to \"intensity\": \"window\"");
+    if (m.bits_stored && m.intensity != FX_INTENSITY_AUTO && m.intensity != FX_INTENSITY_BITS)
+        fail(std::string("\"bits_stored\" is given but \"intensity\" is ") + fx_intensity_name(m.intensity) +
+             "; bits apply to \"auto\" or \"bits\"");
+}
+
+// "resize_mode", "resize_size": how images were resized in training.
+void get_resize(const json &j, fx__shim_metadata &m)
+{
+    if (j.contains("resize_mode")) {
+        m.resize_mode = get_name(j["resize_mode"], "resize_mode", fx_resize_mode_from_name,
+                                 "\"stretch\", \"stretch-antialias\", \"letterbox\" or \"shorter-side-crop\"");
+        if (m.resize_mode == FX_RESIZE_DEFAULT)
+            m.resize_mode = FX_RESIZE_STRETCH;
+    }
+    if (j.contains("resize_size")) {
+        std::string valid = "2.." + std::to_string(kMaxMetadataInputSide);
+        m.resize_size = (uint32_t)get_integer(j["resize_size"], "resize_size", 2, kMaxMetadataInputSide, valid.c_str());
+        if (m.resize_mode != FX_RESIZE_SHORTER_SIDE_CROP)
+            fail("\"resize_size\" is given but \"resize_mode\" is not \"shorter-side-crop\" (the only mode it "
+                 "applies to)");
+    }
+}
+
 void get_class_names(const json &v, Metadata &md)
 {
     if (!v.is_array())
@@ -220,6 +278,8 @@ void parse_metadata(Metadata &md, const std::string &text)
             fail("\"output\" is " + describe(v) + "; valid: \"logits\" or \"probabilities\"");
         m.output_kind = logits ? FX_OUTPUT_LOGITS : FX_OUTPUT_PROBABILITIES;
     }
+    get_intensity(j, m);
+    get_resize(j, m);
     if (j.contains("target_layer")) {
         md.target_layer = get_string(j["target_layer"], "target_layer", kMaxLayerNameBytes,
                                      "a string (dotted module path)");
