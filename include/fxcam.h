@@ -708,10 +708,12 @@ typedef struct fx_result fx_result;
 
 /* Computes class-activation maps for n images. Each image (U8, U16 or F32
  * with every sample in [0,1], 1..4 channels, at least 2x2) is converted to
- * float in [0,1] (U8 / 255, U16 / 65535),
+ * float in [0,1] by the model's intensity rule (fx_intensity: by default
+ * U8 / 255, U16 / 65535 unless options.image_info gives the bits stored),
  * alpha dropped, gray replicated to 3 channels or RGB turned to luma
- * (0.299 R + 0.587 G + 0.114 B) as the model expects, resized bilinearly to
- * the input size and normalized with (x - mean) / std. One forward pass and
+ * (0.299 R + 0.587 G + 0.114 B) as the model expects, brought to the input
+ * size by the model's resize mode (FX_RESIZE_*; default bilinear stretch, as
+ * fxcam 0.1) and normalized with (x - mean) / std. One forward pass and
  * one gradient pass per batch serve every method. The score differentiated
  * is the target class's logit (-logit for the negative class of a
  * single-logit model; for FX_OUTPUT_PROBABILITIES without recoverable
