@@ -78,6 +78,13 @@ static const cli_option options[OPT_COUNT] = {
     {OPT_REPORT, "report", NULL, 0, NULL,
      "also write index.html: thumbnails with prediction and confidence, sortable and filterable, "
      "low-confidence flags (below 0.6), failures and ignored files; opens from file://"},
+    {OPT_FAITHFULNESS, "faithfulness", NULL, 0, NULL,
+     "also measure which map the model relies on: Average Drop / Increase in Confidence, deletion and "
+     "insertion AUC, ROAD (84 forward passes per image and method, and the same for a random map; "
+     "needs no --boxes)"},
+    {OPT_IO_THREADS, "io-threads", "io_threads", 0, "N",
+     "1 (default): read and decode the next pass and write the figures of the previous one while the "
+     "model runs (one thread each, outputs in input order, up to 4 passes in memory); 0: one after another"},
 };
 
 static void print_message(const char *command, const char *fmt, va_list ap)
@@ -311,6 +318,13 @@ static int set_value(cli_settings *s, const cli_option *o, const char *v)
         }
         s->threads = (int32_t)n;
         break;
+    case OPT_IO_THREADS:
+        if (!parse_size(v, 1, &n)) {
+            return cli_usage_error(s->command, "invalid --io-threads '%s'; expected 0 (no overlap) or 1 (read and "
+                                   "write beside the model)", cli_name(v));
+        }
+        s->io_threads = (uint32_t)n;
+        break;
     case OPT_ALPHA:
         if (!parse_fraction(v, &s->alpha)) {
             return cli_usage_error(s->command, "invalid --alpha '%s'; expected a number from 0 to 1", cli_name(v));
@@ -415,6 +429,7 @@ static void set_flag(cli_settings *s, int id)
     case OPT_FEATURE_MAPS: s->feature_maps = true; break;
     case OPT_STRICT: s->strict = true; break;
     case OPT_REPORT: s->report = true; break;
+    case OPT_FAITHFULNESS: s->faithfulness = true; break;
     default: break;
     }
 }
@@ -428,6 +443,7 @@ static void settings_init(cli_settings *s, const char *command)
     s->alpha = 0.4f;
     s->batch_size = 8;
     s->batch_memory = (uint64_t)1 << 30;
+    s->io_threads = 1;
 }
 
 /* Lists the command's options for an "unknown option" message. */

@@ -51,6 +51,8 @@ enum cli_option_id {
     OPT_FRAME,
     OPT_SHARD,
     OPT_REPORT,
+    OPT_FAITHFULNESS,
+    OPT_IO_THREADS,
     OPT_COUNT
 };
 
@@ -78,6 +80,7 @@ typedef struct cli_settings {
     uint32_t max_side;
     uint64_t batch_memory;  /* bytes of decoded images and maps per forward pass */
     int32_t threads;        /* 0 = all CPUs */
+    uint32_t io_threads;    /* --io-threads: 0 = read, model, write one after another; 1 = they overlap */
     int32_t output_kind;    /* --output-kind: FX_OUTPUT_AUTO (default), _LOGITS, _PROBABILITIES */
     bool strict;            /* --strict: load warnings that make results unreliable are errors */
     uint32_t frame;         /* --frame: frame of multi-frame DICOM inputs, 0-based */
@@ -91,6 +94,7 @@ typedef struct cli_settings {
     bool overlay_only;
     bool feature_maps;
     bool report;            /* --report: index.html and thumbnails beside the figures (report.h) */
+    bool faithfulness;      /* --faithfulness: evaluate adds the faithfulness metrics (faithfulness.h) */
 } cli_settings;
 
 /* A command's own wording of an option's help, where its default differs. */

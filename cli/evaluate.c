@@ -1,6 +1,9 @@
 /* fxcam evaluate: classification accuracy, and how well the heatmaps point at
- * annotated boxes (pointing game, energy in box), per method. */
+ * annotated boxes (pointing game, energy in box), per method; with
+ * --faithfulness also how faithful each map is to the model (faithfulness.h),
+ * which needs no boxes. */
 #include "annotations.h"
+#include "faithfulness.h"
 #include "shard.h"
 
 #include <errno.h>
@@ -22,6 +25,8 @@ typedef struct evaluation {
     size_t images, correct, boxed, failed;
     method_score scores[FX_CAM_METHOD_COUNT];
     cli_text csv;
+    bool labelled;      /* --boxes given: labels and boxes */
+    cli_faith faith;    /* --faithfulness */
 } evaluation;
 
 static void score_image(evaluation *ev, const cli_annotation *a, const fx_result *result, size_t i)
@@ -29,7 +34,7 @@ static void score_image(evaluation *ev, const cli_annotation *a, const fx_result
     int32_t predicted = fx_result_predicted_class(result, i);
     bool says_positive = predicted == ev->positive;
     ev->images++;
-    ev->correct += says_positive == (a->label == 1);
+    ev->correct += a->label >= 0 && says_positive == (a->label == 1);
     bool boxed = a->box_count > 0;
     ev->boxed += boxed;
     for (uint32_t j = 0; j < ev->method_count; j++) {
@@ -43,7 +48,11 @@ static void score_image(evaluation *ev, const cli_annotation *a, const fx_result
             ev->scores[j].energy += energy;
         }
         cli_text_csv_field(&ev->csv, a->file, false);
-        cli_text_printf(&ev->csv, "%d,", a->label);
+        if (a->label >= 0) {
+            cli_text_printf(&ev->csv, "%d,", a->label);
+        } else {
+            cli_text_printf(&ev->csv, ",");
+        }
         cli_text_csv_field(&ev->csv, fx_model_class_name(ev->model, (uint32_t)predicted), false);
         cli_text_printf(&ev->csv, "%.4f,%s,%u,%u,", (double)fx_result_confidence(result, i),
                         fx_cam_method_name(ev->methods[j]), px, py);
@@ -104,6 +113,9 @@ static int evaluate_chunk(evaluation *ev, const cli_annotation *items, size_t n)
         for (size_t k = 0; k < count; k++) {
             cli_warn_result(result, (int64_t)k, loaded[k]->file, NULL);
             score_image(ev, loaded[k], result, k);
+            if (ev->s->faithfulness) {
+                cli_faith_add(&ev->faith, ev->s, ev->model, &images[k], result, k, loaded[k]->file);
+            }
         }
     } else {
         for (size_t k = 0; k < count; k++) {
@@ -111,6 +123,9 @@ static int evaluate_chunk(evaluation *ev, const cli_annotation *items, size_t n)
             if (fx_gradcam_compute(ev->model, &images[k], 1, &ev->opts, &one) == FX_OK) {
                 cli_warn_result(one, CLI_ALL_IMAGES, loaded[k]->file, NULL);
                 score_image(ev, loaded[k], one, 0);
+                if (ev->s->faithfulness) {
+                    cli_faith_add(&ev->faith, ev->s, ev->model, &images[k], one, 0, loaded[k]->file);
+                }
             } else {
                 record_failure(ev, loaded[k], "cannot compute the heatmaps", fx_last_error());
             }
@@ -128,8 +143,16 @@ static int evaluate_chunk(evaluation *ev, const cli_annotation *items, size_t n)
 
 static void print_report(const evaluation *ev)
 {
-    const char *positive = fx_model_class_name(ev->model, (uint32_t)ev->positive);
     printf("images:    %zu evaluated, %zu failed; %zu with boxes\n", ev->images, ev->failed, ev->boxed);
+    if (!ev->labelled) {
+        printf("accuracy:  - (no --boxes: no labels)\n");
+        printf("maps of %s%s%s, layer %s\n", ev->opts.target_class >= 0 ? "class '" : "each image's predicted class",
+               ev->opts.target_class >= 0 ? fx_model_class_name(ev->model, (uint32_t)ev->opts.target_class) : "",
+               ev->opts.target_class >= 0 ? "'" : "", ev->opts.layer ? ev->opts.layer : fx_model_default_layer(ev->model));
+        cli_faith_print(&ev->faith, ev->model, ev->opts.target_class);
+        return;
+    }
+    const char *positive = fx_model_class_name(ev->model, (uint32_t)ev->positive);
     printf("accuracy:  %.2f%% (%zu/%zu; label 1 = %s)\n", ev->images ? 100.0 * (double)ev->correct / (double)ev->images : 0.0,
            ev->correct, ev->images, positive);
     printf("maps of class '%s', layer %s\n\n", fx_model_class_name(ev->model, (uint32_t)ev->opts.target_class),
@@ -146,6 +169,9 @@ static void print_report(const evaluation *ev)
             printf("%-12s %-22s %s\n", fx_cam_method_name(ev->methods[j]), "- (no boxes)", "-");
         }
     }
+    if (ev->s->faithfulness) {
+        cli_faith_print(&ev->faith, ev->model, ev->opts.target_class);
+    }
 }
 
 static int setup(evaluation *ev)
@@ -154,10 +180,11 @@ static int setup(evaluation *ev)
     if (!s->image_dir) {
         return cli_usage_error(s->command, "no image folder; give one with --image-dir DIR");
     }
-    if (!s->boxes) {
+    if (!s->boxes && !s->faithfulness) {
         return cli_usage_error(s->command, "no annotations; give them with --boxes CSV "
-                               "(file,label,x0,y0,x1,y1)");
+                               "(file,label,x0,y0,x1,y1), or measure faithfulness alone with --faithfulness");
     }
+    ev->labelled = s->boxes != NULL;
     ev->method_count = s->method_count;
     memcpy(ev->methods, s->methods, sizeof ev->methods);
     if (ev->method_count == 0) {
@@ -170,7 +197,7 @@ static int setup(evaluation *ev)
         return rc;
     }
     ev->positive = fx_model_positive_class(ev->model);
-    if (ev->positive < 0) {
+    if (ev->positive < 0 && ev->labelled) {
         if (fx_model_result_class_count(ev->model) != 2) {
             cli_error(s->command, "the model names no positive class (fxcam.json positive_class) and has %u "
                       "classes, so label 1 is ambiguous", fx_model_result_class_count(ev->model));
@@ -187,7 +214,10 @@ static int setup(evaluation *ev)
     ev->opts.batch_size = s->batch_size;
     rc = cli_resolve_class(s, ev->model, &ev->opts.target_class);
     if (ev->opts.target_class < 0) {
-        ev->opts.target_class = ev->positive;
+        ev->opts.target_class = ev->positive; /* -1 (each image's predicted class) without one */
+    }
+    if (s->faithfulness) {
+        cli_faith_init(&ev->faith, ev->methods, ev->method_count, s->batch_size);
     }
     return rc;
 }
@@ -199,7 +229,9 @@ int cli_run_evaluate(const cli_settings *s)
     ev.s = s;
     int rc = setup(&ev);
     cli_annotations annotations = {0};
-    if (rc == CLI_EXIT_OK && !cli_annotations_load(s->command, s->boxes, &annotations)) {
+    if (rc == CLI_EXIT_OK && s->boxes && !cli_annotations_load(s->command, s->boxes, &annotations)) {
+        rc = CLI_EXIT_FAILURE;
+    } else if (rc == CLI_EXIT_OK && !s->boxes && !cli_faith_list_images(s->command, s->image_dir, &annotations)) {
         rc = CLI_EXIT_FAILURE;
     }
     if (rc == CLI_EXIT_OK && s->shard_count) {
@@ -234,12 +266,15 @@ int cli_run_evaluate(const cli_settings *s)
         } else if (s->csv) {
             printf("\nper-image results: %s\n", cli_name(s->csv));
         }
-        if (ev.failed) {
+        if (ev.failed || ev.faith.failed) {
             rc = CLI_EXIT_FAILURE;
         }
     }
     cli_annotations_free(&annotations);
     cli_text_free(&ev.csv);
+    if (s->faithfulness && ev.faith.rows) {
+        cli_faith_free(&ev.faith);
+    }
     fx_model_free(ev.model);
     return rc;
 }

@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -22,7 +23,7 @@ static const int single_options[] = {OPT_HELP, OPT_MODEL, OPT_IMAGE, OPT_OUTPUT,
                                      OPT_OVERLAY_ONLY, GLOBAL_OPTIONS, MODEL_OPTIONS, FIGURE_OPTIONS, -1};
 static const int batch_options[] = {OPT_HELP, OPT_MODEL, OPT_IMAGE_DIR, OPT_OUTPUT_DIR, OPT_MAX_IMAGES,
                                     OPT_BATCH_SIZE, OPT_BATCH_MEMORY, OPT_RECURSIVE, OPT_RESUME, OPT_HEATMAP_ONLY,
-                                    OPT_OVERLAY_ONLY, OPT_SHARD, OPT_REPORT, GLOBAL_OPTIONS, MODEL_OPTIONS, FIGURE_OPTIONS,
+                                    OPT_OVERLAY_ONLY, OPT_SHARD, OPT_REPORT, OPT_IO_THREADS, GLOBAL_OPTIONS, MODEL_OPTIONS, FIGURE_OPTIONS,
                                     -1};
 static const int compare_options[] = {OPT_HELP, OPT_MODEL, OPT_IMAGE, OPT_OUTPUT, OPT_METHODS, OPT_LAYER,
                                       OPT_CLASS, OPT_ALPHA, OPT_COLORMAP, OPT_DEVICE, OPT_THREADS,
@@ -35,7 +36,7 @@ static const int demo_options[] = {OPT_HELP, OPT_OUTPUT_DIR, OPT_DEVICE, OPT_THR
 static const int evaluate_options[] = {OPT_HELP, OPT_MODEL, OPT_IMAGE_DIR, OPT_BOXES, OPT_CSV, OPT_METHOD,
                                        OPT_LAYER, OPT_CLASS, OPT_BATCH_SIZE, OPT_MAX_IMAGES, OPT_DEVICE,
                                        OPT_THREADS, OPT_MAX_PIXELS, OPT_MAX_SIDE, OPT_FRAME, OPT_SHARD, MODEL_OPTIONS,
-                                       -1};
+                                       OPT_METHODS, OPT_FAITHFULNESS, -1};
 
 static const cli_option_help single_help[] = {
     {OPT_BOXES, "draw the image's boxes from this CSV (file,label,x0,y0,x1,y1) in green"},
@@ -58,6 +59,7 @@ static const cli_option_help demo_help[] = {
 };
 static const cli_option_help evaluate_help[] = {
     {OPT_METHOD, "methods to score, comma-separated or repeated (default: gradcam,gradcam++)"},
+    {OPT_METHODS, "methods to score, comma-separated (replaces the list; default: gradcam,gradcam++)"},
     {OPT_CLASS, "class whose map is scored, by index or name; default: the positive class"},
     {OPT_MAX_IMAGES, "evaluate only the first N images listed in --boxes"},
     {-1, NULL},
@@ -193,8 +195,32 @@ static void keep_freed_memory_for_reuse(void)
 #endif
 }
 
+/* libgomp (libtorch's OpenMP on Debian) lets an idle worker spin up to 300000
+ * rounds before it sleeps. On a CPU shared with other busy processes the
+ * spinning threads steal the time the working ones need: a DenseNet batch
+ * took up to 9x longer beside one busy loop on 2 cores (docs/performance.md).
+ * OMP_WAIT_POLICY=PASSIVE makes them sleep at once. libgomp reads its
+ * environment in its ELF constructor, which runs before main() (and before an
+ * executable's .preinit_array can reach it: glibc resets environ after
+ * .preinit_array runs), so the variable is set and the program re-executed
+ * once. A user who sets OMP_WAIT_POLICY or GOMP_SPINCOUNT keeps the choice;
+ * commands that compute nothing are not re-executed. */
+static void sleep_idle_openmp_threads(int argc, char **argv)
+{
+    if (argc < 2 || argv[1][0] == '-' || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "merge") == 0 ||
+        strcmp(argv[1], "methods") == 0 || getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) {
+        return;
+    }
+    if (setenv("OMP_WAIT_POLICY", "PASSIVE", 0) != 0) {
+        return;
+    }
+    execv("/proc/self/exe", argv);
+    /* No /proc: run on with libgomp's default; only speed under load differs. */
+}
+
 int main(int argc, char **argv)
 {
+    sleep_idle_openmp_threads(argc, argv);
     keep_freed_memory_for_reuse();
     if (argc < 2) {
         print_tool_help(stderr);

@@ -811,7 +811,8 @@ typedef struct fx_faithfulness_options {
     uint32_t road_steps;       /* ROAD removes k / road_steps of the pixels, k = 1 .. road_steps - 1;
                                 * 2..100, default 10 (10 %, 20 %, ..., 90 %) */
     float road_noise;          /* ROAD: standard deviation of the noise added to each imputed sample,
-                                * in [0,1] intensity units; [0, 1], default 0.01 (Rong et al.) */
+                                * in [0,1] intensity units, then clamped to [0,1]; [0, 1], default 0.01
+                                * (Rong et al.) */
     uint64_t seed;             /* ROAD's noise; default 0. Same seed, same numbers */
     uint32_t batch_size;       /* images per score call; 1..1024, default 16 */
 } fx_faithfulness_options;

@@ -14,6 +14,10 @@
 #define STEPS_MAX 1024u
 #define ROAD_STEPS_MAX 100u
 #define BATCH_MAX 1024u
+/* ROAD's solver stops at ||r|| <= CG_TOLERANCE * ||b||. */
+#ifndef CG_TOLERANCE
+#define CG_TOLERANCE 1e-6
+#endif
 
 /* ---- Small pieces (faithfulness.h) ------------------------------------- */
 
@@ -202,7 +206,7 @@ static void solve_channel(imputation *s, float *img, uint32_t c)
         s->r[i] = b - s->q[i];
         s->d[i] = s->r[i];
     }
-    double tolerance = 1e-12 * (b_norm > 0 ? b_norm : 1.0); /* squared: ||r|| <= 1e-6 ||b|| */
+    double tolerance = CG_TOLERANCE * CG_TOLERANCE * (b_norm > 0 ? b_norm : 1.0); /* squared */
     double rr = dot(s->r, s->r, n);
     size_t max_iterations = 4 * ((size_t)s->width + s->height) + 100;
     for (size_t it = 0; it < max_iterations && rr > tolerance; it++) {
@@ -268,10 +272,15 @@ fx_status fx__faith_impute(float *img, uint32_t width, uint32_t height, uint32_t
     }
     for (uint32_t c = 0; c < channels; c++)
         solve_channel(&s, img, c);
-    if (noise > 0)
-        for (size_t u = 0; u < s.unknowns; u++)
-            for (uint32_t c = 0; c < channels; c++)
-                img[(size_t)s.pixel[u] * channels + c] += (float)(noise * fx__faith_normal(rng));
+    /* Noise, then [0,1]: the models' input contract (the weighted means of
+     * [0,1] samples are inside it; only the noise can leave it). */
+    for (size_t u = 0; u < s.unknowns; u++)
+        for (uint32_t c = 0; c < channels; c++) {
+            float *v = &img[(size_t)s.pixel[u] * channels + c];
+            if (noise > 0)
+                *v += (float)(noise * fx__faith_normal(rng));
+            *v = *v < 0.0f ? 0.0f : *v > 1.0f ? 1.0f : *v;
+        }
     free(s.pixel);
     free(s.unknown);
     free(s.diagonal);

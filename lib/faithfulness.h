@@ -35,8 +35,8 @@ fx_status fx__faith_blur(const float *src, uint32_t width, uint32_t height, uint
  * solved by conjugate gradients (symmetric positive definite while some pixel
  * is known) until every equation's residual is below 1e-5 of its weight sum
  * (or 4 * (width + height) + 100 iterations); then noise * N(0,1) is added to
- * each imputed sample (*rng: the generator's state). Known pixels are left as
- * they are. Errors: FX_ERR_INVALID_ARGUMENT (every pixel missing),
+ * each imputed sample (*rng: the generator's state) and it is clamped to
+ * [0,1]. Known pixels are left as they are. Errors: FX_ERR_INVALID_ARGUMENT (every pixel missing),
  * FX_ERR_OUT_OF_MEMORY. */
 fx_status fx__faith_impute(float *img, uint32_t width, uint32_t height, uint32_t channels,
                            const uint8_t *missing, float noise, uint64_t *rng);

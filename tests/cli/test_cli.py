@@ -220,7 +220,8 @@ def test_unknown_command():
     (["batch", "--image-dir", "d", "--output-dir", "o", "--batch-size", "0"],
      "invalid --batch-size '0'; expected a whole number from 1 to 1024"),
     (["batch", "--image_dir", "d", "--output_dir", "o", "--max_images", "x"], "invalid --max-images 'x'"),
-    (["evaluate", "--image-dir", "d"], "no annotations; give them with --boxes CSV"),
+    (["evaluate", "--image-dir", "d"], "no annotations; give them with --boxes CSV (file,label,x0,y0,x1,y1), "
+     "or measure faithfulness alone with --faithfulness"),
     (["layers", "--help=yes"], "option --help takes no value"),
     (["info", "--output-kind", "softmax"], "invalid --output-kind 'softmax'; valid: auto, logits, probabilities"),
     (["single", "--image", "x.png", "--frame", "-1"], "invalid --frame '-1'; expected a frame number >= 0"),
@@ -692,6 +693,38 @@ def test_embedded_single_and_evaluate(tmp_path):
     m = re.search(r"accuracy:  (\d+\.\d\d)% \((\d+)/(\d+);", r.stdout)
     assert m and int(m.group(3)) == len(boxes)
     assert re.search(r"^gradcam\s+\d+\.\d\d%% \(\d+/%d\)" % sum(1 for _, b in boxes.values() if b), r.stdout, re.M)
+
+
+# ---- faithfulness (issue 11 section 3) ---------------------------------------------
+
+FAITH_ROW = re.compile(r"^(gradcam\+\+|gradcam|random map)\s+" + r"\s+".join([r"(-?\d+\.\d+)"] * 6) + r"$", re.M)
+
+
+@torch_only
+def test_evaluate_faithfulness_on_the_samples(tmp_path):
+    """4 fractured samples, no --boxes: every metric for each method and the
+    random map, finite and in range, and Grad-CAM's deletion AUC below the
+    random map's (a map that knows nothing about the model)."""
+    import shutil
+    fractured = sorted(n for n, (label, b) in sample_boxes().items() if label == 1)[:4]
+    assert len(fractured) == 4
+    d = tmp_path / "four"
+    d.mkdir()
+    for name in fractured:
+        shutil.copy(os.path.join(SAMPLES, name), d / name)
+    r = run("evaluate", "--image-dir", str(d), "--faithfulness", "--methods", "gradcam,gradcam++", timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "accuracy:  - (no --boxes: no labels)" in r.stdout
+    assert "faithfulness of the maps of class 'fracture' (4 images, 0 failed" in r.stdout
+    rows = {m.group(1): [float(v) for v in m.groups()[1:]] for m in FAITH_ROW.finditer(r.stdout)}
+    assert set(rows) == {"gradcam", "gradcam++", "random map"}, r.stdout
+    for name, (ad, ic, deletion, insertion, morf, lerf) in rows.items():
+        assert 0 <= ad <= 100 and 0 <= ic <= 100, (name, rows)
+        assert 0 <= deletion <= 1 and 0 <= insertion <= 1, (name, rows)
+        assert -1 <= morf <= 1 and -1 <= lerf <= 1, (name, rows)
+    assert rows["gradcam"][2] < rows["random map"][2], r.stdout
+    assert re.search(r"^  deletion AUC\s+ \S", r.stdout, re.M), r.stdout
+    assert re.search(r"^most faithful: .+ by deletion AUC, .+ by insertion AUC", r.stdout, re.M), r.stdout
 
 
 # ---- hostile and shared folders (issue 9) ---------------------------------------
