@@ -61,7 +61,7 @@ static double run_once(const struct bench *b, int mode)
     fx_status st;
     if (mode == MODE_FORWARD) {
         fx__shim_capture cap = {0};
-        st = fx__shim_run(fx__model_shim(b->model), b->input, b->batch, NULL, NULL, NULL, &cap);
+        st = fx__shim_forward(fx__model_shim(b->model), b->input, b->batch, NULL, 0, &cap);
         fx__shim_capture_free(&cap);
     } else {
         fx_gradcam_options o;

@@ -1,6 +1,8 @@
 /* Models and Grad-CAM: options, preprocessing, prediction and results in
  * plain C. Everything that touches libtorch sits behind engine_shim.h. */
 #include "engine_shim.h"
+#include "cam_free.h"
+#include "preprocess.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -11,6 +13,8 @@
 #define FX_DEFAULT_INPUT_SIZE 224
 #define FX_MAX_INPUT_SIZE 16384
 #define FX_DEFAULT_BATCH 8
+#define FX_DEFAULT_CHANNEL_BATCH 32 /* Score-CAM/Ablation-CAM inputs per forward (pytorch-grad-cam's
+                                     * AblationCAM default; its ScoreCAM uses 16) */
 #define FX_MIN_IMAGE_SIZE 2
 
 static const float imagenet_mean[3] = {0.485f, 0.456f, 0.406f};
@@ -78,6 +82,9 @@ struct fx_model {
     int32_t activation;        /* FX__ACTIVATION_* removed from the graph; NONE with
                                 * FX_OUTPUT_PROBABILITIES: the outputs are used as they are */
     warning_list warnings;
+    fx_intensity intensity; /* how training data was brought to [0,1] (lib/intensity.c) */
+    int32_t resize_mode;    /* FX_RESIZE_*, never _DEFAULT */
+    uint32_t resize_size;   /* shorter side for FX_RESIZE_SHORTER_SIDE_CROP */
 };
 
 struct fx_result {
@@ -91,6 +98,7 @@ struct fx_result {
     int32_t *predicted, *target;
     fx_image *heatmaps, *raw, *lowres; /* [n][method_count] */
     warning_list warnings;
+    uint32_t *seen; /* [n][4]: x, y, width, height of the part the model saw */
 };
 
 /* ---- Options ------------------------------------------------------------ */
@@ -121,6 +129,32 @@ static fx_status check_size_option(const char *what, uint32_t value)
     return FX_OK;
 }
 
+/* The intensity and resize options (fxcam.h, fx_model_options, 0.2). */
+static fx_status check_training_options(const fx_model_options *o)
+{
+    if (!fx_intensity_name(o->intensity))
+        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_model_load: intensity %d; valid: FX_INTENSITY_AUTO (0), "
+                                                  "_CONTAINER (1), _BITS (2), _MINMAX (3), _WINDOW (4)",
+                         (int)o->intensity);
+    if (o->bits_stored > 16)
+        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_model_load: bits_stored %u; valid: 0 (from metadata or the image) "
+                                                  "or 1..16", o->bits_stored);
+    if (o->window_width != 0.0f && (!isfinite(o->window_center) || !(o->window_width > 0.0f) ||
+                                    !isfinite(o->window_width)))
+        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_model_load: window center %g, width %g; the center must be "
+                                                  "finite and the width > 0 (0 = from metadata)",
+                         (double)o->window_center, (double)o->window_width);
+    if (o->intensity == FX_INTENSITY_WINDOW && o->window_width == 0.0f)
+        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_model_load: intensity is FX_INTENSITY_WINDOW but window_width is "
+                                                  "0; give the window (center, width) in the image's sample units");
+    if (!fx_resize_mode_name(o->resize_mode))
+        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_model_load: resize_mode %d; valid: FX_RESIZE_DEFAULT (0), "
+                                                  "_STRETCH (1), _STRETCH_ANTIALIAS (2), _LETTERBOX (3), "
+                                                  "_SHORTER_SIDE_CROP (4)",
+                         (int)o->resize_mode);
+    return check_size_option("resize_size", o->resize_size);
+}
+
 static fx_status check_model_options(const fx_model_options *o)
 {
     if (o->threads < -1)
@@ -140,7 +174,7 @@ static fx_status check_model_options(const fx_model_options *o)
     if (o->input_channels != 0 && o->input_channels != 1 && o->input_channels != 3)
         return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_model_load: input_channels %u; valid: 0 (from metadata), 1 or 3",
                          o->input_channels);
-    return FX_OK;
+    return check_training_options(o);
 }
 
 /* A caller's mean/std must have one value per input channel; count 0 is a
@@ -401,9 +435,9 @@ static fx_status inspect_outputs(fx_model *m, const fx_model_options *o, const f
         return fx__error(FX_ERR_OUT_OF_MEMORY, "fx_model_load: cannot allocate %d probe images", FX_PROBE_IMAGES);
     size_t per_image = (size_t)m->channels * m->width * m->height;
     fx__shim_capture all = {0}, again = {0};
-    fx_status st = fx__shim_run(m->shim, input, FX_PROBE_IMAGES, NULL, NULL, NULL, &all);
+    fx_status st = fx__shim_forward(m->shim, input, FX_PROBE_IMAGES, NULL, 0, &all);
     if (st == FX_OK)
-        st = fx__shim_run(m->shim, input + (FX_PROBE_IMAGES - 1) * per_image, 1, NULL, NULL, NULL, &again);
+        st = fx__shim_forward(m->shim, input + (FX_PROBE_IMAGES - 1) * per_image, 1, NULL, 0, &again);
     if (st == FX_OK)
         st = check_training_mode(m, o, all.logits + (size_t)(FX_PROBE_IMAGES - 1) * m->logit_count, again.logits);
     if (st == FX_OK)
@@ -414,12 +448,73 @@ static fx_status inspect_outputs(fx_model *m, const fx_model_options *o, const f
     return st;
 }
 
+/* How training data was brought to [0,1] and to the input size: the
+ * option, else fxcam.json, else fxcam 0.1's behaviour (container range unless
+ * the image says how many bits it holds; stretch). */
+static fx_status resolve_training(fx_model *m, const fx_model_options *o, const fx__shim_metadata *md)
+{
+    fx_intensity_init(&m->intensity);
+    fx_intensity *r = &m->intensity;
+    r->mode = o->intensity != FX_INTENSITY_AUTO ? o->intensity : md->intensity;
+    r->bits_stored = o->bits_stored ? o->bits_stored : md->bits_stored;
+    if (o->window_width > 0.0f) {
+        r->window_center = o->window_center;
+        r->window_width = o->window_width;
+        if (o->intensity == FX_INTENSITY_AUTO)
+            r->mode = FX_INTENSITY_WINDOW;
+    } else {
+        r->window_center = md->window_center;
+        r->window_width = md->window_width;
+    }
+    if (r->mode == FX_INTENSITY_WINDOW && !(r->window_width > 0.0f))
+        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_model_load: intensity \"window\" needs a window; give "
+                                                  "window_center/window_width (CLI --window C,W) or \"window\" in "
+                                                  "fxcam.json");
+    m->resize_mode = o->resize_mode ? o->resize_mode : md->resize_mode ? md->resize_mode : FX_RESIZE_STRETCH;
+    m->resize_size = 0;
+    if (m->resize_mode == FX_RESIZE_SHORTER_SIDE_CROP) {
+        uint32_t shorter = m->width < m->height ? m->width : m->height;
+        m->resize_size = o->resize_size ? o->resize_size : md->resize_size ? md->resize_size : shorter * 256u / 224u;
+        if (m->resize_size < shorter)
+            return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_model_load: resize_size %u is smaller than the input's shorter "
+                                                      "side %u: the center crop would pad the image; use >= %u (the "
+                                                      "ImageNet recipe resizes to 256 for a 224 crop)",
+                             m->resize_size, shorter, shorter);
+    }
+    return FX_OK;
+}
+
+/* The probe forward at the input size. A model whose first layer takes the
+ * other channel count (1 vs 3) would fail inside TorchScript with a cut-short
+ * traceback: try the other count and, if it runs, name the mismatch. */
+static fx_status probe_channels(fx_model *m, const fx_model_options *o, const fx__shim_metadata *md)
+{
+    fx_status st = fx__shim_probe(m->shim, m->channels, m->height, m->width);
+    if (st == FX_OK)
+        return st;
+    char first[768];
+    snprintf(first, sizeof first, "%s", fx_last_error());
+    uint32_t other = m->channels == 3 ? 1 : 3;
+    if (fx__shim_probe(m->shim, other, m->height, m->width) != FX_OK)
+        return fx__error(st, "%s", first);
+    const char *source = o->input_channels ? "the input_channels option (CLI --channels)"
+                         : md->channels    ? "fxcam.json's \"channels\""
+                                           : "the default (no \"channels\" in fxcam.json)";
+    return fx__error(FX_ERR_MODEL,
+                     "fx_model_load: the model takes %u input channel%s, but fxcam was told %u by %s; set channels "
+                     "%u (fxcam.json \"channels\": %u, CLI --channels %u, Python channels=%u) with the mean and std "
+                     "the model was trained with",
+                     other, other == 1 ? "" : "s", m->channels, source, other, other, other, other);
+}
+
 static fx_status finish_load(fx_model *m, const fx_model_options *o)
 {
     const fx__shim_metadata *md = fx__shim_get_metadata(m->shim);
     fx_status st = resolve_input(m, o, md);
     if (st == FX_OK)
-        st = fx__shim_probe(m->shim, m->channels, m->height, m->width);
+        st = resolve_training(m, o, md);
+    if (st == FX_OK)
+        st = probe_channels(m, o, md);
     if (st != FX_OK)
         return st;
     m->logit_count = fx__shim_class_count(m->shim);
@@ -579,60 +674,19 @@ fx_status fx_model_layer(const fx_model *model, size_t index, fx_layer_info *inf
 
 /* ---- Preprocessing ------------------------------------------------------ */
 
-static float sample_at(const fx_image *img, uint32_t x, uint32_t y, uint32_t c)
+/* Writes one image as normalized NCHW planes into dst (channels*h*w floats):
+ * the model's intensity rule (with the loader's info, may be NULL) and
+ * resize mode (lib/preprocess.c). */
+static fx_status preprocess(const fx_model *m, const fx_image *img, const fx_image_info *info, float *dst)
 {
-    const uint8_t *row = fx__row(img, y);
-    size_t i = (size_t)x * img->channels + c;
-    switch (img->pixel_type) {
-    case FX_PIXEL_U8: return row[i] / 255.0f;
-    case FX_PIXEL_U16: return ((const uint16_t *)(const void *)row)[i] / 65535.0f;
-    default: return ((const float *)(const void *)row)[i];
-    }
-}
-
-/* The image as float [0,1] with the model's channel count, alpha dropped. */
-static void to_model_channels(const fx_image *src, uint32_t channels, fx_image *dst)
-{
-    uint32_t color = src->channels >= 3 ? 3 : 1;
-    for (uint32_t y = 0; y < src->height; y++) {
-        float *out = (float *)(void *)fx__row(dst, y);
-        for (uint32_t x = 0; x < src->width; x++) {
-            float v[3];
-            for (uint32_t c = 0; c < color; c++)
-                v[c] = sample_at(src, x, y, c);
-            if (channels == 1) {
-                out[x] = color == 3 ? 0.299f * v[0] + 0.587f * v[1] + 0.114f * v[2] : v[0];
-            } else {
-                for (uint32_t c = 0; c < 3; c++)
-                    out[(size_t)x * 3 + c] = color == 3 ? v[c] : v[0];
-            }
-        }
-    }
-}
-
-/* Writes one image as normalized NCHW planes into dst (channels*h*w floats). */
-static fx_status preprocess(const fx_model *m, const fx_image *img, float *dst)
-{
-    fx_image converted = {0}, resized = {0};
-    fx_status st = fx_image_alloc(&converted, img->width, img->height, m->channels, FX_PIXEL_F32);
-    if (st != FX_OK)
-        return st;
-    to_model_channels(img, m->channels, &converted);
-    resized.width = m->width;
-    resized.height = m->height;
-    st = fx_resize_bilinear(&converted, &resized);
-    fx_image_free(&converted);
-    if (st != FX_OK)
-        return st;
-    size_t plane = (size_t)m->width * m->height;
-    for (uint32_t y = 0; y < m->height; y++) {
-        const float *row = (const float *)(const void *)fx__row(&resized, y);
-        for (uint32_t x = 0; x < m->width; x++)
-            for (uint32_t c = 0; c < m->channels; c++)
-                dst[c * plane + (size_t)y * m->width + x] = (row[(size_t)x * m->channels + c] - m->mean[c]) / m->std[c];
-    }
-    fx_image_free(&resized);
-    return FX_OK;
+    fx__unit_map map;
+    fx__geometry g;
+    fx_status st = fx__intensity_resolve(&m->intensity, img, info, "fx_gradcam_compute: intensity", &map);
+    if (st == FX_OK)
+        st = fx__geometry_plan(m->resize_mode, m->resize_size, img->width, img->height, m->width, m->height, &g);
+    if (st == FX_OK)
+        st = fx__preprocess_image(img, &map, &g, m->channels, m->mean, m->std, dst);
+    return st;
 }
 
 /* ---- Results ------------------------------------------------------------ */
@@ -660,6 +714,7 @@ void fx_result_free(fx_result *r)
     free(r->probabilities);
     free(r->predicted);
     free(r->target);
+    free(r->seen);
     warning_list_free(&r->warnings);
     free(r);
 }
@@ -683,10 +738,11 @@ static fx_result *result_new(const fx_model *m, size_t n, const int32_t *methods
     r->probabilities = calloc(n * m->result_count, sizeof(float));
     r->predicted = calloc(n, sizeof(int32_t));
     r->target = calloc(n, sizeof(int32_t));
+    r->seen = calloc(n * 4, sizeof(uint32_t));
     r->heatmaps = calloc(maps, sizeof(fx_image));
     r->lowres = calloc(maps, sizeof(fx_image));
     r->raw = keep_raw ? calloc(maps, sizeof(fx_image)) : NULL;
-    if (!r->methods || !r->layer || !r->logits || !r->probabilities || !r->predicted || !r->target || !r->heatmaps || !r->lowres ||
+    if (!r->methods || !r->layer || !r->logits || !r->probabilities || !r->predicted || !r->target || !r->seen || !r->heatmaps || !r->lowres ||
         (keep_raw && !r->raw)) {
         fx_result_free(r);
         return NULL;
@@ -797,7 +853,7 @@ static fx_status choose_scores(void *user, const float *logits, uint32_t n, uint
 
 /* Float images must hold [0,1]: 0..255 data passed as float would be fed to
  * the model 255 times too bright, without an error. */
-static fx_status check_float_range(const fx_image *img, size_t index)
+static fx_status check_float_range(const fx_image *img, size_t index, const char *fn)
 {
     if (img->pixel_type != FX_PIXEL_F32)
         return FX_OK;
@@ -808,18 +864,18 @@ static fx_status check_float_range(const fx_image *img, size_t index)
         for (size_t i = 0; i < samples; i++) {
             if (isnan(row[i]))
                 return fx__error(FX_ERR_INVALID_ARGUMENT,
-                                 "fx_gradcam_compute: image %zu: float sample at x %zu, y %u, channel %zu is NaN; "
+                                 "%s: image %zu: float sample at x %zu, y %u, channel %zu is NaN; "
                                  "fxcam expects values in [0,1]",
-                                 index, i / img->channels, y, i % img->channels);
+                                 fn, index, i / img->channels, y, i % img->channels);
             lo = fminf(lo, row[i]);
             hi = fmaxf(hi, row[i]);
         }
     }
     if (lo < 0.0f || hi > 1.0f)
         return fx__error(FX_ERR_INVALID_ARGUMENT,
-                         "fx_gradcam_compute: image %zu: float samples range over [%g, %g]; fxcam expects [0,1]: "
+                         "%s: image %zu: float samples range over [%g, %g]; fxcam expects [0,1]: "
                          "divide by 255 (8-bit data) or 65535 (16-bit)",
-                         index, (double)lo, (double)hi);
+                         fn, index, (double)lo, (double)hi);
     return FX_OK;
 }
 
@@ -839,12 +895,50 @@ static fx_status add_scale_warnings(const fx_model *m, const fx_image *images, s
                              "least %ux%u or check the model's input size",
                              i, img->width, img->height, up, m->width, m->height, (m->width + 3) / 4,
                              (m->height + 3) / 4);
-        if (st == FX_OK && down > 16.0)
+        if (st == FX_OK && down > 16.0 && m->resize_mode == FX_RESIZE_STRETCH)
             st = warning_add(&r->warnings, FX_WARN_DOWNSCALE, (int64_t)i,
                              "image %zu (%ux%u) is downscaled %.1fx to the model input %ux%u: bilinear resizing "
-                             "without antialiasing skips most pixels, so small findings can vanish; crop the region "
-                             "of interest or downscale with antialiasing first",
+                             "without antialiasing skips most pixels, so small findings can vanish; use the resize "
+                             "mode the model was trained with (e.g. stretch-antialias, as torchvision's Resize) or "
+                             "crop the region of interest",
                              i, img->width, img->height, down, m->width, m->height);
+    }
+    return st;
+}
+
+/* What the geometry and the intensity rule did to each image: the part the
+ * model saw (a crop: FX_WARN_NOT_SEEN) and samples clipped by the rule. */
+static fx_status add_input_warnings(const fx_model *m, const fx_image *images, size_t n, const fx_gradcam_options *o,
+                                    fx_result *r)
+{
+    fx_status st = FX_OK;
+    for (size_t i = 0; i < n && st == FX_OK; i++) {
+        const fx_image *img = &images[i];
+        fx__geometry g;
+        fx__unit_map map;
+        st = fx__geometry_plan(m->resize_mode, m->resize_size, img->width, img->height, m->width, m->height, &g);
+        if (st == FX_OK)
+            st = fx__intensity_resolve(&m->intensity, img, o->image_info ? &o->image_info[i] : NULL,
+                                       "fx_gradcam_compute: intensity", &map);
+        if (st != FX_OK)
+            break;
+        uint32_t *seen = r->seen + i * 4;
+        seen[0] = g.seen_x, seen[1] = g.seen_y, seen[2] = g.seen_w, seen[3] = g.seen_h;
+        if (g.seen_w != img->width || g.seen_h != img->height)
+            st = warning_add(&r->warnings, FX_WARN_NOT_SEEN, (int64_t)i,
+                             "image %zu (%ux%u): the model saw only x %u..%u, y %u..%u (resize to %ux%u, center crop "
+                             "%ux%u); the heatmap is 0 outside it, which means 'not seen', not 'no evidence'",
+                             i, img->width, img->height, g.seen_x, g.seen_x + g.seen_w - 1, g.seen_y,
+                             g.seen_y + g.seen_h - 1, g.resized_w, g.resized_h, m->width, m->height);
+        uint64_t low, high;
+        fx__intensity_clipped(&map, img, &low, &high);
+        if (st == FX_OK && (low || high))
+            st = warning_add(&r->warnings, FX_WARN_CLIPPED, (int64_t)i,
+                             "image %zu: the intensity rule '%s'%s clipped %llu samples to 1 and %llu to 0: the "
+                             "image holds values outside the range the model was trained on; check --bits/--window "
+                             "or fxcam.json's \"intensity\"",
+                             i, fx_intensity_name(map.mode), map.mode == FX_INTENSITY_BITS ? " (bits)" : "",
+                             (unsigned long long)high, (unsigned long long)low);
     }
     return st;
 }
@@ -857,24 +951,33 @@ static int all_zero(const float *map, size_t count)
     return 1;
 }
 
-static fx_status check_gradcam_request(const fx_model *m, const fx_image *images, size_t n,
-                                       const fx_gradcam_options *o)
+/* The images of a call (fn names the public function in messages). */
+static fx_status check_images(const fx_image *images, size_t n, const char *fn)
 {
     if (n == 0)
-        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_gradcam_compute: n is 0; pass at least one image");
+        return fx__error(FX_ERR_INVALID_ARGUMENT, "%s: n is 0; pass at least one image", fn);
     for (size_t i = 0; i < n; i++) {
         char what[64];
-        snprintf(what, sizeof what, "fx_gradcam_compute: images[%zu]", i);
+        snprintf(what, sizeof what, "%s: images[%zu]", fn, i);
         fx_status st = fx__image_check(&images[i], what);
         if (st != FX_OK)
             return st;
         if (images[i].width < FX_MIN_IMAGE_SIZE || images[i].height < FX_MIN_IMAGE_SIZE)
             return fx__error(FX_ERR_INVALID_ARGUMENT, "%s is %ux%u; images must be at least %dx%d pixels", what,
                              images[i].width, images[i].height, FX_MIN_IMAGE_SIZE, FX_MIN_IMAGE_SIZE);
-        st = check_float_range(&images[i], i);
+        st = check_float_range(&images[i], i, fn);
         if (st != FX_OK)
             return st;
     }
+    return FX_OK;
+}
+
+static fx_status check_gradcam_request(const fx_model *m, const fx_image *images, size_t n,
+                                       const fx_gradcam_options *o)
+{
+    fx_status images_ok = check_images(images, n, "fx_gradcam_compute");
+    if (images_ok != FX_OK)
+        return images_ok;
     int32_t last = m->logit_count == 1 ? 1 : (int32_t)m->logit_count - 1;
     if (o->target_class < -1 || o->target_class > last)
         return fx__error(FX_ERR_INVALID_ARGUMENT,
@@ -903,11 +1006,106 @@ static fx_status store_lowres(const float *map, uint32_t h, uint32_t w, fx_image
     return FX_OK;
 }
 
-/* Turns one batch's activations and gradients into every requested map. */
-static fx_status make_maps(const fx_model *m, fx_result *r, const fx_image *images, size_t first,
-                           const fx__shim_capture *cap, int keep_raw)
+/* ---- Gradient-free methods with one forward per channel ------------------ */
+
+/* Progress of the per-channel forwards of one fx_gradcam_compute call, and
+ * the batch's score weights ([n][classes], from choose_scores). */
+typedef struct channel_work {
+    const fx_gradcam_options *o;
+    const float *weights;
+    uint32_t classes;
+    uint64_t done, total;
+    int pending;     /* the total is known after the first forward (channels of the layer) */
+    size_t images;   /* images of the call */
+} channel_work;
+
+static uint32_t methods_needs(const fx_result *r)
 {
-    size_t hw = (size_t)cap->h * cap->w, sample = (size_t)cap->k * hw;
+    uint32_t needs = 0;
+    for (uint32_t j = 0; j < r->method_count; j++)
+        needs |= fx_cam_method_find(r->methods[j])->needs;
+    return needs;
+}
+
+static uint32_t channel_method_count(const fx_result *r)
+{
+    uint32_t count = 0;
+    for (uint32_t j = 0; j < r->method_count; j++)
+        count += (fx_cam_method_find(r->methods[j])->needs & FX_CAM_NEEDS_EXTRA_FORWARDS) != 0;
+    return count;
+}
+
+/* Tells the caller's progress callback; a non-zero answer cancels. */
+static fx_status report_progress(const channel_work *work)
+{
+    if (!work->o->progress || work->o->progress(work->o->progress_user, work->done, work->total) == 0)
+        return FX_OK;
+    return fx__error(FX_ERR_CANCELLED,
+                     "fx_gradcam_compute: cancelled by the progress callback after %llu of %llu per-channel "
+                     "forward passes",
+                     (unsigned long long)work->done, (unsigned long long)work->total);
+}
+
+/* Score-CAM or Ablation-CAM of image i of the capture: the channel passes
+ * in batches of channel_batch_size, then the weights and the map (cam_free.c). */
+static fx_status channel_map(int32_t method, fx__shim_capture *cap, uint32_t i, channel_work *work, float *map)
+{
+    uint32_t k = cap->k;
+    size_t hw = (size_t)cap->h * cap->w;
+    if (work->pending) {
+        work->total = (uint64_t)work->images * k * work->pending;
+        work->pending = 0;
+        fx_status st = report_progress(work);
+        if (st != FX_OK)
+            return st;
+    }
+    const float *w = work->weights + (size_t)i * work->classes;
+    float *scores = malloc(k * sizeof(float));
+    double *channel_weights = malloc(k * sizeof(double));
+    fx_status st = scores && channel_weights ? FX_OK
+                                             : fx__error(FX_ERR_OUT_OF_MEMORY, "fx_gradcam_compute: cannot allocate "
+                                                                               "%u channel scores", k);
+    uint32_t batch = work->o->channel_batch_size ? work->o->channel_batch_size : FX_DEFAULT_CHANNEL_BATCH;
+    int32_t kind = method == FX_CAM_SCORECAM ? FX__CHANNELS_SCORE : FX__CHANNELS_ABLATION;
+    for (uint32_t first = 0; first < k && st == FX_OK; first += batch) {
+        uint32_t count = k - first < batch ? k - first : batch;
+        st = fx__shim_channel_scores(cap, kind, i, first, count, w, scores + first);
+        work->done += count;
+        if (st == FX_OK)
+            st = report_progress(work);
+    }
+    if (st == FX_OK && method == FX_CAM_SCORECAM)
+        st = fx__score_cam_weights(scores, k, channel_weights);
+    if (st == FX_OK && method == FX_CAM_ABLATIONCAM) {
+        double original = 0.0; /* the target score of the unmodified image */
+        for (uint32_t c = 0; c < work->classes; c++)
+            original += (double)w[c] * cap->logits[(size_t)i * work->classes + c];
+        st = fx__ablation_cam_weights(original, scores, k, channel_weights);
+    }
+    if (st == FX_OK)
+        st = fx__cam_from_weights(cap->activations + (size_t)i * k * hw, channel_weights, k, hw, map);
+    free(scores);
+    free(channel_weights);
+    return st;
+}
+
+/* The low-resolution map of one method for image i of the capture. */
+static fx_status method_lowres(int32_t method, fx__shim_capture *cap, uint32_t i, channel_work *work, float *map)
+{
+    const fx_cam_method_info *info = fx_cam_method_find(method);
+    if (info->needs & FX_CAM_NEEDS_EXTRA_FORWARDS)
+        return channel_map(method, cap, i, work, map);
+    size_t sample = (size_t)cap->k * cap->h * cap->w;
+    const float *g = info->needs & FX_CAM_NEEDS_GRADIENTS ? cap->gradients + i * sample : NULL;
+    return fx_cam_lowres(method, cap->activations + i * sample, g, 1, cap->k, cap->h, cap->w, map);
+}
+
+/* Turns one batch's activations and gradients (or channel passes) into
+ * every requested map. */
+static fx_status make_maps(const fx_model *m, fx_result *r, const fx_image *images, size_t first,
+                           fx__shim_capture *cap, int keep_raw, channel_work *work)
+{
+    size_t hw = (size_t)cap->h * cap->w;
     float *map = malloc(hw * sizeof(float));
     if (!map)
         return fx__error(FX_ERR_OUT_OF_MEMORY, "fx_gradcam_compute: cannot allocate a %ux%u map", cap->w, cap->h);
@@ -916,8 +1114,7 @@ static fx_status make_maps(const fx_model *m, fx_result *r, const fx_image *imag
         size_t image = first + i;
         for (uint32_t j = 0; j < r->method_count && st == FX_OK; j++) {
             size_t slot = image * r->method_count + j;
-            st = fx_cam_lowres(r->methods[j], cap->activations + i * sample, cap->gradients + i * sample, 1, cap->k,
-                               cap->h, cap->w, map);
+            st = method_lowres(r->methods[j], cap, i, work, map);
             if (st == FX_OK && all_zero(map, hw)) {
                 int32_t target = r->target[image];
                 st = warning_add(&r->warnings, FX_WARN_ZERO_MAP, (int64_t)image,
@@ -929,24 +1126,70 @@ static fx_status make_maps(const fx_model *m, fx_result *r, const fx_image *imag
             }
             if (st == FX_OK)
                 st = store_lowres(map, cap->h, cap->w, &r->lowres[slot]);
-            r->heatmaps[slot].width = images[image].width;
-            r->heatmaps[slot].height = images[image].height;
+            /* Back into the image's geometry: crops leave the unseen part 0,
+             * letterboxing drops the padding (lib/preprocess.c). */
+            fx__geometry g;
+            uint32_t iw = images[image].width, ih = images[image].height;
             if (st == FX_OK)
-                st = fx_cam_upsample(map, cap->h, cap->w, 1, &r->heatmaps[slot]);
-            if (st == FX_OK && keep_raw) {
-                r->raw[slot].width = images[image].width;
-                r->raw[slot].height = images[image].height;
-                st = fx_cam_upsample(map, cap->h, cap->w, 0, &r->raw[slot]);
-            }
+                st = fx__geometry_plan(m->resize_mode, m->resize_size, iw, ih, m->width, m->height, &g);
+            if (st == FX_OK)
+                st = fx__map_to_image(map, cap->h, cap->w, &g, iw, ih, 1, &r->heatmaps[slot]);
+            if (st == FX_OK && keep_raw)
+                st = fx__map_to_image(map, cap->h, cap->w, &g, iw, ih, 0, &r->raw[slot]);
         }
     }
     free(map);
     return st;
 }
 
+/* The model input of count images: every entry point that runs the model
+ * (fx_gradcam_compute, fx_model_predict) prepares its batches here, so that
+ * they see the same numbers. */
+static fx_status prepare_batch(const fx_model *m, const fx_image *images, size_t first, uint32_t count,
+                               const fx_gradcam_options *o, float *input)
+{
+    size_t per_image = (size_t)m->channels * m->width * m->height;
+    fx_status st = FX_OK;
+    for (uint32_t i = 0; i < count && st == FX_OK; i++)
+        st = preprocess(m, &images[first + i], o->image_info ? &o->image_info[first + i] : NULL,
+                        input + i * per_image);
+    return st;
+}
+
+/* One batch as a plain sequence: forward (logits, activations) -> the
+ * targets and score weights, decided here -> backward when a method needs
+ * gradients -> per-channel passes for the gradient-free methods that need
+ * them -> maps. */
+static fx_status run_batch(fx_model *m, fx_result *r, const fx_image *images, size_t first, uint32_t count,
+                           const float *input, channel_work *work)
+{
+    uint32_t needs = methods_needs(r);
+    uint32_t flags = (needs & FX_CAM_NEEDS_GRADIENTS ? FX__FORWARD_GRADIENTS : 0u) |
+                     (needs & FX_CAM_NEEDS_EXTRA_FORWARDS ? FX__FORWARD_CHANNELS : 0u);
+    fx__shim_capture cap = {0};
+    fx_status st = fx__shim_forward(m->shim, input, count, r->layer, flags, &cap);
+    float *weights = st == FX_OK ? calloc((size_t)count * cap.classes, sizeof(float)) : NULL;
+    if (st == FX_OK && !weights)
+        st = fx__error(FX_ERR_OUT_OF_MEMORY, "fx_gradcam_compute: cannot allocate score weights");
+    score_context ctx = {m, r, first, work->o->target_class};
+    if (st == FX_OK)
+        st = choose_scores(&ctx, cap.logits, count, cap.classes, weights);
+    if (st == FX_OK && (needs & FX_CAM_NEEDS_GRADIENTS))
+        st = fx__shim_backward(&cap, weights);
+    work->weights = weights;
+    work->classes = cap.classes;
+    if (st == FX_OK)
+        st = make_maps(m, r, images, first, &cap, work->o->keep_raw, work);
+    work->weights = NULL;
+    free(weights);
+    fx__shim_capture_free(&cap);
+    return st;
+}
+
 static fx_status run_batches(fx_model *m, const fx_image *images, size_t n, const fx_gradcam_options *o,
                              fx_result *r)
 {
+    channel_work work = {o, NULL, 0, 0, 0, channel_method_count(r) ? 1 : 0, n};
     uint32_t batch = o->batch_size ? o->batch_size : FX_DEFAULT_BATCH;
     if (batch > n)
         batch = (uint32_t)n;
@@ -957,16 +1200,10 @@ static fx_status run_batches(fx_model *m, const fx_image *images, size_t n, cons
     fx_status st = FX_OK;
     for (size_t first = 0; first < n && st == FX_OK; first += batch) {
         uint32_t count = (uint32_t)(n - first < batch ? n - first : batch);
-        for (uint32_t i = 0; i < count && st == FX_OK; i++)
-            st = preprocess(m, &images[first + i], input + i * per_image);
+        st = prepare_batch(m, images, first, count, o, input);
         if (st != FX_OK)
             break;
-        score_context ctx = {m, r, first, o->target_class};
-        fx__shim_capture cap = {0};
-        st = fx__shim_run(m->shim, input, count, r->layer, choose_scores, &ctx, &cap);
-        if (st == FX_OK)
-            st = make_maps(m, r, images, first, &cap, o->keep_raw);
-        fx__shim_capture_free(&cap);
+        st = run_batch(m, r, images, first, count, input, &work);
     }
     free(input);
     return st;
@@ -1000,6 +1237,8 @@ fx_status fx_gradcam_compute(fx_model *model, const fx_image *images, size_t n, 
         return fx__error(FX_ERR_OUT_OF_MEMORY, "fx_gradcam_compute: cannot allocate results for %zu images", n);
     st = add_scale_warnings(model, images, n, r);
     if (st == FX_OK)
+        st = add_input_warnings(model, images, n, &o, r);
+    if (st == FX_OK)
         st = run_batches(model, images, n, &o, r);
     if (st != FX_OK) {
         fx_result_free(r);
@@ -1007,6 +1246,82 @@ fx_status fx_gradcam_compute(fx_model *model, const fx_image *images, size_t n, 
     }
     *out = r;
     return FX_OK;
+}
+
+/* ---- Forward only ------------------------------------------------------- */
+
+/* Non-finite outputs are a broken model, not an answer (as in choose_scores). */
+static fx_status check_finite_logits(const float *logits, uint32_t classes, size_t image, const char *fn)
+{
+    for (uint32_t c = 0; c < classes; c++)
+        if (!isfinite(logits[c]))
+            return fx__error(FX_ERR_NUMERIC, "%s: logit %u of image %zu is %g; the model produced a non-finite value",
+                             fn, c, image, (double)logits[c]);
+    return FX_OK;
+}
+
+/* Runs the n images through the model, batch by batch, without gradients;
+ * probs ([n][result_count]) and logits ([n][logit_count]) are the caller's. */
+static fx_status predict_batches(fx_model *m, const fx_image *images, size_t n, const fx_gradcam_options *o,
+                                 float *probs, float *logits)
+{
+    uint32_t batch = o->batch_size ? o->batch_size : FX_DEFAULT_BATCH;
+    if (batch > n)
+        batch = (uint32_t)n;
+    size_t per_image = (size_t)m->channels * m->width * m->height;
+    float *input = malloc(per_image * batch * sizeof(float));
+    if (!input)
+        return fx__error(FX_ERR_OUT_OF_MEMORY, "fx_model_predict: cannot allocate a batch of %u inputs", batch);
+    fx_status st = FX_OK;
+    for (size_t first = 0; first < n && st == FX_OK; first += batch) {
+        uint32_t count = (uint32_t)(n - first < batch ? n - first : batch);
+        st = prepare_batch(m, images, first, count, o, input);
+        fx__shim_capture cap = {0};
+        if (st == FX_OK)
+            st = fx__shim_forward(m->shim, input, count, NULL, 0, &cap);
+        for (uint32_t i = 0; i < count && st == FX_OK; i++) {
+            const float *l = cap.logits + (size_t)i * m->logit_count;
+            int32_t predicted;
+            st = check_finite_logits(l, m->logit_count, first + i, "fx_model_predict");
+            if (st != FX_OK)
+                break;
+            memcpy(logits + (first + i) * m->logit_count, l, m->logit_count * sizeof(float));
+            predict(m, l, probs + (first + i) * m->result_count, &predicted);
+        }
+        fx__shim_capture_free(&cap);
+    }
+    free(input);
+    return st;
+}
+
+fx_status fx_model_predict(fx_model *model, const fx_image *images, size_t n, const fx_gradcam_options *opts,
+                           float *probabilities, float *logits)
+{
+    if (!model || !images || !probabilities)
+        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_model_predict: %s is NULL",
+                         !model ? "model" : !images ? "images" : "probabilities");
+    fx_gradcam_options o;
+    fx_gradcam_options_init(&o);
+    fx_status st = fx__options_merge(&o, sizeof o, opts, "fx_model_predict: options");
+    if (st == FX_OK)
+        st = check_images(images, n, "fx_model_predict");
+    if (st != FX_OK)
+        return st;
+    /* Outputs are written only on success: compute into scratch first. */
+    float *probs = malloc(n * model->result_count * sizeof(float));
+    float *outs = malloc(n * model->logit_count * sizeof(float));
+    if (!probs || !outs)
+        st = fx__error(FX_ERR_OUT_OF_MEMORY, "fx_model_predict: cannot allocate outputs for %zu images", n);
+    if (st == FX_OK)
+        st = predict_batches(model, images, n, &o, probs, outs);
+    if (st == FX_OK) {
+        memcpy(probabilities, probs, n * model->result_count * sizeof(float));
+        if (logits)
+            memcpy(logits, outs, n * model->logit_count * sizeof(float));
+    }
+    free(probs);
+    free(outs);
+    return st;
 }
 
 fx__shim_model *fx__model_shim(fx_model *model)
@@ -1033,10 +1348,23 @@ fx_status fx__model_capture(fx_model *model, const fx_image *image, const char *
         free(input);
         return fx__error(FX_ERR_OUT_OF_MEMORY, "fx__model_capture: out of memory");
     }
-    st = preprocess(model, image, input);
+    st = preprocess(model, image, NULL, input);
     score_context ctx = {model, r, 0, target_class};
+    fx__shim_capture cap = {0};
+    float *weights = NULL;
     if (st == FX_OK)
-        st = fx__shim_run(model->shim, input, 1, layer, choose_scores, &ctx, out);
+        st = fx__shim_forward(model->shim, input, 1, layer, FX__FORWARD_GRADIENTS, &cap);
+    if (st == FX_OK && !(weights = calloc(cap.classes, sizeof(float))))
+        st = fx__error(FX_ERR_OUT_OF_MEMORY, "fx__model_capture: out of memory");
+    if (st == FX_OK)
+        st = choose_scores(&ctx, cap.logits, 1, cap.classes, weights);
+    if (st == FX_OK)
+        st = fx__shim_backward(&cap, weights);
+    free(weights);
+    if (st == FX_OK)
+        *out = cap;
+    else
+        fx__shim_capture_free(&cap);
     fx_result_free(r);
     free(input);
     return st;
@@ -1117,6 +1445,48 @@ const fx_image *fx_result_raw_heatmap(const fx_result *r, size_t i, uint32_t j)
 const fx_image *fx_result_lowres(const fx_result *r, size_t i, uint32_t j)
 {
     return map_at(r, r ? r->lowres : NULL, i, j);
+}
+
+/* ---- Preprocessing getters ------------------------------------------------ */
+
+fx_status fx_result_seen_region(const fx_result *result, size_t i, uint32_t *x, uint32_t *y, uint32_t *width,
+                                uint32_t *height)
+{
+    if (!result || i >= result->n)
+        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_result_seen_region: %s", result ? "image index out of range"
+                                                                                      : "result is NULL");
+    const uint32_t *seen = result->seen + i * 4;
+    if (x)
+        *x = seen[0];
+    if (y)
+        *y = seen[1];
+    if (width)
+        *width = seen[2];
+    if (height)
+        *height = seen[3];
+    return FX_OK;
+}
+
+fx_status fx_model_intensity(const fx_model *model, fx_intensity *rule)
+{
+    if (!model || !rule)
+        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_model_intensity: %s is NULL", model ? "rule" : "model");
+    if (rule->struct_size < sizeof rule->struct_size)
+        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_model_intensity: rule->struct_size is %u; set it to "
+                                                  "sizeof(fx_intensity) (%zu)", rule->struct_size, sizeof *rule);
+    fx_intensity full = model->intensity;
+    full.struct_size = rule->struct_size;
+    memcpy(rule, &full, rule->struct_size < sizeof full ? rule->struct_size : sizeof full);
+    return FX_OK;
+}
+
+int32_t fx_model_resize_mode(const fx_model *model, uint32_t *size)
+{
+    if (!model)
+        return -1;
+    if (size)
+        *size = model->resize_size;
+    return model->resize_mode;
 }
 
 /* ---- Output kind and warnings ---------------------------------------------- */

@@ -72,27 +72,62 @@ const char *fx__shim_auto_layer(const fx__shim_model *model);
  * FX_ERR_LAYER naming the closest valid layers or the actual shape. */
 fx_status fx__shim_check_layer(const fx__shim_model *model, const char *name);
 
-/* Called between the forward and the backward pass with the logits
- * ([n][classes], on the CPU): fills weights ([n][classes]) so that the score
- * to differentiate is sum(logits * weights). Returns FX_OK or an fx__error
- * status that aborts the run. */
-typedef fx_status (*fx__shim_score_fn)(void *user, const float *logits, uint32_t n, uint32_t classes,
-                                       float *weights);
+/* What a forward keeps on the model's device for the calls that follow it
+ * on the same input (fx__shim_backward, fx__shim_channel_scores). Owned by
+ * the capture; released by fx__shim_capture_free. */
+typedef struct fx__shim_pass fx__shim_pass;
 
 typedef struct fx__shim_capture {
     float *logits;      /* [n][classes], malloc'd */
     float *activations; /* [n][k][h][w], malloc'd; NULL without a layer */
-    float *gradients;   /* same shape */
+    float *gradients;   /* same shape; NULL until fx__shim_backward */
     uint32_t n, classes, k, h, w;
+    fx__shim_pass *pass; /* NULL unless a flag below asked to keep something */
 } fx__shim_capture;
 
-/* Runs input ([n][c][h][w] floats, the probe's size) through the model. With
- * layer == NULL: a plain no-grad forward, only logits. With a layer: captures
- * its output and the gradient of the score chosen by score_fn. Thread-safe on
- * one model. On success the caller releases with fx__shim_capture_free. */
-fx_status fx__shim_run(fx__shim_model *model, const float *input, uint32_t n, const char *layer,
-                       fx__shim_score_fn score_fn, void *user, fx__shim_capture *out);
+/* fx__shim_forward flags (with a layer only). */
+#define FX__FORWARD_GRADIENTS 1u /* record the graph after the layer, for one fx__shim_backward */
+#define FX__FORWARD_CHANNELS 2u  /* keep the input and the activations on the device, for
+                                  * fx__shim_channel_scores (Score-CAM, Ablation-CAM) */
+
+/* A plain sequence, no callbacks (DESIGN.md): forward -> the engine decides
+ * the scores in C -> backward and/or channel passes -> maps in C.
+ * Runs input ([n][c][h][w] floats, the probe's size) through the model. With
+ * layer == NULL: a plain no-grad forward, only logits (flags ignored). With a
+ * layer: also copies its output (the last call of the module) to the host,
+ * and keeps what flags ask for in out->pass. Thread-safe on one model; a
+ * capture belongs to the thread that made it. On success the caller releases
+ * with fx__shim_capture_free. */
+fx_status fx__shim_forward(fx__shim_model *model, const float *input, uint32_t n, const char *layer, uint32_t flags,
+                           fx__shim_capture *out);
+/* After a forward with FX__FORWARD_GRADIENTS: the gradient of
+ * score = sum(logits * weights) (weights [n][classes], host floats) with
+ * respect to the layer's output, into capture->gradients. Once per capture:
+ * the recorded graph is released. FX_ERR_LAYER when the output does not
+ * depend on the layer. */
+fx_status fx__shim_backward(fx__shim_capture *capture, const float *weights);
+
+/* Gradient-free per-channel passes (fx__shim_channel_scores kind). */
+#define FX__CHANNELS_SCORE 1    /* Score-CAM: input * mask_j, mask_j = A_j upsampled to the input size
+                                 * (bilinear, align_corners=True, as torch.nn.UpsamplingBilinear2d),
+                                 * min-max normalized per channel: (U - min) / (max - min + 1e-8) */
+#define FX__CHANNELS_ABLATION 2 /* Ablation-CAM: the layer's output with channel j set to 0 when
+                                 * min(A) == 0 over the image's activations, else to min(A) - 1e7
+                                 * (pytorch-grad-cam's AblationLayer), the rest of the network rerun */
+/* After a forward with FX__FORWARD_CHANNELS: for image `image` of the
+ * capture and channels first .. first + count - 1, runs one batch of count
+ * modified inputs (built on the model's device) and writes
+ * scores[j] = sum_c weights[c] * output_j[c] (weights: the image's [classes]
+ * score weights, as for the backward). Peak memory grows with count, not
+ * with the channel count. */
+fx_status fx__shim_channel_scores(fx__shim_capture *capture, int32_t kind, uint32_t image, uint32_t first,
+                                  uint32_t count, const float *weights, float *scores);
 void fx__shim_capture_free(fx__shim_capture *capture);
+
+/* For tests: libtorch's graph-executor optimization setting that the
+ * calling thread's last fx__shim_forward/backward/channel call ran with
+ * (-1 before any). */
+int fx__shim_last_run_optimized(void);
 
 /* Validates fxcam.json text (size bytes, need not be NUL-terminated) exactly
  * as loading does, without libtorch: FX_OK, or FX_ERR_MODEL naming the key

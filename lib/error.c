@@ -43,6 +43,7 @@ const char *fx_status_str(fx_status status)
     case FX_ERR_NUMERIC: return "FX_ERR_NUMERIC: NaN or infinite value";
     case FX_ERR_NOT_AVAILABLE: return "FX_ERR_NOT_AVAILABLE: feature not built into this library";
     case FX_ERR_INTERNAL: return "FX_ERR_INTERNAL: internal error (please report)";
+    case FX_ERR_CANCELLED: return "FX_ERR_CANCELLED: cancelled by the caller";
     default: return "unknown status";
     }
 }

@@ -45,6 +45,19 @@ static const fx_cam_method_info registry[] = {
     {sizeof(fx_cam_method_info), FX_CAM_EIGENCAM, "eigencam", "eigen-cam,eigen_cam", "Eigen-CAM", "eigencam",
      "first principal component of the activations over the positions; gradient-free, class-agnostic",
      "Muhammad & Yeasin, Eigen-CAM: Class Activation Map using Principal Components, IJCNN 2020", 0},
+    {sizeof(fx_cam_method_info), FX_CAM_SCORECAM, "scorecam", "score-cam,score_cam", "Score-CAM", "scorecam",
+     "channel weights = softmax over channels of the target score of the input masked by each upsampled, "
+     "min-max normalized channel; one forward per channel",
+     "Wang et al., Score-CAM: Score-Weighted Visual Explanations for Convolutional Neural Networks, CVPR "
+     "Workshops 2020",
+     FX_CAM_NEEDS_EXTRA_FORWARDS},
+    {sizeof(fx_cam_method_info), FX_CAM_ABLATIONCAM, "ablationcam", "ablation-cam,ablation_cam", "Ablation-CAM",
+     "ablationcam",
+     "channel weights = (y - y_k) / y, the relative drop of the target score when channel k is ablated; one "
+     "forward per channel",
+     "Desai & Ramaswamy, Ablation-CAM: Visual Explanations for Deep Convolutional Network via Gradient-free "
+     "Localization, WACV 2020",
+     FX_CAM_NEEDS_EXTRA_FORWARDS},
 };
 
 #define REGISTRY_SIZE (sizeof registry / sizeof registry[0])

@@ -15,6 +15,7 @@
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/jit/api/function_impl.h>
 #include <torch/csrc/jit/ir/ir.h>
+#include <torch/csrc/jit/passes/dead_code_elimination.h>
 #include <torch/csrc/jit/runtime/graph_executor.h>
 
 #include <cstdlib>
@@ -148,6 +149,57 @@ fx_status build_capture(fx__shim_model &m, const std::string &layer, std::shared
     auto cap = std::make_shared<CaptureGraph>();
     cap->graph = g;
     cap->executor = make_executor(g, "fxcam_capture");
+    *out = cap;
+    return FX_OK;
+}
+
+// The forward graph with `layer`'s output (its last call) replaced by a new
+// graph input: inputs (self, image, replacement). Everything is inlined so
+// that dead-code elimination drops what only fed the layer; the image input
+// stays in use where a later part reads it (a skip connection around a layer
+// inside a block).
+fx_status build_ablation(fx__shim_model &m, const std::string &layer, std::shared_ptr<CaptureGraph> *out)
+{
+    auto g = m.module.get_method("forward").graph()->copy();
+    auto calls = inline_module_calls(*g, [](const std::string &) { return true; });
+    const ModuleCall *target = nullptr;
+    for (const auto &c : calls)
+        if (c.path == layer)
+            target = &c;
+    if (!target || !target->output || !target->output->type()->isSubtypeOf(*c10::TensorType::get()) ||
+        target->output->node()->owningBlock() != g->block())
+        return fx__error(FX_ERR_LAYER, "layer '%s': its output cannot be replaced for Ablation-CAM (not a single "
+                                       "tensor computed outside control flow)",
+                         layer.c_str());
+    Value *replacement = g->addInput("fxcam_ablated")->setType(c10::TensorType::get());
+    target->output->replaceAllUsesWith(replacement);
+    if (m.strip_activation) {
+        fx_status st = strip_output_activation(*g);
+        if (st != FX_OK)
+            return st;
+    }
+    torch::jit::EliminateDeadCode(g);
+    auto cap = std::make_shared<CaptureGraph>();
+    cap->uses_image = !g->inputs()[1]->uses().empty();
+    cap->graph = g;
+    cap->executor = make_executor(g, "fxcam_ablation");
+    *out = cap;
+    return FX_OK;
+}
+
+fx_status ablation_for(fx__shim_model &m, const std::string &layer, std::shared_ptr<CaptureGraph> *out)
+{
+    std::lock_guard<std::mutex> lock(m.cache_mutex);
+    auto it = m.ablations.find(layer);
+    if (it != m.ablations.end()) {
+        *out = it->second;
+        return FX_OK;
+    }
+    std::shared_ptr<CaptureGraph> cap;
+    fx_status st = build_ablation(m, layer, &cap);
+    if (st != FX_OK)
+        return st;
+    m.ablations[layer] = cap;
     *out = cap;
     return FX_OK;
 }
@@ -470,18 +522,87 @@ fx_status probe_calls(fx__shim_model &m, const at::Tensor &input, at::Tensor *ou
 
 using namespace fxshim;
 
-extern "C" fx_status fx__shim_run(fx__shim_model *model, const float *input, uint32_t n, const char *layer,
-                                  fx__shim_score_fn score_fn, void *user, fx__shim_capture *out)
+// What a forward keeps for the calls that follow it on the same input.
+struct fx__shim_pass {
+    fx__shim_model *model = nullptr;
+    std::string layer;
+    at::Tensor logits;      // with the autograd graph after the leaf (FX__FORWARD_GRADIENTS)
+    at::Tensor leaf;        // the layer's output, requiring grad
+    at::Tensor input;       // [n, c, h, w] on the device (FX__FORWARD_CHANNELS)
+    at::Tensor activations; // the layer's output, detached (FX__FORWARD_CHANNELS)
+};
+
+namespace {
+
+thread_local int last_run_optimized = -1;
+
+// The graph executor's optimizations stay off for fxcam's graphs: with them
+// on, repeated gradient calls failed ("differentiated Tensors ... not used in
+// the graph") and a DenseNet-121 forward hung on CUDA with libtorch 2.x. The
+// switch is thread-local in libtorch, so every entry point sets it around its
+// work, on whichever thread calls, and restores it after: other TorchScript
+// code in the process keeps its own setting.
+struct ExecutorSetting {
+    torch::jit::GraphOptimizerEnabledGuard off{false};
+    ExecutorSetting() { last_run_optimized = torch::jit::getGraphExecutorOptimize() ? 1 : 0; }
+};
+
+// Runs a graph on stack under the current grad mode; output 0 must be
+// [n, classes].
+fx_status run_graph(CaptureGraph &graph, torch::jit::Stack &stack, uint32_t n, at::Tensor *logits)
+{
+    graph.executor->run(stack);
+    return check_output(stack.at(0), n, logits);
+}
+
+// score_j = sum_c weights[c] * out[j][c], to the host.
+void weighted_scores(const at::Tensor &out, const float *weights, uint32_t count, float *scores)
+{
+    auto w = torch::from_blob(const_cast<float *>(weights), {1, out.size(1)}, torch::kFloat32)
+                 .to(out.device(), out.scalar_type());
+    auto s = (out * w).sum(1).to(torch::kCPU, torch::kFloat32).contiguous();
+    std::memcpy(scores, s.data_ptr<float>(), count * sizeof(float));
+}
+
+// Score-CAM's batch: the image times the normalized upsampled channels
+// first .. first + count - 1 (pytorch-grad-cam's score_cam.py).
+at::Tensor score_cam_inputs(const fx__shim_pass &p, uint32_t image, uint32_t first, uint32_t count)
+{
+    auto a = p.activations.select(0, image).slice(0, first, first + count).unsqueeze(1).to(torch::kFloat32);
+    auto up = torch::upsample_bilinear2d(a, {p.input.size(2), p.input.size(3)}, /*align_corners=*/true);
+    auto flat = up.view({(int64_t)count, -1});
+    auto hi = std::get<0>(flat.max(1)).view({(int64_t)count, 1, 1, 1});
+    auto lo = std::get<0>(flat.min(1)).view({(int64_t)count, 1, 1, 1});
+    auto mask = (up - lo) / (hi - lo + 1e-8);
+    return p.input.slice(0, image, image + 1) * mask.to(p.input.scalar_type());
+}
+
+// Ablation-CAM's batch of layer outputs: the image's activations, repeated,
+// with channel first + j of copy j set to the ablation value: 0 when the
+// activations' minimum is 0 (after a ReLU), else minimum - 1e7
+// (pytorch-grad-cam's AblationLayer; it lowers the value by a further 1e7
+// for each later copy of a batch, a quirk fxcam does not copy, so that the
+// weights do not depend on the batch size).
+at::Tensor ablated_activations(const fx__shim_pass &p, uint32_t image, uint32_t first, uint32_t count)
+{
+    auto a = p.activations.select(0, image);
+    double lo = a.min().item<double>();
+    double value = lo == 0.0 ? 0.0 : lo - 1e7;
+    auto rep = a.unsqueeze(0).repeat({(int64_t)count, 1, 1, 1});
+    auto opts = torch::TensorOptions().dtype(torch::kLong).device(rep.device());
+    rep.index_put_({torch::arange((int64_t)count, opts), torch::arange((int64_t)first, (int64_t)(first + count), opts)},
+                   torch::scalar_tensor(value, rep.options()));
+    return rep;
+}
+
+} // namespace
+
+extern "C" fx_status fx__shim_forward(fx__shim_model *model, const float *input, uint32_t n, const char *layer,
+                                      uint32_t flags, fx__shim_capture *out)
 {
     fx__shim_capture result{};
     try {
-        // The graph executor's optimizations stay off for fxcam's graphs: with
-        // them on, repeated gradient calls failed ("differentiated Tensors ...
-        // not used in the graph") and a DenseNet-121 forward hung on CUDA with
-        // libtorch 2.x. The switch is thread-local in libtorch, so it is set
-        // around every run, on whichever thread calls, and restored after:
-        // other TorchScript code in the process keeps its own setting.
-        torch::jit::GraphOptimizerEnabledGuard no_optimizations(false);
+        ExecutorSetting setting;
         std::shared_ptr<CaptureGraph> cap;
         fx_status st = capture_for(*model, layer, &cap);
         if (st != FX_OK)
@@ -491,55 +612,121 @@ extern "C" fx_status fx__shim_run(fx__shim_model *model, const float *input, uin
                                    (int64_t)model->width},
                                   torch::kFloat32)
                      .to(model->device);
+        bool gradients = layer && (flags & FX__FORWARD_GRADIENTS);
         torch::jit::Stack stack{model->module._ivalue(), x};
         at::Tensor logits;
-        if (!layer) {
-            torch::NoGradGuard no_grad;
-            cap->executor->run(stack);
-            st = check_output(stack.at(0), n, &logits);
-            if (st != FX_OK)
-                return st;
-            result.logits = copy_to_host(logits);
-        } else {
-            torch::AutoGradMode grad_on(true);
-            cap->executor->run(stack);
-            st = check_output(stack.at(0), n, &logits);
-            if (st != FX_OK)
-                return st;
+        {
+            torch::AutoGradMode grad_mode(gradients);
+            st = run_graph(*cap, stack, n, &logits);
+        }
+        if (st != FX_OK)
+            return st;
+        result.logits = copy_to_host(logits);
+        result.n = n;
+        result.classes = (uint32_t)logits.size(1);
+        if (layer) {
             at::Tensor leaf = stack.at(1).toTensor();
             if (leaf.dim() != 4) {
+                fx__shim_capture_free(&result);
                 return fx__error(FX_ERR_LAYER, "layer '%s' output has %lld dimensions for this batch; expected 4",
                                  layer, (long long)leaf.dim());
             }
-            result.logits = copy_to_host(logits);
-            uint32_t classes = (uint32_t)logits.size(1);
-            std::vector<float> weights((size_t)n * classes, 0.0f);
-            st = score_fn(user, result.logits, n, classes, weights.data());
-            if (st != FX_OK) {
-                fx__shim_capture_free(&result);
-                return st;
-            }
-            auto w = torch::from_blob(weights.data(), {(int64_t)n, (int64_t)classes}, torch::kFloat32)
-                         .to(logits.device(), logits.scalar_type());
-            auto score = (logits * w).sum();
-            auto grads = torch::autograd::grad({score}, {leaf}, {}, false, false, true);
-            if (grads.empty() || !grads[0].defined()) {
-                fx__shim_capture_free(&result);
-                return fx__error(FX_ERR_LAYER, "the model's output does not depend on layer '%s'", layer);
-            }
             result.activations = copy_to_host(leaf);
-            result.gradients = copy_to_host(grads[0]);
             result.k = (uint32_t)leaf.size(1);
             result.h = (uint32_t)leaf.size(2);
             result.w = (uint32_t)leaf.size(3);
+            if (flags & (FX__FORWARD_GRADIENTS | FX__FORWARD_CHANNELS)) {
+                auto pass = std::make_unique<fx__shim_pass>();
+                pass->model = model;
+                pass->layer = layer;
+                if (gradients) {
+                    pass->logits = logits;
+                    pass->leaf = leaf;
+                }
+                if (flags & FX__FORWARD_CHANNELS) {
+                    pass->input = x;
+                    pass->activations = leaf.detach();
+                }
+                result.pass = pass.release();
+            }
         }
-        result.n = n;
-        result.classes = (uint32_t)logits.size(1);
         *out = result;
         return FX_OK;
     } catch (...) {
         fx__shim_capture_free(&result);
         return status_from_current_exception(FX_ERR_MODEL, "model forward failed");
+    }
+}
+
+extern "C" fx_status fx__shim_backward(fx__shim_capture *capture, const float *weights)
+{
+    fx__shim_pass *p = capture ? capture->pass : nullptr;
+    if (!p || !p->logits.defined())
+        return fx__error(FX_ERR_INTERNAL, "fx__shim_backward: the forward kept no graph (FX__FORWARD_GRADIENTS), or "
+                                          "its backward already ran");
+    try {
+        ExecutorSetting setting;
+        at::Tensor logits = std::move(p->logits), leaf = std::move(p->leaf);
+        p->logits = at::Tensor();
+        p->leaf = at::Tensor();
+        auto w = torch::from_blob(const_cast<float *>(weights), {(int64_t)capture->n, (int64_t)capture->classes},
+                                  torch::kFloat32)
+                     .to(logits.device(), logits.scalar_type());
+        auto score = (logits * w).sum();
+        auto grads = torch::autograd::grad({score}, {leaf}, {}, false, false, true);
+        if (grads.empty() || !grads[0].defined())
+            return fx__error(FX_ERR_LAYER, "the model's output does not depend on layer '%s'", p->layer.c_str());
+        float *g = copy_to_host(grads[0]);
+        std::free(capture->gradients);
+        capture->gradients = g;
+        return FX_OK;
+    } catch (...) {
+        return status_from_current_exception(FX_ERR_MODEL, "model backward failed");
+    }
+}
+
+extern "C" fx_status fx__shim_channel_scores(fx__shim_capture *capture, int32_t kind, uint32_t image,
+                                             uint32_t first, uint32_t count, const float *weights, float *scores)
+{
+    fx__shim_pass *p = capture ? capture->pass : nullptr;
+    if (!p || !p->activations.defined())
+        return fx__error(FX_ERR_INTERNAL, "fx__shim_channel_scores: the forward kept no activations "
+                                          "(FX__FORWARD_CHANNELS)");
+    if (image >= capture->n || count == 0 || first > capture->k || count > capture->k - first ||
+        (kind != FX__CHANNELS_SCORE && kind != FX__CHANNELS_ABLATION))
+        return fx__error(FX_ERR_INTERNAL, "fx__shim_channel_scores: kind %d, image %u, channels %u + %u of %u",
+                         (int)kind, image, first, count, capture->k);
+    try {
+        ExecutorSetting setting;
+        torch::NoGradGuard no_grad;
+        fx__shim_model &m = *p->model;
+        std::shared_ptr<CaptureGraph> graph;
+        torch::jit::Stack stack;
+        if (kind == FX__CHANNELS_SCORE) {
+            fx_status st = capture_for(m, nullptr, &graph);
+            if (st != FX_OK)
+                return st;
+            stack = {m.module._ivalue(), score_cam_inputs(*p, image, first, count)};
+        } else {
+            fx_status st = ablation_for(m, p->layer, &graph);
+            if (st != FX_OK)
+                return st;
+            auto one = p->input.slice(0, image, image + 1);
+            // repeat, not expand: an in-place op in the graph must not write
+            // one element through several views.
+            stack = {m.module._ivalue(), graph->uses_image ? one.repeat({(int64_t)count, 1, 1, 1}) : one,
+                     ablated_activations(*p, image, first, count)};
+        }
+        at::Tensor out;
+        fx_status st = run_graph(*graph, stack, count, &out);
+        if (st != FX_OK)
+            return st;
+        weighted_scores(out, weights, count, scores);
+        return FX_OK;
+    } catch (...) {
+        return status_from_current_exception(FX_ERR_MODEL, kind == FX__CHANNELS_SCORE
+                                                               ? "Score-CAM forward of masked inputs failed"
+                                                               : "Ablation-CAM forward of ablated activations failed");
     }
 }
 
@@ -550,7 +737,13 @@ extern "C" void fx__shim_capture_free(fx__shim_capture *capture)
     std::free(capture->logits);
     std::free(capture->activations);
     std::free(capture->gradients);
+    delete capture->pass;
     std::memset(capture, 0, sizeof *capture);
+}
+
+extern "C" int fx__shim_last_run_optimized(void)
+{
+    return last_run_optimized;
 }
 
 extern "C" int32_t fx__shim_output_activation(const fx__shim_model *model)
@@ -566,6 +759,7 @@ extern "C" fx_status fx__shim_strip_activation(fx__shim_model *model, int strip)
         std::lock_guard<std::mutex> lock(model->cache_mutex);
         model->strip_activation = strip != 0;
         model->captures.clear();
+        model->ablations.clear();
         model->plain.reset();
         return FX_OK;
     } catch (...) {

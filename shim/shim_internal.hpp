@@ -37,6 +37,7 @@ struct ModuleCall {
 struct CaptureGraph {
     std::shared_ptr<torch::jit::Graph> graph;
     std::unique_ptr<torch::jit::GraphExecutor> executor;
+    bool uses_image = true; // ablation graphs: whether the image input is still read
 };
 
 // One submodule call seen by the probe: `position` orders calls by when their
@@ -93,6 +94,9 @@ struct fx__shim_model {
     std::mutex cache_mutex;
     std::map<std::string, std::shared_ptr<fxshim::CaptureGraph>> captures;
     std::shared_ptr<fxshim::CaptureGraph> plain;
+    // Per target layer: the network after the layer, whose output is an input
+    // (Ablation-CAM), built on first use.
+    std::map<std::string, std::shared_ptr<fxshim::CaptureGraph>> ablations;
 };
 
 #endif

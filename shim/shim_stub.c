@@ -42,18 +42,36 @@ fx_status fx__shim_check_layer(const fx__shim_model *model, const char *name)
     (void)name;
     return fx__error(FX_ERR_NOT_AVAILABLE, "built without libtorch");
 }
-fx_status fx__shim_run(fx__shim_model *model, const float *input, uint32_t n, const char *layer,
-                       fx__shim_score_fn score_fn, void *user, fx__shim_capture *out)
+fx_status fx__shim_forward(fx__shim_model *model, const float *input, uint32_t n, const char *layer, uint32_t flags,
+                           fx__shim_capture *out)
 {
     (void)model;
     (void)input;
     (void)n;
     (void)layer;
-    (void)score_fn;
-    (void)user;
+    (void)flags;
     (void)out;
     return fx__error(FX_ERR_NOT_AVAILABLE, "built without libtorch");
 }
+fx_status fx__shim_backward(fx__shim_capture *capture, const float *weights)
+{
+    (void)capture;
+    (void)weights;
+    return fx__error(FX_ERR_NOT_AVAILABLE, "built without libtorch");
+}
+fx_status fx__shim_channel_scores(fx__shim_capture *capture, int32_t kind, uint32_t image, uint32_t first,
+                                  uint32_t count, const float *weights, float *scores)
+{
+    (void)capture;
+    (void)kind;
+    (void)image;
+    (void)first;
+    (void)count;
+    (void)weights;
+    (void)scores;
+    return fx__error(FX_ERR_NOT_AVAILABLE, "built without libtorch");
+}
+int fx__shim_last_run_optimized(void) { return -1; }
 void fx__shim_capture_free(fx__shim_capture *capture)
 {
     if (!capture)

@@ -99,7 +99,15 @@ class GradcamOptions(ctypes.Structure):
     _fields_ = [("struct_size", ctypes.c_uint32), ("layer", ctypes.c_char_p), ("target_class", ctypes.c_int32),
                 ("methods", c_int32_p), ("method_count", ctypes.c_uint32), ("batch_size", ctypes.c_uint32),
                 ("keep_raw", ctypes.c_int32),
-                ("image_info", ctypes.c_void_p)]  # fx_gradcam_options.image_info (same reason as LoadOptions.info)
+                ("image_info", ctypes.c_void_p),  # fx_gradcam_options.image_info (same reason as LoadOptions.info)
+                # 0.2: Score-CAM/Ablation-CAM batch and progress callback (ProgressCallback or None)
+                ("channel_batch_size", ctypes.c_uint32), ("progress", ctypes.c_void_p),
+                ("progress_user", ctypes.c_void_p)]
+
+
+# int (*progress)(void *user, uint64_t done, uint64_t total) of fx_gradcam_options;
+# keep a reference to the wrapped callable while the call runs.
+ProgressCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint64)
 
 
 # Constants of include/fxcam.h (pinned values).

@@ -78,9 +78,14 @@ class InternalError(FxError):
     status = -12
 
 
+class CancelledError(FxError):
+    status = -13
+
+
 _BY_STATUS = {cls.status: cls for cls in (InvalidArgumentError, OutOfMemoryError, FileError, FormatError,
                                            LimitError, UnsupportedError, ModelError, LayerError, DeviceError,
-                                           NumericError, NotAvailableError, InternalError)}
+                                           NumericError, NotAvailableError, InternalError,
+                                           CancelledError)}
 
 
 def error_for(status, status_name, message):

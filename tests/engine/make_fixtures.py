@@ -389,6 +389,74 @@ _, _, lows = write_reference(file, "3", zero_net, "3", X64, "rgb8", 0)
 # ignores the class, and the component of G * A <= 0 may point either way.
 assert all(float(low.abs().max()) == 0 for name, low in lows.items() if not name.startswith("eigen"))
 
+# ---- Gradient-free methods with one forward per channel (issue 11) ---------
+# Score-CAM and Ablation-CAM computed on the eager model: masks by
+# F.interpolate(align_corners=True) (pytorch-grad-cam's UpsamplingBilinear2d),
+# ablation by a forward hook that returns the ablated activations (as
+# pytorch-grad-cam's AblationLayer replaces the module). channels.txt: file,
+# layer, image, target, k, h, w, tag.
+CHANNELS = []
+SCORECAM_EPS = 1e-8  # pytorch-grad-cam's (maxs - mins + 1e-8)
+ABLATION_VALUE = 1e7  # pytorch-grad-cam's AblationLayer: min - 1e7 unless min == 0
+
+
+def channel_references(file, model, layer, x, image, target, batch=64):
+    img, w, h, _, _ = IMAGES[image]
+    logits, t, A, _ = reference(model, x, layer, target)
+    weights = torch.zeros(logits.numel(), dtype=torch.float64)
+    if logits.numel() == 1:
+        weights[0] = 1.0 if t == 1 else -1.0
+    else:
+        weights[t] = 1.0
+    k = A.shape[1]
+    module = model.get_submodule(layer)
+
+    def scores(out):
+        return (out.double() * weights).sum(1)
+
+    with torch.no_grad():
+        up = F.interpolate(A, size=x.shape[-2:], mode="bilinear", align_corners=True)[0]
+        lo = up.flatten(1).min(1).values[:, None, None]
+        hi = up.flatten(1).max(1).values[:, None, None]
+        masks = (up - lo) / (hi - lo + SCORECAM_EPS)
+        score = torch.cat([scores(model(x * masks[i:i + batch, None])) for i in range(0, k, batch)])
+        lows = {"scorecam": torch.clamp((torch.softmax(score, 0)[:, None, None] * A[0].double()).sum(0), min=0)}
+        value = 0.0 if float(A.min()) == 0.0 else float(A.min()) - ABLATION_VALUE
+        original = scores(model(x))[0]
+        ablated = []
+        for i in range(0, k, batch):
+            idx = torch.arange(i, min(k, i + batch))
+            rep = A.repeat(len(idx), 1, 1, 1)
+            rep[torch.arange(len(idx)), idx] = value
+            handle = module.register_forward_hook(lambda mod, inp, out: rep)
+            try:
+                ablated.append(scores(model(x.repeat(len(idx), 1, 1, 1))))
+            finally:
+                handle.remove()
+        wts = (original - torch.cat(ablated)) / original
+        lows["ablationcam"] = torch.clamp((wts[:, None, None] * A[0].double()).sum(0), min=0)
+    tag = f"{file[:-3]}.{layer}.{target}.channels"
+    for name, low in lows.items():
+        assert float(low.max()) > 0, f"{tag} {name}: the reference map must not be blank"
+        write(f"{tag}.{name}.lowres", low.float().numpy())
+        write(f"{tag}.{name}.heat", heatmap(low, w, h).float().numpy())
+    CHANNELS.append(" ".join(str(v) for v in [file, layer, image, target, k, A.shape[2], A.shape[3], tag]))
+
+
+torch.manual_seed(25)
+channel_cnn = small_cnn(out_channels=8, classes=3).eval()
+file = os.path.basename(save(channel_cnn, "channel_cnn", "traced", (64, 64), 3, {"input_size": [64, 64]}))
+channel_references(file, channel_cnn, "1", X64, "rgb8", -1)
+channel_references(file, channel_cnn, "1", X64, "rgb8", 2)
+torch.manual_seed(0)  # the weights of case("resnet18", ...) above
+resnet18_eager = tv.resnet18(num_classes=10).eval()
+channel_references("resnet18_traced.pt", resnet18_eager, "layer4", X64, "rgb8", -1)
+# Inside a residual block: the identity branch still reads the image, and a
+# conv output's minimum is negative (the ablation value is min - 1e7).
+channel_references("resnet18_scripted.pt", resnet18_eager, "layer4.1.conv2", X64, "rgb8", 3)
+with open(os.path.join(OUT, "channels.txt"), "w") as f:
+    f.write("\n".join(CHANNELS) + "\n")
+
 with open(os.path.join(OUT, "outputs.txt"), "w") as f:
     f.write("\n".join(OUTPUTS) + "\n")
 

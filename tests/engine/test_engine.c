@@ -469,31 +469,30 @@ static void test_threads_share_one_model(void **state)
     fx_model_free(m);
 }
 
-/* Records the calling thread's executor setting in the middle of a run (the
- * score callback runs between the forward and the gradient pass). */
-static fx_status record_setting(void *user, const float *logits, uint32_t n, uint32_t classes, float *weights)
-{
-    (void)logits;
-    *(int *)user = fx__shim_executor_optimized();
-    for (uint32_t i = 0; i < n; i++)
-        weights[(size_t)i * classes] = 1.0f;
-    return FX_OK;
-}
-
 typedef struct setting_job {
     fx_model *model;
     const float *input;
-    int during, after;
+    int during, during_backward, after;
     fx_status status;
 } setting_job;
 
+/* A forward and a backward as the engine runs them; the shim records the
+ * executor setting each ran with. */
 static void *run_on_fresh_thread(void *arg)
 {
     setting_job *job = arg;
     fx__shim_capture cap = {0};
-    job->during = -1;
-    job->status = fx__shim_run(fx__model_shim(job->model), job->input, 1, "layer4", record_setting, &job->during,
-                               &cap);
+    job->during = job->during_backward = -1;
+    job->status = fx__shim_forward(fx__model_shim(job->model), job->input, 1, "layer4", FX__FORWARD_GRADIENTS, &cap);
+    job->during = fx__shim_last_run_optimized();
+    if (job->status == FX_OK) {
+        float *weights = calloc(cap.classes, sizeof(float));
+        assert_non_null(weights);
+        weights[0] = 1.0f;
+        job->status = fx__shim_backward(&cap, weights);
+        job->during_backward = fx__shim_last_run_optimized();
+        free(weights);
+    }
     fx__shim_capture_free(&cap);
     job->after = fx__shim_executor_optimized();
     return NULL;
@@ -512,15 +511,17 @@ static void test_executor_optimizations_off_on_every_thread(void **state)
     fx_model_input_size(m, &w, &h, &c);
     float *input = calloc((size_t)w * h * c, sizeof *input);
     assert_non_null(input);
-    setting_job job = {m, input, -1, -1, FX_ERR_INTERNAL};
+    setting_job job = {m, input, -1, -1, -1, FX_ERR_INTERNAL};
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, run_on_fresh_thread, &job), 0);
     assert_int_equal(pthread_join(t, NULL), 0);
     assert_int_equal(job.status, FX_OK);
-    assert_int_equal(job.during, 0); /* off while fxcam's graph runs */
-    assert_int_equal(job.after, 1);  /* restored afterwards */
-    run_on_fresh_thread(&job);       /* the same on this thread */
+    assert_int_equal(job.during, 0);          /* off while fxcam's graph runs */
+    assert_int_equal(job.during_backward, 0); /* and while its gradient is taken */
+    assert_int_equal(job.after, 1);           /* restored afterwards */
+    run_on_fresh_thread(&job);                /* the same on this thread */
     assert_int_equal(job.during, 0);
+    assert_int_equal(job.during_backward, 0);
     assert_int_equal(job.after, 1);
     free(input);
     fx_model_free(m);
@@ -598,10 +599,10 @@ static void test_bad_requests(void **state)
     o.target_class = -2;
     expect_compute_error(m, &rgb8, &o, FX_ERR_INVALID_ARGUMENT, "out of range");
     o.target_class = -1;
-    int32_t bad_method = 9;
+    int32_t bad_method = 99;
     o.methods = &bad_method;
     o.method_count = 1;
-    expect_compute_error(m, &rgb8, &o, FX_ERR_INVALID_ARGUMENT, "methods[0] = 9");
+    expect_compute_error(m, &rgb8, &o, FX_ERR_INVALID_ARGUMENT, "methods[0] = 99");
     o.methods = NULL;
     fx_image tiny = rgb8;
     tiny.width = 1;
@@ -912,6 +913,161 @@ static void test_result_warnings(void **state)
     fx_model_free(m);
 }
 
+/* fx_model_predict: the same probabilities and logits as fx_gradcam_compute
+ * (within 1e-6) for every output kind (plain logits, single logit, final
+ * softmax/log_softmax/sigmoid, probabilities used as they are), batched
+ * across batch boundaries; outputs untouched on error. */
+static void test_predict_equals_compute(void **state)
+{
+    (void)state;
+    static const char *const files[] = {"resnet18_traced.pt", "single_logit_traced.pt", "act_softmax_traced.pt",
+                                        "act_log_softmax_scripted.pt", "act_sigmoid_traced.pt",
+                                        "hidden_softmax_declared_traced.pt", "gray_scripted.pt"};
+    fx_image images[3] = {rgb8, gray16, rgb8};
+    for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
+        fx_model *m = load(files[f]);
+        uint32_t classes = fx_model_result_class_count(m), logit_count = fx_model_class_count(m);
+        fx_gradcam_options o;
+        fx_gradcam_options_init(&o);
+        o.batch_size = 2; /* 3 images: a full batch and a partial one */
+        float *probs = calloc(3 * classes, sizeof(float)), *logits = calloc(3 * logit_count, sizeof(float));
+        assert_non_null(probs);
+        assert_non_null(logits);
+        if (fx_model_predict(m, images, 3, &o, probs, logits) != FX_OK)
+            fail_msg("%s: %s", files[f], fx_last_error());
+        fx_result *r = NULL;
+        assert_int_equal(fx_gradcam_compute(m, images, 3, &o, &r), FX_OK);
+        for (size_t i = 0; i < 3; i++) {
+            char what[256];
+            snprintf(what, sizeof what, "%s image %zu predict probabilities", files[f], i);
+            assert_close(what, probs + i * classes, fx_result_probabilities(r, i, NULL), classes, 1e-6);
+            snprintf(what, sizeof what, "%s image %zu predict logits", files[f], i);
+            assert_close(what, logits + i * logit_count, fx_result_logits(r, i, NULL), logit_count, 1e-6);
+        }
+        /* Default options and no logits wanted. */
+        float one[16];
+        assert_true(classes <= 16);
+        assert_int_equal(fx_model_predict(m, &rgb8, 1, NULL, one, NULL), FX_OK);
+        assert_close("predict with NULL options", one, fx_result_probabilities(r, 0, NULL), classes, 1e-6);
+        fx_result_free(r);
+        free(probs);
+        free(logits);
+        fx_model_free(m);
+    }
+    /* Errors leave the outputs untouched. */
+    fx_model *m = load("resnet18_traced.pt");
+    float out[10];
+    for (int i = 0; i < 10; i++)
+        out[i] = -7.0f;
+    assert_int_equal(fx_model_predict(m, &rgb8, 0, NULL, out, NULL), FX_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(fx_last_error(), "fx_model_predict: n is 0"));
+    assert_int_equal(fx_model_predict(m, &rgb8, 1, NULL, NULL, NULL), FX_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(fx_last_error(), "probabilities is NULL"));
+    fx_image nodata = rgb8;
+    nodata.data = NULL;
+    assert_int_equal(fx_model_predict(m, &nodata, 1, NULL, out, NULL), FX_ERR_INVALID_ARGUMENT);
+    for (int i = 0; i < 10; i++)
+        assert_float_equal(out[i], -7.0f, 0.0);
+    assert_int_equal(fx_model_predict(NULL, &rgb8, 1, NULL, out, NULL), FX_ERR_INVALID_ARGUMENT);
+    fx_model_free(m);
+    m = load("nan_logits.pt");
+    assert_int_equal(fx_model_predict(m, &rgb8, 1, NULL, out, NULL), FX_ERR_NUMERIC);
+    assert_non_null(strstr(fx_last_error(), "logit 1 of image 0 is nan"));
+    assert_float_equal(out[0], -7.0f, 0.0);
+    fx_model_free(m);
+}
+
+/* Progress callback of the gradient-free tests: records every call and
+ * cancels once done reaches cancel_at (0 = never). */
+typedef struct progress_log {
+    uint64_t calls, last_done, total, cancel_at;
+    int decreasing, total_changed;
+} progress_log;
+
+static int record_progress(void *user, uint64_t done, uint64_t total)
+{
+    progress_log *log = user;
+    if (log->calls && (done < log->last_done))
+        log->decreasing = 1;
+    if (log->calls && total != log->total)
+        log->total_changed = 1;
+    log->calls++;
+    log->last_done = done;
+    log->total = total;
+    return log->cancel_at && done >= log->cancel_at;
+}
+
+/* Score-CAM and Ablation-CAM against the eager torch references of
+ * make_fixtures.py (channels.txt), in batches of 7 masked inputs (a partial
+ * last batch), with progress; then cancellation. */
+static void test_gradient_free_channel_methods(void **state)
+{
+    (void)state;
+    static const int32_t methods[2] = {FX_CAM_SCORECAM, FX_CAM_ABLATIONCAM};
+    FILE *f = fopen(FIXTURE("channels.txt"), "r");
+    assert_non_null(f);
+    char file[128], layer[128], image[16], tag[256];
+    int target, k, h, w, cases = 0;
+    while (fscanf(f, "%127s %127s %15s %d %d %d %d %255s", file, layer, image, &target, &k, &h, &w, tag) == 8) {
+        fx_model *m = load(file);
+        const fx_image *img = strcmp(image, "rgb8") == 0 ? &rgb8 : &gray16;
+        fx_gradcam_options o;
+        fx_gradcam_options_init(&o);
+        o.layer = layer;
+        o.target_class = target;
+        o.methods = methods;
+        o.method_count = 2;
+        o.channel_batch_size = 7;
+        progress_log log = {0};
+        o.progress = record_progress;
+        o.progress_user = &log;
+        fx_result *r = NULL;
+        if (fx_gradcam_compute(m, img, 1, &o, &r) != FX_OK)
+            fail_msg("%s: %s", tag, fx_last_error());
+        for (uint32_t j = 0; j < 2; j++) {
+            const char *name = fx_cam_method_name(methods[j]);
+            char suffix[64], what[400];
+            snprintf(suffix, sizeof suffix, "%s.lowres", name);
+            float *ref_low = read_floats(tag, suffix, (size_t)h * w);
+            snprintf(what, sizeof what, "%s %s low-resolution map", tag, name);
+            assert_close(what, (const float *)fx_result_lowres(r, 0, j)->data, ref_low, (size_t)h * w, 1e-4);
+            free(ref_low);
+            snprintf(suffix, sizeof suffix, "%s.heat", name);
+            float *ref_heat = read_floats(tag, suffix, (size_t)img->width * img->height);
+            snprintf(what, sizeof what, "%s %s heatmap", tag, name);
+            assert_map_close(what, fx_result_heatmap(r, 0, j), ref_heat, HEAT_TOLERANCE);
+            free(ref_heat);
+        }
+        /* one call with done = 0, then one per batch of 7, per method */
+        uint64_t batches = ((uint64_t)k + 6) / 7;
+        assert_int_equal(log.total, 2 * (uint64_t)k);
+        assert_int_equal(log.last_done, 2 * (uint64_t)k);
+        assert_int_equal(log.calls, 1 + 2 * batches);
+        assert_false(log.decreasing);
+        assert_false(log.total_changed);
+        fx_result_free(r);
+
+        /* Cancelled part-way: FX_ERR_CANCELLED, no result. */
+        progress_log stop = {.cancel_at = 7};
+        o.progress_user = &stop;
+        r = (fx_result *)(uintptr_t)1;
+        assert_int_equal(fx_gradcam_compute(m, img, 1, &o, &r), FX_ERR_CANCELLED);
+        assert_ptr_equal(r, (fx_result *)(uintptr_t)1);
+        assert_non_null(strstr(fx_last_error(), "cancelled by the progress callback after 7 of"));
+        assert_int_equal(stop.calls, 2);
+        /* Cancelled before any per-channel forward. */
+        stop = (progress_log){.cancel_at = 0};
+        o.progress = NULL;
+        assert_int_equal(fx_gradcam_compute(m, img, 1, &o, &r), FX_OK); /* no callback: runs to the end */
+        fx_result_free(r);
+        fx_model_free(m);
+        cases++;
+    }
+    fclose(f);
+    assert_int_equal(cases, 4);
+    assert_string_equal(fx_status_str(FX_ERR_CANCELLED), "FX_ERR_CANCELLED: cancelled by the caller");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -930,6 +1086,8 @@ int main(void)
         cmocka_unit_test(test_float_input_contract),
         cmocka_unit_test(test_layer_1x1_refused),
         cmocka_unit_test(test_result_warnings),
+        cmocka_unit_test(test_predict_equals_compute),
+        cmocka_unit_test(test_gradient_free_channel_methods),
     };
     return cmocka_run_group_tests_name("engine", tests, setup, teardown);
 }

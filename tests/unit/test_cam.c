@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "fx_internal.h"
+#include "cam_free.h"
 
 /* Absolute tolerance for results of order 1 whose only inexactness is float
  * rounding (eps terms are worked into the expected values). */
@@ -355,7 +356,7 @@ static void test_batch_equals_per_sample(void **state)
     const float G1[8] = {0.2f, 0.4f, -0.3f, 1, 2, -2, 0.5f, 0.1f};
     memcpy(A + 8, A1, sizeof A1);
     memcpy(G + 8, G1, sizeof G1);
-    for (int32_t m = 0; m < FX_CAM_METHOD_COUNT; m++) {
+    for (int32_t m = 0; m <= FX_CAM_EIGENCAM; m++) { /* the methods computed from A and G alone */
         float batch[8], one[4];
         assert_int_equal(fx_cam_lowres(m, A, G, 2, 2, 2, 2, batch), FX_OK);
         assert_int_equal(fx_cam_lowres(m, EX_A, EX_G, 1, 2, 2, 2, one), FX_OK);
@@ -418,7 +419,7 @@ static void test_lowres_rejects_bad_arguments(void **state)
     const float one[1] = {1.0f};
     float out[1] = {-7.0f};
     assert_int_equal(fx_cam_lowres(FX_CAM_METHOD_COUNT, one, one, 1, 1, 1, 1, out), FX_ERR_INVALID_ARGUMENT);
-    assert_non_null(strstr(fx_last_error(), "unknown method 8"));
+    assert_non_null(strstr(fx_last_error(), "unknown method 10"));
     assert_non_null(strstr(fx_last_error(), "4 (layercam)"));
     assert_non_null(strstr(fx_last_error(), "7 (eigencam)"));
     assert_int_equal(fx_cam_lowres(-1, one, one, 1, 1, 1, 1, out), FX_ERR_INVALID_ARGUMENT);
@@ -450,7 +451,8 @@ static void test_method_names(void **state)
 {
     (void)state;
     const char *names[FX_CAM_METHOD_COUNT] = {"gradcam",  "gradcam++",           "hirescam",     "xgradcam",
-                                              "layercam", "gradcam-elementwise", "eigengradcam", "eigencam"};
+                                              "layercam", "gradcam-elementwise", "eigengradcam", "eigencam",
+                                              "scorecam", "ablationcam"};
     for (int32_t m = 0; m < FX_CAM_METHOD_COUNT; m++) {
         assert_string_equal(fx_cam_method_name(m), names[m]);
         int32_t parsed = -1;
@@ -471,8 +473,8 @@ static void test_method_names(void **state)
     assert_int_equal(parsed, FX_CAM_LAYERCAM);
 
     parsed = 42;
-    assert_int_equal(fx_cam_method_from_name("scorecam", &parsed), FX_ERR_INVALID_ARGUMENT);
-    assert_non_null(strstr(fx_last_error(), "'scorecam'"));
+    assert_int_equal(fx_cam_method_from_name("rise", &parsed), FX_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(fx_last_error(), "'rise'"));
     for (size_t i = 0; i < fx_cam_method_count(); i++) { /* every registry name and alias is listed */
         assert_non_null(strstr(fx_last_error(), fx_cam_method_at(i)->name));
         assert_non_null(strstr(fx_last_error(), fx_cam_method_at(i)->aliases));
@@ -760,6 +762,50 @@ static void test_upsample_rejects_bad_arguments(void **state)
         assert_int_equal(bytes[i], 0xAB);
 }
 
+/* Score-CAM and Ablation-CAM weights and maps, by hand. */
+static void test_channel_weight_methods(void **state)
+{
+    (void)state;
+    /* softmax([1, 2, 3]) = e^(s - 3) / (e^-2 + e^-1 + 1) */
+    const float scores[3] = {1.0f, 2.0f, 3.0f};
+    double w[3];
+    assert_int_equal(fx__score_cam_weights(scores, 3, w), FX_OK);
+    double z = exp(-2.0) + exp(-1.0) + 1.0;
+    assert_float_equal(w[0], exp(-2.0) / z, 1e-12);
+    assert_float_equal(w[1], exp(-1.0) / z, 1e-12);
+    assert_float_equal(w[2], 1.0 / z, 1e-12);
+    /* large scores do not overflow: softmax([1000, 1000]) = [0.5, 0.5] */
+    const float big[2] = {1000.0f, 1000.0f};
+    assert_int_equal(fx__score_cam_weights(big, 2, w), FX_OK);
+    assert_float_equal(w[0], 0.5, 1e-12);
+    const float bad[2] = {1.0f, NAN};
+    assert_int_equal(fx__score_cam_weights(bad, 2, w), FX_ERR_NUMERIC);
+    assert_non_null(strstr(fx_last_error(), "channel 1"));
+    /* (y - y_k) / y with y = 4: ablated [3, 5, 4] -> [0.25, -0.25, 0] */
+    const float ablated[3] = {3.0f, 5.0f, 4.0f};
+    assert_int_equal(fx__ablation_cam_weights(4.0, ablated, 3, w), FX_OK);
+    assert_float_equal(w[0], 0.25, 1e-12);
+    assert_float_equal(w[1], -0.25, 1e-12);
+    assert_float_equal(w[2], 0.0, 1e-12);
+    /* a negative score (class 0 of a single-logit model, -logit): same formula */
+    assert_int_equal(fx__ablation_cam_weights(-2.0, ablated, 1, w), FX_OK);
+    assert_float_equal(w[0], 2.5, 1e-12); /* (-2 - 3) / -2 */
+    assert_int_equal(fx__ablation_cam_weights(0.0, ablated, 3, w), FX_ERR_NUMERIC);
+    assert_non_null(strstr(fx_last_error(), "divide by it"));
+    /* map = ReLU(0.5 A0 - 1 A1): A0 = [2, 0, 4, 1], A1 = [1, 1, 1, 3] -> [0, -1, 1, -2.5] -> [0, 0, 1, 0] */
+    const float A[8] = {2, 0, 4, 1, 1, 1, 1, 3};
+    const double cw[2] = {0.5, -1.0};
+    float map[4];
+    assert_int_equal(fx__cam_from_weights(A, cw, 2, 4, map), FX_OK);
+    const float want[4] = {0.0f, 0.0f, 1.0f, 0.0f};
+    assert_map(map, want, 4, TOL);
+    /* fx_cam_lowres cannot compute them: they need forward passes */
+    float out[4];
+    assert_int_equal(fx_cam_lowres(FX_CAM_SCORECAM, A, NULL, 1, 2, 2, 2, out), FX_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(fx_last_error(), "Score-CAM needs forward passes"));
+    assert_int_equal(fx_cam_lowres(FX_CAM_ABLATIONCAM, A, NULL, 1, 2, 2, 2, out), FX_ERR_INVALID_ARGUMENT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -793,6 +839,7 @@ int main(void)
         cmocka_unit_test(test_map_normalize_in_place),
         cmocka_unit_test(test_map_normalize_rejects_bad_maps),
         cmocka_unit_test(test_upsample_rejects_bad_arguments),
+        cmocka_unit_test(test_channel_weight_methods),
     };
     return cmocka_run_group_tests_name("cam", tests, NULL, NULL);
 }

@@ -26,12 +26,13 @@ static void test_status_values_are_pinned(void **state)
     assert_int_equal(FX_ERR_NUMERIC, -10);
     assert_int_equal(FX_ERR_NOT_AVAILABLE, -11);
     assert_int_equal(FX_ERR_INTERNAL, -12);
+    assert_int_equal(FX_ERR_CANCELLED, -13);
 }
 
 static void test_status_str_names_every_code(void **state)
 {
     (void)state;
-    for (fx_status s = FX_OK; s >= FX_ERR_INTERNAL; s--) {
+    for (fx_status s = FX_OK; s >= FX_ERR_CANCELLED; s--) {
         const char *name = fx_status_str(s);
         assert_non_null(name);
         assert_int_equal(strncmp(name, "FX_", 3), 0);
