@@ -16,6 +16,7 @@
  * with the reason, on stderr and in the summaries: never skipped silently. */
 #include "batch.h"
 #include "lib/atomic_file.h"
+#include "pipeline.h"
 #include "report.h"
 #include "shard.h"
 
@@ -411,14 +412,59 @@ static size_t remove_stale_temporaries(const batch_run *run, const char *dir, un
     return removed;
 }
 
-static void record_failure(batch_run *run, batch_item *item, const char *what, const char *why)
+/* Marks an item failed. Its progress line comes when the write stage reaches
+ * it (report_failure), so that lines keep the input order when the stages of
+ * the pipeline overlap. */
+static void mark_failed(batch_item *item, const char *what, const char *why)
 {
     item->state = ITEM_FAILED;
     free(item->reason);
     item->reason = cli_strdup_printf("%s: %s", what, why);
+}
+
+static void report_failure(batch_run *run, const batch_item *item)
+{
     char *outcome = cli_strdup_printf("FAILED (%s)", item->reason);
     cli_progress_step(&run->progress, item->rel, outcome, true);
     free(outcome);
+}
+
+static void record_failure(batch_run *run, batch_item *item, const char *what, const char *why)
+{
+    mark_failed(item, what, why);
+    report_failure(run, item);
+}
+
+/* A write that failed for want of space (a full disk, a quota, a file size
+ * limit) fails every later one too: the run stops there, with the figures
+ * written so far whole (atomic writes), and the summary says where. The
+ * library reports the system's message (strerror), matched here. */
+static bool is_out_of_space(const char *message)
+{
+    const int codes[] = {ENOSPC, EDQUOT, EFBIG};
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+        if (strstr(message, strerror(codes[i]))) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void stop_run(batch_run *run, const batch_item *item, const char *why)
+{
+    pthread_mutex_lock(&run->stop_lock);
+    if (!run->stopped) {
+        run->stopped = cli_strdup_printf("stopped at %s: %s; the images after it were not processed", item->rel, why);
+    }
+    pthread_mutex_unlock(&run->stop_lock);
+}
+
+static bool is_stopping(batch_run *run)
+{
+    pthread_mutex_lock(&run->stop_lock);
+    bool stopping = run->stopped != NULL;
+    pthread_mutex_unlock(&run->stop_lock);
+    return stopping;
 }
 
 static void finish_item(batch_run *run, batch_item *item, const fx_image *image, const fx_result *result, size_t i)
@@ -438,6 +484,9 @@ static void finish_item(batch_run *run, batch_item *item, const fx_image *image,
     fx_status status = cli_write_output(run->s, run->model, image, result, i, 0, item->output, item->rel, boxes);
     if (status != FX_OK) {
         record_failure(run, item, "cannot write the output", fx_last_error());
+        if (is_out_of_space(fx_last_error())) {
+            stop_run(run, item, cli_message(fx_last_error()));
+        }
         return;
     }
     item->state = ITEM_DONE;
@@ -453,67 +502,129 @@ static void finish_item(batch_run *run, batch_item *item, const fx_image *image,
     }
 }
 
-/* One image, for a batch whose joint computation failed: finds which image
- * was at fault without failing the others. */
-static void compute_alone(batch_run *run, batch_item *item, const fx_image *image)
-{
-    fx_result *result = NULL;
-    fx_status status = fx_gradcam_compute(run->model, image, 1, &run->opts, &result);
-    if (status != FX_OK) {
-        record_failure(run, item, "cannot compute the heatmap", fx_last_error());
-        return;
-    }
-    cli_warn_result(result, CLI_ALL_IMAGES, item->rel, &run->progress);
-    finish_item(run, item, image, result, 0);
-    fx_result_free(result);
-}
-
 /* A wrong layer (or device) fails every image the same way: stop at once. */
 static bool is_fatal(fx_status status)
 {
     return status == FX_ERR_LAYER || status == FX_ERR_DEVICE || status == FX_ERR_NOT_AVAILABLE;
 }
 
-/* The decoded images of one forward pass, and what they hold in memory. */
+/* One forward pass and the items it covers: every pending item of its span
+ * of the input list in order, also those whose image could not be read, so
+ * that their lines keep their place. */
+typedef struct chunk_entry {
+    batch_item *item;
+    size_t image; /* index in images, for an item that was read */
+} chunk_entry;
+
 typedef struct chunk {
-    fx_image *images;
-    batch_item **items;
-    size_t count;
+    chunk_entry *entries;
+    size_t entry_count, entry_capacity;
+    fx_image *images; /* batch_size slots */
+    size_t count;     /* images read */
     uint64_t bytes;
+    bool computed;    /* compute_chunk ran (not after a fatal error) */
+    fx_result *result;  /* of the whole pass, or NULL ... */
+    fx_result **alone;  /* ... one per image, when the pass failed as a whole */
+    fx_status fatal;    /* FX_OK, or the status that stops the run */
 } chunk;
 
-/* Computes and writes the chunk's images, then frees them. Returns
- * CLI_EXIT_OK or the exit status of a fatal error. */
-static int process_chunk(batch_run *run, chunk *c)
+static chunk *chunk_new(uint32_t batch_size)
 {
-    int rc = CLI_EXIT_OK;
-    if (c->count > 0) {
-        double start = cli_now();
-        fx_result *result = NULL;
-        fx_status status = fx_gradcam_compute(run->model, c->images, c->count, &run->opts, &result);
-        run->compute_seconds += cli_now() - start;
-        if (status == FX_OK) {
-            cli_warn_result(result, -1, NULL, &run->progress);
-            for (size_t k = 0; k < c->count; k++) {
-                cli_warn_result(result, (int64_t)k, c->items[k]->rel, &run->progress);
-                finish_item(run, c->items[k], &c->images[k], result, k);
-            }
-        } else if (is_fatal(status)) {
-            cli_progress_finish(&run->progress);
-            rc = cli_compute_failed(run->s->command, status);
-        } else {
-            for (size_t k = 0; k < c->count; k++) {
-                compute_alone(run, c->items[k], &c->images[k]);
-            }
-        }
-        fx_result_free(result);
+    chunk *c = calloc(1, sizeof *c);
+    if (!c || !(c->images = calloc(batch_size, sizeof *c->images))) {
+        out_of_memory();
     }
+    return c;
+}
+
+static void chunk_add(chunk *c, batch_item *item, size_t image)
+{
+    if (c->entry_count == c->entry_capacity) {
+        size_t cap = c->entry_capacity ? c->entry_capacity * 2 : 16;
+        chunk_entry *grown = realloc(c->entries, cap * sizeof *grown);
+        if (!grown) {
+            out_of_memory();
+        }
+        c->entries = grown;
+        c->entry_capacity = cap;
+    }
+    c->entries[c->entry_count++] = (chunk_entry){item, image};
+}
+
+static void chunk_free(chunk *c)
+{
     for (size_t k = 0; k < c->count; k++) {
         fx_image_free(&c->images[k]);
+        if (c->alone) {
+            fx_result_free(c->alone[k]);
+        }
     }
-    c->count = 0;
-    c->bytes = 0;
-    return rc;
+    fx_result_free(c->result);
+    free(c->alone);
+    free(c->images);
+    free(c->entries);
+    free(c);
+}
+
+/* The model's stage: the pass, or when it fails as a whole (not for a reason
+ * that fails every image), each image alone, to find which one was at fault
+ * without failing the others. false on a fatal error. */
+static bool compute_chunk(batch_run *run, chunk *c)
+{
+    c->computed = true;
+    if (c->count == 0) {
+        return true;
+    }
+    double start = cli_now();
+    fx_status status = fx_gradcam_compute(run->model, c->images, c->count, &run->opts, &c->result);
+    if (status != FX_OK) {
+        c->result = NULL;
+        if (is_fatal(status)) {
+            c->fatal = status;
+            run->compute_seconds += cli_now() - start;
+            return false;
+        }
+        c->alone = calloc(c->count, sizeof *c->alone);
+        if (!c->alone) {
+            out_of_memory();
+        }
+        for (size_t e = 0; e < c->entry_count; e++) {
+            chunk_entry *entry = &c->entries[e];
+            if (entry->item->state == ITEM_PENDING &&
+                fx_gradcam_compute(run->model, &c->images[entry->image], 1, &run->opts, &c->alone[entry->image]) != FX_OK) {
+                c->alone[entry->image] = NULL;
+                mark_failed(entry->item, "cannot compute the heatmap", fx_last_error());
+            }
+        }
+    }
+    run->compute_seconds += cli_now() - start;
+    return true;
+}
+
+/* The writing stage: figures, progress lines and warnings, in input order;
+ * frees the chunk. After a full disk (stop_run) the rest stays pending. */
+static void write_chunk(batch_run *run, chunk *c)
+{
+    if (c->computed && c->result && !is_stopping(run)) {
+        cli_warn_result(c->result, -1, NULL, &run->progress);
+    }
+    for (size_t e = 0; e < c->entry_count && c->computed && !c->fatal && !is_stopping(run); e++) {
+        batch_item *item = c->entries[e].item;
+        size_t k = c->entries[e].image;
+        if (item->state == ITEM_FAILED) {
+            report_failure(run, item);
+        } else if (c->result) {
+            cli_warn_result(c->result, (int64_t)k, item->rel, &run->progress);
+            finish_item(run, item, &c->images[k], c->result, k);
+        } else {
+            cli_warn_result(c->alone[k], CLI_ALL_IMAGES, item->rel, &run->progress);
+            finish_item(run, item, &c->images[k], c->alone[k], 0);
+        }
+    }
+    if (c->fatal && !run->fatal) {
+        run->fatal = c->fatal;
+    }
+    chunk_free(c);
 }
 
 /* Memory an image of w x h pixels holds while its pass runs: the decoded
@@ -551,54 +662,78 @@ static uint64_t estimate_bytes(const char *path)
     return pass_bytes(width, height, (uint64_t)channels * (depth == 16 ? 2 : 1));
 }
 
-/* Loads the pending items lazily into passes of at most --batch-size images
- * and --batch-memory bytes (an image larger than the budget runs alone). */
-static int run_items(batch_run *run, size_t limit)
+/* The reading stage: the next pass of at most --batch-size images and
+ * --batch-memory bytes (an image larger than the budget runs alone), decoded
+ * from the pending items from run->next on; NULL when none is left or the
+ * run is stopping. */
+static chunk *load_chunk(batch_run *run)
 {
     const cli_settings *s = run->s;
-    chunk c = {calloc(s->batch_size, sizeof *c.images), calloc(s->batch_size, sizeof *c.items), 0, 0};
-    if (!c.images || !c.items) {
-        out_of_memory();
+    chunk *c = chunk_new(s->batch_size);
+    while (run->next < run->limit && !is_stopping(run)) {
+        batch_item *item = &run->pngs.items[run->next];
+        if (item->state != ITEM_PENDING) {
+            run->next++;
+            continue;
+        }
+        if (c->count > 0 && c->bytes + estimate_bytes(item->input) > s->batch_memory) {
+            break;
+        }
+        run->next++;
+        const char *why = NULL;
+        fx_image *image = &c->images[c->count];
+        if (cli_load_image(s, item->input, image, &why) != FX_OK) {
+            mark_failed(item, "cannot read the image", why);
+            chunk_add(c, item, 0);
+            continue;
+        }
+        chunk_add(c, item, c->count++);
+        c->bytes += (uint64_t)image->stride * image->height + pass_bytes(image->width, image->height, 0);
+        if (c->count == s->batch_size || c->bytes >= s->batch_memory) {
+            break;
+        }
     }
+    if (c->entry_count == 0) {
+        chunk_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static void *pipeline_load(void *user)
+{
+    return load_chunk(user);
+}
+
+static bool pipeline_compute(void *user, void *unit)
+{
+    return compute_chunk(user, unit);
+}
+
+static void pipeline_write(void *user, void *unit)
+{
+    write_chunk(user, unit);
+}
+
+/* Runs the pending items: read, model, write; with --io-threads >= 1 the
+ * three overlap (cli/pipeline.c), in the same passes and the same order.
+ * Returns CLI_EXIT_OK or the exit status of a fatal error. */
+static int run_items(batch_run *run, size_t limit)
+{
     size_t pending = 0;
     for (size_t i = 0; i < limit; i++) {
         pending += run->pngs.items[i].state == ITEM_PENDING;
     }
+    run->next = 0;
+    run->limit = limit;
     cli_progress_start(&run->progress, stderr, pending);
-    int rc = CLI_EXIT_OK;
-    for (size_t i = 0; i < limit && rc == CLI_EXIT_OK; i++) {
-        batch_item *item = &run->pngs.items[i];
-        if (item->state != ITEM_PENDING) {
-            continue;
-        }
-        if (c.count > 0 && c.bytes + estimate_bytes(item->input) > s->batch_memory) {
-            rc = process_chunk(run, &c);
-            if (rc != CLI_EXIT_OK) {
-                break;
-            }
-        }
-        const char *why = NULL;
-        fx_image *image = &c.images[c.count];
-        if (cli_load_image(s, item->input, image, &why) != FX_OK) {
-            record_failure(run, item, "cannot read the image", why);
-            continue;
-        }
-        c.items[c.count++] = item;
-        c.bytes += (uint64_t)image->stride * image->height + pass_bytes(image->width, image->height, 0);
-        if (c.count == s->batch_size || c.bytes >= s->batch_memory) {
-            rc = process_chunk(run, &c);
-        }
-    }
-    if (rc == CLI_EXIT_OK) {
-        rc = process_chunk(run, &c);
-    }
-    for (size_t k = 0; k < c.count; k++) {
-        fx_image_free(&c.images[k]);
-    }
+    cli_pipeline stages = {run, pipeline_load, pipeline_compute, pipeline_write};
+    cli_pipeline_run(&stages, run->s->io_threads > 0);
     cli_progress_finish(&run->progress);
-    free(c.images);
-    free(c.items);
-    return rc;
+    if (run->stopped) {
+        cli_error(run->s->command, "%s", cli_message(run->stopped));
+    }
+    return run->fatal ? cli_compute_failed(run->s->command, run->fatal) : CLI_EXIT_OK;
 }
 
 static int check_dirs(batch_run *run)
@@ -681,6 +816,7 @@ int cli_run_batch(const cli_settings *s)
     batch_run run;
     memset(&run, 0, sizeof run);
     run.s = s;
+    pthread_mutex_init(&run.stop_lock, NULL);
     run.method = s->method_count ? s->methods[0] : FX_CAM_GRADCAM;
     run.suffix = cli_strdup_printf("_%s%s.png", cli_method_slug(run.method),
                                    s->heatmap_only ? "_heatmap" : s->overlay_only ? "_overlay" : "");
@@ -745,6 +881,8 @@ int cli_run_batch(const cli_settings *s)
     cli_annotations_free(&run.boxes);
     batch_free_previous(&run.previous);
     free(run.suffix);
+    free(run.stopped);
+    pthread_mutex_destroy(&run.stop_lock);
     free((char *)run.layer);
     fx_model_free(run.model);
     return rc;

@@ -6,6 +6,7 @@
 
 #include "annotations.h"
 
+#include <pthread.h>
 #include <sys/types.h>
 
 enum item_state {
@@ -77,6 +78,10 @@ typedef struct batch_run {
     cli_progress progress;
     const char *layer;    /* from the first result */
     double compute_seconds;
+    size_t next, limit;   /* the reading stage's next item; items below limit are processed */
+    fx_status fatal;      /* the status that stopped every image (a wrong layer), or FX_OK */
+    pthread_mutex_t stop_lock;
+    char *stopped;        /* why the run stopped early (a full disk), or NULL; under stop_lock */
 } batch_run;
 
 /* Reads <output-dir>/summary.csv when it exists and has fxcam's header;

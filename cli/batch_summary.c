@@ -325,6 +325,9 @@ int batch_write_summaries(batch_run *run, double total_seconds, size_t processed
         cli_text_printf(&txt, "earlier run:  %zu results of the previous summary included (%zu skipped now, %zu "
                         "beyond --max-images)\n", carried, carried - beyond, beyond);
     }
+    if (run->stopped) {
+        cli_text_printf(&txt, "stopped:      %s\n", cli_name(run->stopped));
+    }
     cli_text_printf(&txt, "ignored:      %zu files that are not images fxcam reads, or not regular files (listed "
                     "below)\n\n", ignored);
     write_class_table(&txt, run, &st);

@@ -221,8 +221,9 @@ static size_t printable_utf8(const unsigned char *p)
 static const char *escape(const char *text, bool keep_lines)
 {
     enum { SLOTS = 8, SIZE = 1024 };
-    static char slots[SLOTS][SIZE];
-    static unsigned next;
+    /* per thread: fxcam batch writes figures on a thread of its own (pipeline.c) */
+    static _Thread_local char slots[SLOTS][SIZE];
+    static _Thread_local unsigned next;
     char *out = slots[next++ % SLOTS];
     size_t used = 0;
     const unsigned char *p = (const unsigned char *)(text ? text : "(null)");
@@ -276,7 +277,7 @@ static void replace_first(char *text, const char *from, const char *to)
 
 fx_status cli_load_image(const cli_settings *s, const char *path, fx_image *out, const char **why)
 {
-    static char reason[2048];
+    static _Thread_local char reason[2048]; /* batch reads on a thread of its own */
     fx_load_options limits;
     fx_load_options_init(&limits);
     if (s->max_pixels) {

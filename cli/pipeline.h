@@ -1,0 +1,29 @@
+/* An ordered three-stage pipeline for fxcam batch: load the next unit of
+ * work, compute the current one, write the previous one. Units pass through
+ * each stage in the order load() made them, one at a time per stage. */
+#ifndef FXCAM_CLI_PIPELINE_H
+#define FXCAM_CLI_PIPELINE_H
+
+#include <stdbool.h>
+
+typedef struct cli_pipeline {
+    void *user;
+    /* The next unit, or NULL when there is none (or the run is stopping).
+     * Runs on the reading thread. */
+    void *(*load)(void *user);
+    /* Runs on the calling thread, for every unit until it returns false (a
+     * fatal error): from then on nothing more is loaded, and the units
+     * already loaded go to write() without compute() (the unit records
+     * whether it was computed). */
+    bool (*compute)(void *user, void *unit);
+    /* Runs on the writing thread; owns and frees the unit. */
+    void (*write)(void *user, void *unit);
+} cli_pipeline;
+
+/* overlap false: load, compute, write, one unit after another on this
+ * thread. true: one reading and one writing thread beside this one; at most
+ * one unit is loaded ahead, one waits for the writer and one is being
+ * written, so at most four units exist at once. */
+void cli_pipeline_run(const cli_pipeline *p, bool overlap);
+
+#endif
