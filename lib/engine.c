@@ -1015,7 +1015,8 @@ typedef struct channel_work {
     const float *weights;
     uint32_t classes;
     uint64_t done, total;
-    int pending;     /* the total is known after the first forward (channels of the layer) */
+    int pending;     /* methods with channel passes, until the total is known after the first
+                      * forward (it needs the layer's channel count); then 0 */
     size_t images;   /* images of the call */
 } channel_work;
 
@@ -1189,7 +1190,7 @@ static fx_status run_batch(fx_model *m, fx_result *r, const fx_image *images, si
 static fx_status run_batches(fx_model *m, const fx_image *images, size_t n, const fx_gradcam_options *o,
                              fx_result *r)
 {
-    channel_work work = {o, NULL, 0, 0, 0, channel_method_count(r) ? 1 : 0, n};
+    channel_work work = {o, NULL, 0, 0, 0, (int)channel_method_count(r), n};
     uint32_t batch = o->batch_size ? o->batch_size : FX_DEFAULT_BATCH;
     if (batch > n)
         batch = (uint32_t)n;

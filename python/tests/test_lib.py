@@ -47,7 +47,8 @@ STRUCTS = {
     "fx_cam_method_info": ("CamMethodInfo", ["struct_size", "id", "name", "aliases", "title", "slug", "description",
                                              "reference", "needs"]),
     "fx_gradcam_options": ("GradcamOptions", ["struct_size", "layer", "target_class", "methods", "method_count",
-                                              "batch_size", "keep_raw"]),
+                                              "batch_size", "keep_raw", "image_info", "channel_batch_size",
+                                              "progress", "progress_user"]),
 }
 
 
