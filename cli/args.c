@@ -84,7 +84,8 @@ static const cli_option options[OPT_COUNT] = {
      "needs no --boxes)"},
     {OPT_IO_THREADS, "io-threads", "io_threads", 0, "N",
      "1 (default): read and decode the next pass and write the figures of the previous one while the "
-     "model runs (one thread each, outputs in input order, up to 4 passes in memory); 0: one after another"},
+     "model runs (one thread each, outputs in input order; the passes in flight share --batch-memory); 0: one "
+     "after another"},
 };
 
 static void print_message(const char *command, const char *fmt, va_list ap)

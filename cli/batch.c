@@ -523,6 +523,7 @@ typedef struct chunk {
     size_t count;     /* images read */
     uint64_t bytes;
     bool computed;    /* compute_chunk ran (not after a fatal error) */
+    bool counted;     /* bytes are in run->in_flight */
     fx_result *result;  /* of the whole pass, or NULL ... */
     fx_result **alone;  /* ... one per image, when the pass failed as a whole */
     fx_status fatal;    /* FX_OK, or the status that stops the run */
@@ -551,8 +552,34 @@ static void chunk_add(chunk *c, batch_item *item, size_t image)
     c->entries[c->entry_count++] = (chunk_entry){item, image};
 }
 
-static void chunk_free(chunk *c)
+/* Every pass read and not yet written counts against --batch-memory, so that
+ * overlapping the stages does not multiply the memory a run holds. */
+static void count_in_flight(batch_run *run, uint64_t bytes, bool add)
 {
+    pthread_mutex_lock(&run->stop_lock);
+    run->in_flight = add ? run->in_flight + bytes : run->in_flight - bytes;
+    pthread_cond_broadcast(&run->memory_freed);
+    pthread_mutex_unlock(&run->stop_lock);
+}
+
+/* The reading stage waits while the passes in flight and the one it builds
+ * would exceed --batch-memory; with nothing in flight it goes on (an image
+ * larger than the budget runs alone). One step after another, nothing is
+ * ever in flight here. */
+static void wait_for_memory(batch_run *run, uint64_t more)
+{
+    pthread_mutex_lock(&run->stop_lock);
+    while (run->in_flight > 0 && run->in_flight + more > run->s->batch_memory && !run->stopped) {
+        pthread_cond_wait(&run->memory_freed, &run->stop_lock);
+    }
+    pthread_mutex_unlock(&run->stop_lock);
+}
+
+static void chunk_free(batch_run *run, chunk *c)
+{
+    if (c->counted) {
+        count_in_flight(run, c->bytes, false);
+    }
     for (size_t k = 0; k < c->count; k++) {
         fx_image_free(&c->images[k]);
         if (c->alone) {
@@ -624,7 +651,7 @@ static void write_chunk(batch_run *run, chunk *c)
     if (c->fatal && !run->fatal) {
         run->fatal = c->fatal;
     }
-    chunk_free(c);
+    chunk_free(run, c);
 }
 
 /* Memory an image of w x h pixels holds while its pass runs: the decoded
@@ -676,9 +703,11 @@ static chunk *load_chunk(batch_run *run)
             run->next++;
             continue;
         }
-        if (c->count > 0 && c->bytes + estimate_bytes(item->input) > s->batch_memory) {
+        uint64_t estimate = estimate_bytes(item->input);
+        if (c->count > 0 && c->bytes + estimate > s->batch_memory) {
             break;
         }
+        wait_for_memory(run, c->bytes + estimate);
         run->next++;
         const char *why = NULL;
         fx_image *image = &c->images[c->count];
@@ -694,9 +723,11 @@ static chunk *load_chunk(batch_run *run)
         }
     }
     if (c->entry_count == 0) {
-        chunk_free(c);
+        chunk_free(run, c);
         return NULL;
     }
+    count_in_flight(run, c->bytes, true);
+    c->counted = true;
     return c;
 }
 
@@ -817,6 +848,7 @@ int cli_run_batch(const cli_settings *s)
     memset(&run, 0, sizeof run);
     run.s = s;
     pthread_mutex_init(&run.stop_lock, NULL);
+    pthread_cond_init(&run.memory_freed, NULL);
     run.method = s->method_count ? s->methods[0] : FX_CAM_GRADCAM;
     run.suffix = cli_strdup_printf("_%s%s.png", cli_method_slug(run.method),
                                    s->heatmap_only ? "_heatmap" : s->overlay_only ? "_overlay" : "");
@@ -882,6 +914,7 @@ int cli_run_batch(const cli_settings *s)
     batch_free_previous(&run.previous);
     free(run.suffix);
     free(run.stopped);
+    pthread_cond_destroy(&run.memory_freed);
     pthread_mutex_destroy(&run.stop_lock);
     free((char *)run.layer);
     fx_model_free(run.model);

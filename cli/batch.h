@@ -82,6 +82,8 @@ typedef struct batch_run {
     fx_status fatal;      /* the status that stopped every image (a wrong layer), or FX_OK */
     pthread_mutex_t stop_lock;
     char *stopped;        /* why the run stopped early (a full disk), or NULL; under stop_lock */
+    uint64_t in_flight;   /* bytes of the passes read and not yet written; under stop_lock */
+    pthread_cond_t memory_freed;
 } batch_run;
 
 /* Reads <output-dir>/summary.csv when it exists and has fxcam's header;

@@ -23,7 +23,8 @@ typedef struct cli_pipeline {
 /* overlap false: load, compute, write, one unit after another on this
  * thread. true: one reading and one writing thread beside this one; at most
  * one unit is loaded ahead, one waits for the writer and one is being
- * written, so at most four units exist at once. */
+ * written, so at most four units exist at once (load() may bound them
+ * further: fxcam batch keeps their bytes within --batch-memory). */
 void cli_pipeline_run(const cli_pipeline *p, bool overlap);
 
 #endif

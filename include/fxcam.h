@@ -203,7 +203,7 @@ FX_API fx_status fx_image_load_memory(const void *png, size_t size, const fx_loa
 
 typedef struct fx_save_options {
     uint32_t struct_size;      /* sizeof(fx_save_options) */
-    int32_t compression_level; /* zlib level 0..9; default 3 (fast) */
+    int32_t compression_level; /* zlib level 0..9; default 1 (fastest that compresses) */
 } fx_save_options;
 
 FX_API void fx_save_options_init(fx_save_options *opts);

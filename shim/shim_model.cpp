@@ -13,6 +13,7 @@
 #include <cstring>
 #include <sstream>
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -148,13 +149,25 @@ fx_status parse_device(const char *name, torch::Device *device)
     return FX_OK;
 }
 
+// CPUs this process may run on: a cpuset (taskset, Slurm, a container) can
+// allow fewer than are online, and more OpenMP threads than CPUs make the
+// threads wait for each other (docs/performance.md, "Steady under load").
+long available_cpus()
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        return CPU_COUNT(&set);
+    return sysconf(_SC_NPROCESSORS_ONLN);
+}
+
 // threads: -1 leaves the process's setting alone (a PyTorch program that
-// loads a model between epochs keeps its own), 0 = all online CPUs.
+// loads a model between epochs keeps its own), 0 = every CPU this process
+// may run on.
 void set_threads(int32_t threads)
 {
     if (threads < 0)
         return;
-    long n = threads > 0 ? threads : sysconf(_SC_NPROCESSORS_ONLN);
+    long n = threads > 0 ? threads : available_cpus();
     if (n < 1)
         n = 1;
     if (at::get_num_threads() != (int)n)

@@ -855,7 +855,7 @@ static void test_save_options_defaults(void **state)
     memset(&s, 0x5a, sizeof s);
     fx_save_options_init(&s);
     assert_int_equal(s.struct_size, sizeof s);
-    assert_int_equal(s.compression_level, 3);
+    assert_int_equal(s.compression_level, 1);
     fx_load_options l;
     memset(&l, 0x5a, sizeof l);
     fx_load_options_init(&l);
