@@ -35,6 +35,18 @@ class FxImage(ctypes.Structure):
                 ("height", ctypes.c_uint32), ("channels", ctypes.c_uint32), ("pixel_type", ctypes.c_int32)]
 
 
+class ImageInfo(ctypes.Structure):
+    """fx_image_info: what a loader found out about the samples (the range they occupy)."""
+    _fields_ = [("struct_size", ctypes.c_uint32), ("bits_stored", ctypes.c_uint32),
+                ("significant_bits", ctypes.c_uint32), ("format", ctypes.c_int32)]
+
+
+class Intensity(ctypes.Structure):
+    """fx_intensity: the rule that turns stored samples into [0,1]."""
+    _fields_ = [("struct_size", ctypes.c_uint32), ("mode", ctypes.c_int32), ("bits_stored", ctypes.c_uint32),
+                ("window_center", ctypes.c_float), ("window_width", ctypes.c_float)]
+
+
 class LoadOptions(ctypes.Structure):
     _fields_ = [("struct_size", ctypes.c_uint32), ("max_width", ctypes.c_uint32),
                 ("max_height", ctypes.c_uint32), ("max_pixels", ctypes.c_uint64),
@@ -42,7 +54,7 @@ class LoadOptions(ctypes.Structure):
                 ("frame", ctypes.c_uint32),
                 # fx_load_options.info (fx_image_info *): the library's init writes the whole struct,
                 # so the binding's must be as large (a smaller one is a heap overflow)
-                ("info", ctypes.c_void_p)]
+                ("info", ctypes.POINTER(ImageInfo))]
 
 
 LOAD_OPTIONS_V1_SIZE = LoadOptions.frame.offset
@@ -99,10 +111,36 @@ class GradcamOptions(ctypes.Structure):
     _fields_ = [("struct_size", ctypes.c_uint32), ("layer", ctypes.c_char_p), ("target_class", ctypes.c_int32),
                 ("methods", c_int32_p), ("method_count", ctypes.c_uint32), ("batch_size", ctypes.c_uint32),
                 ("keep_raw", ctypes.c_int32),
-                ("image_info", ctypes.c_void_p),  # fx_gradcam_options.image_info (same reason as LoadOptions.info)
+                ("image_info", ctypes.POINTER(ImageInfo)),  # const fx_image_info *: n entries or NULL
                 # 0.2: Score-CAM/Ablation-CAM batch and progress callback (ProgressCallback or None)
                 ("channel_batch_size", ctypes.c_uint32), ("progress", ctypes.c_void_p),
-                ("progress_user", ctypes.c_void_p)]
+                ("progress_user", ctypes.c_void_p),
+                # 0.2: per-image targets and class weights; Smooth Grad-CAM++ samples, noise and seed
+                ("target_classes", c_int32_p), ("class_weights", c_float_p), ("class_weight_count", ctypes.c_uint32),
+                ("smooth_samples", ctypes.c_uint32), ("smooth_noise", ctypes.c_float), ("smooth_seed", ctypes.c_uint64)]
+
+
+class FaithfulnessOptions(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_uint32), ("steps", ctypes.c_uint32), ("deletion_baseline", ctypes.c_int32),
+                ("blur_sigma", ctypes.c_float), ("road_steps", ctypes.c_uint32), ("road_noise", ctypes.c_float),
+                ("seed", ctypes.c_uint64), ("batch_size", ctypes.c_uint32)]
+
+
+class Faithfulness(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_uint32), ("score", ctypes.c_float), ("explanation_score", ctypes.c_float),
+                ("average_drop", ctypes.c_float), ("increase", ctypes.c_int32), ("deletion_auc", ctypes.c_float),
+                ("insertion_auc", ctypes.c_float), ("road_morf", ctypes.c_float), ("road_lerf", ctypes.c_float)]
+
+
+class FaithfulnessSummary(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_uint32), ("images", ctypes.c_uint32), ("average_drop", ctypes.c_float),
+                ("increase_in_confidence", ctypes.c_float), ("deletion_auc", ctypes.c_float),
+                ("insertion_auc", ctypes.c_float), ("road_morf", ctypes.c_float), ("road_lerf", ctypes.c_float)]
+
+
+# fx_score_batch_fn: fx_status (*)(void *user, const fx_image *images, size_t n, float *scores)
+ScoreBatchCallback = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.POINTER(FxImage), ctypes.c_size_t,
+                                      ctypes.POINTER(ctypes.c_float))
 
 
 # int (*progress)(void *user, uint64_t done, uint64_t total) of fx_gradcam_options;
@@ -116,6 +154,9 @@ PIXEL_U8, PIXEL_U16, PIXEL_F32 = 1, 2, 3
 CAM_NEEDS_GRADIENTS, CAM_NEEDS_EXTRA_FORWARDS, CAM_NEEDS_INPUT_GRADIENTS = 1, 2, 4
 OUTPUT_AUTO, OUTPUT_LOGITS, OUTPUT_PROBABILITIES = 0, 1, 2
 WARN_TRAINING_MODE, WARN_OUTPUT_KIND, WARN_LAYER_1X1, WARN_ZERO_MAP, WARN_UPSCALE, WARN_DOWNSCALE = 1, 2, 3, 4, 5, 6
+WARN_NOT_SEEN, WARN_CLIPPED = 7, 8
+INTENSITY_AUTO, INTENSITY_CONTAINER, INTENSITY_BITS, INTENSITY_MINMAX, INTENSITY_WINDOW = 0, 1, 2, 3, 4
+RESIZE_DEFAULT, RESIZE_STRETCH, RESIZE_STRETCH_ANTIALIAS, RESIZE_LETTERBOX, RESIZE_SHORTER_SIDE_CROP = 0, 1, 2, 3, 4
 
 _img_p = ctypes.POINTER(FxImage)
 _handle = ctypes.c_void_p
@@ -140,6 +181,11 @@ PROTOTYPES = {
     "fx_save_options_init": (None, [ctypes.POINTER(SaveOptions)]),
     "fx_image_save": (_status, [_str, _img_p, ctypes.POINTER(SaveOptions)]),
     "fx_image_to_rgb8": (_status, [_img_p, _img_p]),
+    "fx_intensity_init": (None, [ctypes.POINTER(Intensity)]),
+    "fx_intensity_name": (_str, [_i32]),
+    "fx_intensity_from_name": (_status, [_str, c_int32_p]),
+    "fx_image_to_unit": (_status, [_img_p, ctypes.POINTER(Intensity), ctypes.POINTER(ImageInfo), _img_p]),
+    "fx_image_to_rgb8_intensity": (_status, [_img_p, ctypes.POINTER(Intensity), ctypes.POINTER(ImageInfo), _img_p]),
     "fx_resize_bilinear": (_status, [_img_p, _img_p]),
     "fx_cam_method_count": (_size, []),
     "fx_cam_method_at": (ctypes.POINTER(CamMethodInfo), [_size]),
@@ -163,6 +209,8 @@ PROTOTYPES = {
     "fx_figure_compose": (_status, [_img_p, _img_p, ctypes.POINTER(FigureOptions), _img_p]),
     "fx_figure_compare": (_status, [_img_p, _img_p, _str, _img_p, _str, ctypes.POINTER(FigureOptions), _img_p]),
     "fx_model_options_init": (None, [ctypes.POINTER(ModelOptions)]),
+    "fx_resize_mode_name": (_str, [_i32]),
+    "fx_resize_mode_from_name": (_status, [_str, c_int32_p]),
     "fx_model_load": (_status, [_str, ctypes.POINTER(ModelOptions), _handle_p]),
     "fx_model_load_memory": (_status, [ctypes.c_void_p, _size, ctypes.POINTER(ModelOptions), _handle_p]),
     "fx_model_free": (None, [_handle]),
@@ -178,6 +226,7 @@ PROTOTYPES = {
     "fx_model_layer": (_status, [_handle, _size, ctypes.POINTER(LayerInfoC)]),
     "fx_gradcam_options_init": (None, [ctypes.POINTER(GradcamOptions)]),
     "fx_gradcam_compute": (_status, [_handle, _img_p, _size, ctypes.POINTER(GradcamOptions), _handle_p]),
+    "fx_model_predict": (_status, [_handle, _img_p, _size, ctypes.POINTER(GradcamOptions), c_float_p, c_float_p]),
     "fx_result_free": (None, [_handle]),
     "fx_result_count": (_size, [_handle]),
     "fx_result_layer": (_str, [_handle]),
@@ -191,6 +240,14 @@ PROTOTYPES = {
     "fx_result_heatmap": (_img_p, [_handle, _size, _u32]),
     "fx_result_raw_heatmap": (_img_p, [_handle, _size, _u32]),
     "fx_result_lowres": (_img_p, [_handle, _size, _u32]),
+    "fx_faithfulness_options_init": (None, [ctypes.POINTER(FaithfulnessOptions)]),
+    "fx_faithfulness_compute": (_status, [_img_p, _img_p, ScoreBatchCallback, ctypes.c_void_p,
+                                          ctypes.POINTER(FaithfulnessOptions), ctypes.POINTER(Faithfulness)]),
+    "fx_faithfulness_summarize": (_status, [ctypes.POINTER(Faithfulness), _size,
+                                            ctypes.POINTER(FaithfulnessSummary)]),
+    "fx_result_seen_region": (_status, [_handle, _size, c_uint32_p, c_uint32_p, c_uint32_p, c_uint32_p]),
+    "fx_model_intensity": (_status, [_handle, ctypes.POINTER(Intensity)]),
+    "fx_model_resize_mode": (_i32, [_handle, c_uint32_p]),
     "fx_model_output_kind": (_i32, [_handle]),
     "fx_model_warning_count": (_size, [_handle]),
     "fx_model_warning": (_str, [_handle, _size, c_int32_p]),
@@ -200,7 +257,11 @@ PROTOTYPES = {
 
 # Functions added after 0.1.0: bound when the loaded library has them.
 OPTIONAL = {"fx_colormap_count", "fx_colormap_at", "fx_model_load_memory", "fx_model_normalization", "fx_model_output_kind", "fx_model_warning_count",
-            "fx_model_warning", "fx_result_warning_count", "fx_result_warning"}
+            "fx_model_warning", "fx_result_warning_count", "fx_result_warning",
+            "fx_intensity_init", "fx_intensity_name", "fx_intensity_from_name", "fx_image_to_unit",
+            "fx_image_to_rgb8_intensity", "fx_resize_mode_name", "fx_resize_mode_from_name", "fx_model_predict",
+            "fx_faithfulness_options_init", "fx_faithfulness_compute", "fx_faithfulness_summarize",
+            "fx_result_seen_region", "fx_model_intensity", "fx_model_resize_mode"}
 
 
 def _package_dir():
