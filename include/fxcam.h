@@ -292,9 +292,10 @@ FX_API fx_status fx_resize_bilinear(const fx_image *src, fx_image *out);
 #define FX_CAM_EIGENCAM 7
 #define FX_CAM_SCORECAM 8    /* gradient-free, one forward per channel (0.2) */
 #define FX_CAM_ABLATIONCAM 9 /* gradient-free, one forward per channel (0.2) */
+#define FX_CAM_SMOOTH_GRADCAM_PLUSPLUS 10 /* Grad-CAM++ on noise-averaged gradients (0.2) */
 /* Methods known to this header at compile time. A newer library may know
  * more: ask fx_cam_method_count() at run time. */
-#define FX_CAM_METHOD_COUNT 10
+#define FX_CAM_METHOD_COUNT 11
 
 /* What a method needs from the model (fx_cam_method_info.needs, a bit set). */
 #define FX_CAM_NEEDS_GRADIENTS 1u       /* d score / d activations of the target layer */
@@ -516,7 +517,11 @@ FX_API fx_status fx_figure_compare(const fx_image *image, const fx_image *map_a,
  * them on, repeated gradient calls failed and CUDA runs hung;
  * docs/performance.md gives the cost); that switch is thread-local in
  * libtorch and fxcam sets it only for the duration of each of its calls, so
- * other TorchScript code in the process is not affected. */
+ * other TorchScript code in the process is not affected.
+ * On a CPU shared with other busy processes, set OMP_WAIT_POLICY=PASSIVE in
+ * the environment before the process starts (libgomp reads it once, when it
+ * is loaded; in Python before importing torch or fxcam): idle OpenMP threads
+ * then sleep instead of spinning (docs/performance.md, "Steady under load"). */
 
 typedef struct fx_model fx_model;
 
@@ -524,7 +529,7 @@ typedef struct fx_model_options {
     uint32_t struct_size;    /* sizeof(fx_model_options) */
     const char *device;      /* "auto" (default: CUDA when available, else CPU), "cpu", "cuda", "cuda:N" */
     int32_t threads;         /* CPU intra-op threads, libtorch's process-wide setting: 0 (default) =
-                              * all online CPUs, >= 1 that many, -1 = leave the process's setting
+                              * the CPUs this process may run on (sched_getaffinity), >= 1 that many, -1 = leave the process's setting
                               * as it is (a PyTorch program loading models between epochs) */
     uint32_t input_width;    /* 0 (default) = from the model's metadata, else 224 */
     uint32_t input_height;   /* 0 (default) = from the model's metadata, else 224 */
@@ -552,6 +557,12 @@ typedef struct fx_model_options {
     uint32_t resize_size;    /* FX_RESIZE_SHORTER_SIDE_CROP: the shorter side before the crop
                               * (torchvision Resize(s)); 0 = fxcam.json "resize_size", else the input's
                               * shorter side * 256 / 224, rounded down (ImageNet's 256 for 224) */
+    /* Added in 0.2: class names in result order, overriding fxcam.json
+     * "class_names"; NULL (default) = the metadata's. class_name_count must be
+     * fx_model_result_class_count() (2 for a single-logit model), else
+     * FX_ERR_INVALID_ARGUMENT. The strings are copied at load. */
+    const char *const *class_names;
+    uint32_t class_name_count;
 } fx_model_options;
 
 /* How an image is brought to the model's input size (fx_model_options.
@@ -700,6 +711,28 @@ typedef struct fx_gradcam_options {
      * FX_ERR_CANCELLED (no result). user is progress_user. */
     int (*progress)(void *user, uint64_t done, uint64_t total);
     void *progress_user;
+    /* Added in 0.2, targets (docs/algorithms.md, "Targets"). target_classes:
+     * NULL (default) or n entries, one per image of the call: -1 = that
+     * image's predicted class, else a class index as for target_class;
+     * overrides target_class. class_weights: NULL (default) or
+     * class_weight_count == fx_model_class_count() finite floats, not all 0:
+     * the score differentiated (and scored by Score-/Ablation-CAM) is
+     * sum_c class_weights[c] * logit_c for every image (multi-label: "explain
+     * these findings"); fx_result_target_class() is then -1. class_weights
+     * with target_classes, or with target_class != -1, is refused
+     * (FX_ERR_INVALID_ARGUMENT). */
+    const int32_t *target_classes;
+    const float *class_weights;
+    uint32_t class_weight_count;
+    /* Added in 0.2, Smooth Grad-CAM++ (FX_CAM_SMOOTH_GRADCAM_PLUSPLUS):
+     * smooth_samples noisy copies of each model input (0 = default 8; at
+     * most 256), Gaussian noise of standard deviation smooth_noise x (max -
+     * min) of that image's normalized input (0 = default 0.15, SmoothGrad's
+     * 15 %; at most 10), drawn from the seeded generator documented in
+     * docs/algorithms.md (same seed, same maps; independent of batch_size). */
+    uint32_t smooth_samples;
+    float smooth_noise;
+    uint64_t smooth_seed;
 } fx_gradcam_options;
 
 FX_API void fx_gradcam_options_init(fx_gradcam_options *opts);

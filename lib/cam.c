@@ -364,8 +364,8 @@ fx_status fx_cam_lowres(int32_t method, const float *activations, const float *g
                          fx__cam_valid_ids(valid, sizeof valid));
     if (info->needs & FX_CAM_NEEDS_EXTRA_FORWARDS)
         return fx__error(FX_ERR_INVALID_ARGUMENT,
-                         "fx_cam_lowres: %s needs forward passes of the model (one per channel), not only "
-                         "activations and gradients; compute it with fx_gradcam_compute",
+                         "fx_cam_lowres: %s needs forward passes of the model (one per channel, or per "
+                         "noisy copy), not only activations and gradients; compute it with fx_gradcam_compute",
                          info->title);
     bool needs_gradients = (info->needs & FX_CAM_NEEDS_GRADIENTS) != 0;
     if (!activations || (!gradients && needs_gradients) || !out_maps)

@@ -16,6 +16,10 @@
 #define FX_DEFAULT_CHANNEL_BATCH 32 /* Score-CAM/Ablation-CAM inputs per forward (pytorch-grad-cam's
                                      * AblationCAM default; its ScoreCAM uses 16) */
 #define FX_MIN_IMAGE_SIZE 2
+#define FX_DEFAULT_SMOOTH_SAMPLES 8  /* Smooth Grad-CAM++ noisy copies */
+#define FX_MAX_SMOOTH_SAMPLES 256
+#define FX_DEFAULT_SMOOTH_NOISE 0.15f /* SmoothGrad's 10-20 % of the input range */
+#define FX_MAX_SMOOTH_NOISE 10.0f
 
 static const float imagenet_mean[3] = {0.485f, 0.456f, 0.406f};
 static const float imagenet_std[3] = {0.229f, 0.224f, 0.225f};
@@ -757,6 +761,8 @@ typedef struct score_context {
     fx_result *result;
     size_t first; /* index of the batch's first image */
     int32_t target_class;
+    const int32_t *target_classes; /* NULL, or one per image of the call (overrides target_class) */
+    const float *class_weights;    /* NULL, or logit_count weights: the score is their weighted sum */
 } score_context;
 
 static double sigmoid(double x)
@@ -839,7 +845,13 @@ static fx_status choose_scores(void *user, const float *logits, uint32_t n, uint
         if (st != FX_OK)
             return st;
         predict(ctx->model, l, r->probabilities + image * r->result_count, &r->predicted[image]);
-        int32_t target = ctx->target_class >= 0 ? ctx->target_class : r->predicted[image];
+        if (ctx->class_weights) { /* a weighted sum of classes: no single target */
+            r->target[image] = -1;
+            memcpy(weights + (size_t)i * classes, ctx->class_weights, classes * sizeof(float));
+            continue;
+        }
+        int32_t asked = ctx->target_classes ? ctx->target_classes[image] : ctx->target_class;
+        int32_t target = asked >= 0 ? asked : r->predicted[image];
         r->target[image] = target;
         if (classes == 1)
             weights[i] = target == 1 ? 1.0f : -1.0f;
@@ -972,6 +984,62 @@ static fx_status check_images(const fx_image *images, size_t n, const char *fn)
     return FX_OK;
 }
 
+/* target_classes and class_weights (fxcam.h, fx_gradcam_options, 0.2):
+ * each entry in range, weights finite and not all zero, and never two ways
+ * of naming the target at once. */
+static fx_status check_targets(const fx_model *m, size_t n, const fx_gradcam_options *o)
+{
+    int32_t last = m->logit_count == 1 ? 1 : (int32_t)m->logit_count - 1;
+    const char *single = m->logit_count == 1 ? " (single-logit model: 0 = negative, 1 = positive)" : "";
+    for (size_t i = 0; o->target_classes && i < n; i++)
+        if (o->target_classes[i] < -1 || o->target_classes[i] > last)
+            return fx__error(FX_ERR_INVALID_ARGUMENT,
+                             "fx_gradcam_compute: target_classes[%zu] = %d out of range; valid: -1 (that image's "
+                             "predicted class) or 0..%d%s; target_classes needs one entry per image (%zu)",
+                             i, (int)o->target_classes[i], (int)last, single, n);
+    if (!o->class_weights) {
+        if (o->class_weight_count)
+            return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_gradcam_compute: class_weight_count is %u but class_weights "
+                                                      "is NULL", o->class_weight_count);
+        return FX_OK;
+    }
+    if (o->target_classes || o->target_class != -1)
+        return fx__error(FX_ERR_INVALID_ARGUMENT,
+                         "fx_gradcam_compute: class_weights is given together with %s; the score is either one "
+                         "class or a weighted sum of classes: pass one of them",
+                         o->target_classes ? "target_classes" : "target_class");
+    if (o->class_weight_count != m->logit_count)
+        return fx__error(FX_ERR_INVALID_ARGUMENT,
+                         "fx_gradcam_compute: class_weights has %u values but the model has %u logits "
+                         "(fx_model_class_count); pass one weight per logit",
+                         o->class_weight_count, m->logit_count);
+    int any = 0;
+    for (uint32_t c = 0; c < o->class_weight_count; c++) {
+        if (!isfinite(o->class_weights[c]))
+            return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_gradcam_compute: class_weights[%u] is %g; weights must be "
+                                                      "finite", c, (double)o->class_weights[c]);
+        any |= o->class_weights[c] != 0.0f;
+    }
+    if (!any)
+        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_gradcam_compute: class_weights are all 0: the score would be "
+                                                  "constant and every map blank; give at least one non-zero weight");
+    return FX_OK;
+}
+
+/* Smooth Grad-CAM++'s sample count and noise level. */
+static fx_status check_smooth(const fx_gradcam_options *o)
+{
+    if (o->smooth_samples > FX_MAX_SMOOTH_SAMPLES)
+        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_gradcam_compute: smooth_samples %u; valid: 0 (default %d) or "
+                                                  "1..%d", o->smooth_samples, FX_DEFAULT_SMOOTH_SAMPLES,
+                         FX_MAX_SMOOTH_SAMPLES);
+    if (!(o->smooth_noise >= 0.0f && o->smooth_noise <= FX_MAX_SMOOTH_NOISE))
+        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_gradcam_compute: smooth_noise %g; valid: 0 (default %g) or a "
+                                                  "fraction of the input's range in (0, %g]",
+                         (double)o->smooth_noise, (double)FX_DEFAULT_SMOOTH_NOISE, (double)FX_MAX_SMOOTH_NOISE);
+    return FX_OK;
+}
+
 static fx_status check_gradcam_request(const fx_model *m, const fx_image *images, size_t n,
                                        const fx_gradcam_options *o)
 {
@@ -984,6 +1052,11 @@ static fx_status check_gradcam_request(const fx_model *m, const fx_image *images
                          "fx_gradcam_compute: target_class %d out of range; valid: -1 (predicted) or 0..%d%s",
                          (int)o->target_class, (int)last,
                          m->logit_count == 1 ? " (single-logit model: 0 = negative, 1 = positive)" : "");
+    fx_status targets_ok = check_targets(m, n, o);
+    if (targets_ok == FX_OK)
+        targets_ok = check_smooth(o);
+    if (targets_ok != FX_OK)
+        return targets_ok;
     if (o->method_count > FX_MAX_METHODS_PER_CALL)
         return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_gradcam_compute: method_count %u; at most %d (repeats count)",
                          o->method_count, FX_MAX_METHODS_PER_CALL);
@@ -1018,6 +1091,7 @@ typedef struct channel_work {
     int pending;     /* methods with channel passes, until the total is known after the first
                       * forward (it needs the layer's channel count); then 0 */
     size_t images;   /* images of the call */
+    float *smooth_gradients; /* [n][k][h][w]: the batch's noise-averaged gradients (Smooth Grad-CAM++), or NULL */
 } channel_work;
 
 static uint32_t methods_needs(const fx_result *r)
@@ -1028,12 +1102,28 @@ static uint32_t methods_needs(const fx_result *r)
     return needs;
 }
 
+/* The methods with one forward per channel of the layer (their extra
+ * forwards are masked or ablated copies); Smooth Grad-CAM++'s extra
+ * forwards are noisy copies of the input instead. */
+static bool is_channel_method(int32_t method)
+{
+    return method == FX_CAM_SCORECAM || method == FX_CAM_ABLATIONCAM;
+}
+
 static uint32_t channel_method_count(const fx_result *r)
 {
     uint32_t count = 0;
     for (uint32_t j = 0; j < r->method_count; j++)
-        count += (fx_cam_method_find(r->methods[j])->needs & FX_CAM_NEEDS_EXTRA_FORWARDS) != 0;
+        count += is_channel_method(r->methods[j]);
     return count;
+}
+
+static bool wants_method(const fx_result *r, int32_t method)
+{
+    for (uint32_t j = 0; j < r->method_count; j++)
+        if (r->methods[j] == method)
+            return true;
+    return false;
 }
 
 /* Tells the caller's progress callback; a non-zero answer cancels. */
@@ -1094,9 +1184,12 @@ static fx_status channel_map(int32_t method, fx__shim_capture *cap, uint32_t i, 
 static fx_status method_lowres(int32_t method, fx__shim_capture *cap, uint32_t i, channel_work *work, float *map)
 {
     const fx_cam_method_info *info = fx_cam_method_find(method);
-    if (info->needs & FX_CAM_NEEDS_EXTRA_FORWARDS)
+    if (is_channel_method(method))
         return channel_map(method, cap, i, work, map);
     size_t sample = (size_t)cap->k * cap->h * cap->w;
+    if (method == FX_CAM_SMOOTH_GRADCAM_PLUSPLUS) /* Grad-CAM++ of the clean activations, averaged gradients */
+        return fx_cam_lowres(FX_CAM_GRADCAM_PLUSPLUS, cap->activations + i * sample,
+                             work->smooth_gradients + i * sample, 1, cap->k, cap->h, cap->w, map);
     const float *g = info->needs & FX_CAM_NEEDS_GRADIENTS ? cap->gradients + i * sample : NULL;
     return fx_cam_lowres(method, cap->activations + i * sample, g, 1, cap->k, cap->h, cap->w, map);
 }
@@ -1118,12 +1211,16 @@ static fx_status make_maps(const fx_model *m, fx_result *r, const fx_image *imag
             st = method_lowres(r->methods[j], cap, i, work, map);
             if (st == FX_OK && all_zero(map, hw)) {
                 int32_t target = r->target[image];
+                char score[160];
+                if (target >= 0)
+                    snprintf(score, sizeof score, "class %d ('%s')", (int)target, m->class_names[target]);
+                else
+                    snprintf(score, sizeof score, "the weighted sum of classes (class_weights)");
                 st = warning_add(&r->warnings, FX_WARN_ZERO_MAP, (int64_t)image,
-                                 "image %zu: the score of class %d ('%s') gets no positive evidence from layer '%s': "
+                                 "image %zu: the score of %s gets no positive evidence from layer '%s': "
                                  "the %s map is all zero after ReLU, so its heatmap is blank; try another layer or "
                                  "method",
-                                 image, (int)target, m->class_names[target], r->layer,
-                                 fx_cam_method_name(r->methods[j]));
+                                 image, score, r->layer, fx_cam_method_name(r->methods[j]));
             }
             if (st == FX_OK)
                 st = store_lowres(map, cap->h, cap->w, &r->lowres[slot]);
@@ -1157,6 +1254,81 @@ static fx_status prepare_batch(const fx_model *m, const fx_image *images, size_t
     return st;
 }
 
+/* ---- Smooth Grad-CAM++: gradients averaged over noisy copies ------------- */
+
+/* SplitMix64 (Steele, Lea & Flood 2014; Vigna's reference constants): one
+ * 64-bit draw, advancing *state by the golden-ratio increment. Chosen for
+ * the noise because it is a few lines in any language (make_fixtures.py
+ * reproduces it with numpy) and its n-th output depends only on state + n. */
+static uint64_t splitmix64(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* Adds the noise of image `image` (its index in the call), sample `sample`
+ * to size floats of one normalized model input (docs/algorithms.md, Smooth
+ * Grad-CAM++): stream state = seed XOR (image << 32 | sample); element e
+ * takes draws 2e and 2e + 1: u1 = (d >> 11 + 1) / 2^53 in (0, 1], u2 =
+ * (d >> 11) / 2^53, z = sqrt(-2 ln u1) cos(2 pi u2) (Box-Muller), and
+ * becomes x + (float)(sigma z) with sigma = noise x (max x - min x). */
+static void add_smooth_noise(const float *x, size_t size, uint64_t seed, uint64_t image, uint32_t sample, float noise,
+                             float *out)
+{
+    float lo = x[0], hi = x[0];
+    for (size_t e = 1; e < size; e++) {
+        lo = fminf(lo, x[e]);
+        hi = fmaxf(hi, x[e]);
+    }
+    double sigma = (double)noise * ((double)hi - (double)lo);
+    uint64_t state = seed ^ (image << 32 | sample);
+    const double unit = 1.0 / 9007199254740992.0; /* 2^-53 */
+    for (size_t e = 0; e < size; e++) {
+        double u1 = (double)((splitmix64(&state) >> 11) + 1) * unit;
+        double u2 = (double)(splitmix64(&state) >> 11) * unit;
+        double z = sqrt(-2.0 * log(u1)) * cos(2.0 * 3.14159265358979323846 * u2);
+        out[e] = x[e] + (float)(sigma * z);
+    }
+}
+
+/* Runs smooth_samples noisy copies of the batch's inputs forward and back
+ * with the score weights chosen on the clean inputs, and keeps the mean
+ * gradient at the layer in work->smooth_gradients. */
+static fx_status smooth_gradients(fx_model *m, const char *layer, size_t first, uint32_t count, const float *input,
+                                  const float *weights, const fx__shim_capture *clean, channel_work *work)
+{
+    uint32_t samples = work->o->smooth_samples ? work->o->smooth_samples : FX_DEFAULT_SMOOTH_SAMPLES;
+    float noise = work->o->smooth_noise > 0.0f ? work->o->smooth_noise : FX_DEFAULT_SMOOTH_NOISE;
+    size_t per_image = (size_t)m->channels * m->width * m->height;
+    size_t grads = (size_t)count * clean->k * clean->h * clean->w;
+    double *sum = calloc(grads, sizeof *sum);
+    float *noisy = malloc(per_image * count * sizeof *noisy);
+    work->smooth_gradients = malloc(grads * sizeof(float));
+    fx_status st = sum && noisy && work->smooth_gradients
+                       ? FX_OK
+                       : fx__error(FX_ERR_OUT_OF_MEMORY, "fx_gradcam_compute: cannot allocate Smooth Grad-CAM++ "
+                                                         "buffers for %u images", count);
+    for (uint32_t s = 0; s < samples && st == FX_OK; s++) {
+        for (uint32_t i = 0; i < count; i++)
+            add_smooth_noise(input + i * per_image, per_image, work->o->smooth_seed, (uint64_t)(first + i), s, noise,
+                             noisy + i * per_image);
+        fx__shim_capture cap = {0};
+        st = fx__shim_forward(m->shim, noisy, count, layer, FX__FORWARD_GRADIENTS, &cap);
+        if (st == FX_OK)
+            st = fx__shim_backward(&cap, weights);
+        for (size_t e = 0; e < grads && st == FX_OK; e++)
+            sum[e] += cap.gradients[e];
+        fx__shim_capture_free(&cap);
+    }
+    for (size_t e = 0; e < grads && st == FX_OK; e++)
+        work->smooth_gradients[e] = (float)(sum[e] / samples);
+    free(sum);
+    free(noisy);
+    return st;
+}
+
 /* One batch as a plain sequence: forward (logits, activations) -> the
  * targets and score weights, decided here -> backward when a method needs
  * gradients -> per-channel passes for the gradient-free methods that need
@@ -1166,22 +1338,26 @@ static fx_status run_batch(fx_model *m, fx_result *r, const fx_image *images, si
 {
     uint32_t needs = methods_needs(r);
     uint32_t flags = (needs & FX_CAM_NEEDS_GRADIENTS ? FX__FORWARD_GRADIENTS : 0u) |
-                     (needs & FX_CAM_NEEDS_EXTRA_FORWARDS ? FX__FORWARD_CHANNELS : 0u);
+                     (channel_method_count(r) ? FX__FORWARD_CHANNELS : 0u);
     fx__shim_capture cap = {0};
     fx_status st = fx__shim_forward(m->shim, input, count, r->layer, flags, &cap);
     float *weights = st == FX_OK ? calloc((size_t)count * cap.classes, sizeof(float)) : NULL;
     if (st == FX_OK && !weights)
         st = fx__error(FX_ERR_OUT_OF_MEMORY, "fx_gradcam_compute: cannot allocate score weights");
-    score_context ctx = {m, r, first, work->o->target_class};
+    score_context ctx = {m, r, first, work->o->target_class, work->o->target_classes, work->o->class_weights};
     if (st == FX_OK)
         st = choose_scores(&ctx, cap.logits, count, cap.classes, weights);
     if (st == FX_OK && (needs & FX_CAM_NEEDS_GRADIENTS))
         st = fx__shim_backward(&cap, weights);
+    if (st == FX_OK && wants_method(r, FX_CAM_SMOOTH_GRADCAM_PLUSPLUS))
+        st = smooth_gradients(m, r->layer, first, count, input, weights, &cap, work);
     work->weights = weights;
     work->classes = cap.classes;
     if (st == FX_OK)
         st = make_maps(m, r, images, first, &cap, work->o->keep_raw, work);
     work->weights = NULL;
+    free(work->smooth_gradients);
+    work->smooth_gradients = NULL;
     free(weights);
     fx__shim_capture_free(&cap);
     return st;
@@ -1190,7 +1366,7 @@ static fx_status run_batch(fx_model *m, fx_result *r, const fx_image *images, si
 static fx_status run_batches(fx_model *m, const fx_image *images, size_t n, const fx_gradcam_options *o,
                              fx_result *r)
 {
-    channel_work work = {o, NULL, 0, 0, 0, (int)channel_method_count(r), n};
+    channel_work work = {o, NULL, 0, 0, 0, (int)channel_method_count(r), n, NULL};
     uint32_t batch = o->batch_size ? o->batch_size : FX_DEFAULT_BATCH;
     if (batch > n)
         batch = (uint32_t)n;
@@ -1350,7 +1526,7 @@ fx_status fx__model_capture(fx_model *model, const fx_image *image, const char *
         return fx__error(FX_ERR_OUT_OF_MEMORY, "fx__model_capture: out of memory");
     }
     st = preprocess(model, image, NULL, input);
-    score_context ctx = {model, r, 0, target_class};
+    score_context ctx = {model, r, 0, target_class, NULL, NULL};
     fx__shim_capture cap = {0};
     float *weights = NULL;
     if (st == FX_OK)

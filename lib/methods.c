@@ -58,6 +58,13 @@ static const fx_cam_method_info registry[] = {
      "Desai & Ramaswamy, Ablation-CAM: Visual Explanations for Deep Convolutional Network via Gradient-free "
      "Localization, WACV 2020",
      FX_CAM_NEEDS_EXTRA_FORWARDS},
+    {sizeof(fx_cam_method_info), FX_CAM_SMOOTH_GRADCAM_PLUSPLUS, "smoothgradcam++",
+     "smooth-gradcam++,smoothgradcampp,smooth_gradcampp", "Smooth Grad-CAM++", "smoothgradcampp",
+     "Grad-CAM++ with the gradient averaged over noisy copies of the input (SmoothGrad); smooth_samples extra "
+     "forward and backward passes",
+     "Omeiza et al., Smooth Grad-CAM++: An Enhanced Inference Level Visualization Technique for Deep "
+     "Convolutional Neural Network Models, arXiv:1908.01224 (2019)",
+     FX_CAM_NEEDS_GRADIENTS | FX_CAM_NEEDS_EXTRA_FORWARDS},
 };
 
 #define REGISTRY_SIZE (sizeof registry / sizeof registry[0])

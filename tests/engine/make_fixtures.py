@@ -457,6 +457,81 @@ channel_references("resnet18_scripted.pt", resnet18_eager, "layer4.1.conv2", X64
 with open(os.path.join(OUT, "channels.txt"), "w") as f:
     f.write("\n".join(CHANNELS) + "\n")
 
+# ---- Targets and Smooth Grad-CAM++ (issue 11) --------------------------------
+# resnet18_traced.pt, layer4, the batch [rgb8, gray16] (gray replicated to RGB).
+# A weight vector w gives score = sum_c w_c logit_c; a class t is the one-hot w.
+
+
+def weighted_reference(model, x, layer, weights):
+    module = model.get_submodule(layer)
+    seen = {}
+
+    def hook(mod, inp, out):
+        seen["out"] = out
+        return out.clone()
+
+    handle = module.register_forward_hook(hook)
+    try:
+        logits = model(x)
+    finally:
+        handle.remove()
+    (grad,) = torch.autograd.grad((logits[0].double() * weights).sum(), seen["out"])
+    return logits.detach()[0], seen["out"].detach(), grad.detach()
+
+
+def one_hot(logits, target):
+    w = torch.zeros(logits.numel(), dtype=torch.float64)
+    w[int(logits.argmax()) if target < 0 else target] = 1.0
+    return w
+
+
+MASK64 = (1 << 64) - 1
+
+
+def smooth_noise(x, seed, image, sample, noise):
+    """docs/algorithms.md, Smooth Grad-CAM++: SplitMix64 from state seed ^
+    (image << 32 | sample), element e takes draws 2e and 2e + 1 (Box-Muller),
+    sigma = noise * (max - min) of x; returns x + float32(sigma * z)."""
+    size = x.numel()
+    state = np.uint64((seed ^ ((image << 32) | sample)) & MASK64)
+    with np.errstate(over="ignore"):
+        z = state + np.uint64(0x9E3779B97F4A7C15) * np.arange(1, 2 * size + 1, dtype=np.uint64)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    d = (z >> np.uint64(11)).astype(np.float64)
+    u1 = (d[0::2] + 1.0) * 2.0 ** -53
+    u2 = d[1::2] * 2.0 ** -53
+    normal = np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * math.pi * u2)
+    sigma = noise * (float(x.max()) - float(x.min()))
+    return x + torch.from_numpy((sigma * normal).astype(np.float32)).reshape(x.shape)
+
+
+SMOOTH = {"samples": 5, "noise": 0.2, "seed": 12345}
+targets_lines = []
+batch_x = [X64, preprocess(IMAGES["gray16"][0], 3, (64, 64), *IMAGENET)]
+for mode, spec in (("classes", [3, -1]), ("weights", [0.5, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, -0.25, 0.0, 0.75])):
+    for i, (name, x) in enumerate(zip(["rgb8", "gray16"], batch_x)):
+        img, w, h, _, _ = IMAGES[name]
+        with torch.no_grad():
+            logits = resnet18_eager(x)[0]
+        wts = one_hot(logits, spec[i]) if mode == "classes" else torch.tensor(spec, dtype=torch.float64)
+        _, A, G = weighted_reference(resnet18_eager, x, "layer4", wts)
+        for mname in ("gradcam", "gradcam++"):
+            write(f"targets.{mode}.{i}.{mname}.heat", heatmap(cam_lowres(mname, A, G), w, h).float().numpy())
+        targets_lines.append(f"{mode} {i} {int(wts.argmax()) if mode == 'classes' else -1}")
+        if mode == "classes":  # Smooth Grad-CAM++: same targets, noisy copies
+            Gs = []
+            for s_ in range(SMOOTH["samples"]):
+                xn = smooth_noise(x, SMOOTH["seed"], i, s_, SMOOTH["noise"])
+                Gs.append(weighted_reference(resnet18_eager, xn, "layer4", wts)[2].double())
+            low = cam_lowres("gradcam++", A, torch.stack(Gs).mean(0))
+            assert float(low.max()) > 0
+            write(f"targets.smooth.{i}.lowres", low.float().numpy())
+            write(f"targets.smooth.{i}.heat", heatmap(low, w, h).float().numpy())
+with open(os.path.join(OUT, "targets.txt"), "w") as f:
+    f.write("\n".join(targets_lines) + "\n")
+
 with open(os.path.join(OUT, "outputs.txt"), "w") as f:
     f.write("\n".join(OUTPUTS) + "\n")
 

@@ -1068,9 +1068,157 @@ static void test_gradient_free_channel_methods(void **state)
     assert_string_equal(fx_status_str(FX_ERR_CANCELLED), "FX_ERR_CANCELLED: cancelled by the caller");
 }
 
+/* The batch [rgb8, gray16] on resnet18_traced.pt, layer4 (make_fixtures.py,
+ * "Targets and Smooth Grad-CAM++"). */
+static fx_status compute_pair(fx_model *m, const fx_gradcam_options *o, fx_result **r)
+{
+    fx_image pair[2] = {rgb8, gray16};
+    return fx_gradcam_compute(m, pair, 2, o, r);
+}
+
+static void check_pair_heat(const fx_result *r, const char *mode, uint32_t j, const char *method)
+{
+    const fx_image *imgs[2] = {&rgb8, &gray16};
+    for (int i = 0; i < 2; i++) {
+        char tag[64], what[128];
+        snprintf(tag, sizeof tag, "targets.%s.%d", mode, i);
+        float *ref = read_floats(tag, method, (size_t)imgs[i]->width * imgs[i]->height);
+        snprintf(what, sizeof what, "%s %s heatmap", tag, method);
+        assert_map_close(what, fx_result_heatmap(r, (size_t)i, j), ref, HEAT_TOLERANCE);
+        free(ref);
+    }
+}
+
+/* One target class per image, and a weighted sum of classes, against torch
+ * references (the gradient of the one-hot or weighted logit sum). */
+static void test_targets_per_image_and_weighted(void **state)
+{
+    (void)state;
+    static const int32_t methods[2] = {FX_CAM_GRADCAM, FX_CAM_GRADCAM_PLUSPLUS};
+    FILE *f = fopen(FIXTURE("targets.txt"), "r");
+    assert_non_null(f);
+    char mode[16];
+    int index, expected[2][2], lines = 0;
+    while (fscanf(f, "%15s %d %d", mode, &index, &expected[strcmp(mode, "classes") != 0][lines % 2]) == 3)
+        lines++;
+    fclose(f);
+    assert_int_equal(lines, 4);
+    fx_model *m = load("resnet18_traced.pt");
+    fx_gradcam_options o;
+    fx_gradcam_options_init(&o);
+    o.layer = "layer4";
+    o.methods = methods;
+    o.method_count = 2;
+    const int32_t targets[2] = {3, -1};
+    o.target_classes = targets;
+    fx_result *r = NULL;
+    if (compute_pair(m, &o, &r) != FX_OK)
+        fail_msg("target_classes: %s", fx_last_error());
+    assert_int_equal(fx_result_target_class(r, 0), 3);
+    assert_int_equal(fx_result_target_class(r, 1), expected[0][1]);
+    assert_int_equal(fx_result_target_class(r, 1), fx_result_predicted_class(r, 1));
+    check_pair_heat(r, "classes", 0, "gradcam.heat");
+    check_pair_heat(r, "classes", 1, "gradcam++.heat");
+    fx_result_free(r);
+
+    const float weights[10] = {0.5f, 0.0f, 1.0f, 0.0f, 0.0f, 0.0f, 0.0f, -0.25f, 0.0f, 0.75f};
+    o.target_classes = NULL;
+    o.class_weights = weights;
+    o.class_weight_count = 10;
+    if (compute_pair(m, &o, &r) != FX_OK)
+        fail_msg("class_weights: %s", fx_last_error());
+    assert_int_equal(fx_result_target_class(r, 0), -1);
+    assert_int_equal(fx_result_target_class(r, 1), -1);
+    check_pair_heat(r, "weights", 0, "gradcam.heat");
+    check_pair_heat(r, "weights", 1, "gradcam++.heat");
+    fx_result_free(r);
+
+    /* Refused, with what was seen and what would be valid. */
+    fx_image pair[2] = {rgb8, gray16};
+    const int32_t bad_targets[2] = {10, 0};
+    o.class_weights = NULL;
+    o.class_weight_count = 0;
+    o.target_classes = bad_targets;
+    expect_compute_error(m, pair, &o, FX_ERR_INVALID_ARGUMENT, "target_classes[0] = 10 out of range; valid: -1");
+    o.target_classes = targets;
+    o.class_weights = weights;
+    o.class_weight_count = 10;
+    expect_compute_error(m, pair, &o, FX_ERR_INVALID_ARGUMENT, "class_weights is given together with target_classes");
+    o.target_classes = NULL;
+    o.target_class = 2;
+    expect_compute_error(m, pair, &o, FX_ERR_INVALID_ARGUMENT, "together with target_class");
+    o.target_class = -1;
+    o.class_weight_count = 9;
+    expect_compute_error(m, pair, &o, FX_ERR_INVALID_ARGUMENT, "class_weights has 9 values but the model has 10");
+    const float zeros[10] = {0};
+    o.class_weights = zeros;
+    o.class_weight_count = 10;
+    expect_compute_error(m, pair, &o, FX_ERR_INVALID_ARGUMENT, "class_weights are all 0");
+    float with_nan[10] = {1.0f};
+    with_nan[4] = NAN;
+    o.class_weights = with_nan;
+    expect_compute_error(m, pair, &o, FX_ERR_INVALID_ARGUMENT, "class_weights[4] is nan");
+    o.class_weights = NULL;
+    expect_compute_error(m, pair, &o, FX_ERR_INVALID_ARGUMENT, "class_weight_count is 10 but class_weights is NULL");
+    fx_model_free(m);
+}
+
+/* Smooth Grad-CAM++ against the torch reference fed the same noise (the
+ * SplitMix64/Box-Muller stream reproduced in numpy), batched and one image
+ * at a time (the noise depends on the image's index in the call, not on
+ * the batch); then bad options. */
+static void test_smooth_gradcam_plusplus(void **state)
+{
+    (void)state;
+    static const int32_t methods[1] = {FX_CAM_SMOOTH_GRADCAM_PLUSPLUS};
+    fx_model *m = load("resnet18_traced.pt");
+    fx_gradcam_options o;
+    fx_gradcam_options_init(&o);
+    o.layer = "layer4";
+    o.methods = methods;
+    o.method_count = 1;
+    const int32_t targets[2] = {3, -1};
+    o.target_classes = targets;
+    o.smooth_samples = 5;
+    o.smooth_noise = 0.2f;
+    o.smooth_seed = 12345;
+    for (uint32_t batch = 1; batch <= 2; batch++) {
+        o.batch_size = batch;
+        fx_result *r = NULL;
+        if (compute_pair(m, &o, &r) != FX_OK)
+            fail_msg("smooth: %s", fx_last_error());
+        const fx_image *imgs[2] = {&rgb8, &gray16};
+        for (int i = 0; i < 2; i++) {
+            char tag[64], what[128];
+            snprintf(tag, sizeof tag, "targets.smooth.%d", i);
+            const fx_image *low = fx_result_lowres(r, (size_t)i, 0);
+            float *ref_low = read_floats(tag, "lowres", (size_t)low->width * low->height);
+            snprintf(what, sizeof what, "%s low-resolution map (batch %u)", tag, batch);
+            assert_close(what, (const float *)low->data, ref_low, (size_t)low->width * low->height, 1e-4);
+            free(ref_low);
+            float *ref = read_floats(tag, "heat", (size_t)imgs[i]->width * imgs[i]->height);
+            snprintf(what, sizeof what, "%s heatmap (batch %u)", tag, batch);
+            assert_map_close(what, fx_result_heatmap(r, (size_t)i, 0), ref, HEAT_TOLERANCE);
+            free(ref);
+        }
+        fx_result_free(r);
+    }
+    fx_image pair[2] = {rgb8, gray16};
+    o.smooth_samples = 257;
+    expect_compute_error(m, pair, &o, FX_ERR_INVALID_ARGUMENT, "smooth_samples 257; valid: 0 (default 8) or 1..256");
+    o.smooth_samples = 5;
+    o.smooth_noise = -0.1f;
+    expect_compute_error(m, pair, &o, FX_ERR_INVALID_ARGUMENT, "smooth_noise -0.1; valid");
+    o.smooth_noise = NAN;
+    expect_compute_error(m, pair, &o, FX_ERR_INVALID_ARGUMENT, "smooth_noise nan; valid");
+    fx_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_targets_per_image_and_weighted),
+        cmocka_unit_test(test_smooth_gradcam_plusplus),
         cmocka_unit_test(test_matches_pytorch_reference),
         cmocka_unit_test(test_automatic_layer_and_layer_list),
         cmocka_unit_test(test_metadata),

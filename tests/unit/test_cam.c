@@ -452,7 +452,7 @@ static void test_method_names(void **state)
     (void)state;
     const char *names[FX_CAM_METHOD_COUNT] = {"gradcam",  "gradcam++",           "hirescam",     "xgradcam",
                                               "layercam", "gradcam-elementwise", "eigengradcam", "eigencam",
-                                              "scorecam", "ablationcam"};
+                                              "scorecam", "ablationcam", "smoothgradcam++"};
     for (int32_t m = 0; m < FX_CAM_METHOD_COUNT; m++) {
         assert_string_equal(fx_cam_method_name(m), names[m]);
         int32_t parsed = -1;
@@ -804,6 +804,9 @@ static void test_channel_weight_methods(void **state)
     assert_int_equal(fx_cam_lowres(FX_CAM_SCORECAM, A, NULL, 1, 2, 2, 2, out), FX_ERR_INVALID_ARGUMENT);
     assert_non_null(strstr(fx_last_error(), "Score-CAM needs forward passes"));
     assert_int_equal(fx_cam_lowres(FX_CAM_ABLATIONCAM, A, NULL, 1, 2, 2, 2, out), FX_ERR_INVALID_ARGUMENT);
+    /* nor Smooth Grad-CAM++, which needs noisy forward and backward passes */
+    assert_int_equal(fx_cam_lowres(FX_CAM_SMOOTH_GRADCAM_PLUSPLUS, A, A, 1, 2, 2, 2, out), FX_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(fx_last_error(), "Smooth Grad-CAM++ needs forward passes"));
 }
 
 int main(void)
