@@ -6,7 +6,8 @@
 # the same upscaled to 2048x2048 (cv2.resize, cubic), exports one random
 # DenseNet-121 (2 classes) as eager weights and as a traced model, and for
 # each size runs baseline, fxcam, baseline, fxcam, ... (REPS each), batch 8,
-# one Grad-CAM figure per image. Times are whole processes (imports, model
+# one Grad-CAM figure per image with panels 512 px high (--panel-height 512,
+# as the baseline). Times are whole processes (imports, model
 # load, every file written); the ratio is of the medians.
 set -eu
 build=${1:-build}
@@ -51,7 +52,7 @@ for size in 256 2048; do
     rm -rf "$work/out_base" "$work/out_fx"
     base="$base $(seconds $py "$root/bench/baseline_gradcam.py" run "$work/densenet121.pth" "$work/in$size" "$work/out_base")"
     fx="$fx $(seconds "$fxcam" batch --model "$work/densenet121.pt" --image-dir "$work/in$size" \
-                --output-dir "$work/out_fx" --batch-size 8 --io-threads "$io")"
+                --output-dir "$work/out_fx" --batch-size 8 --panel-height 512 --io-threads "$io")"
     r=$((r + 1))
   done
   mb=$(echo $base | median)

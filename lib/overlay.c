@@ -3,6 +3,7 @@
 #include "fx_internal.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- Conversion to 8-bit RGB -------------------------------------------- */
@@ -42,13 +43,47 @@ static uint8_t u16_window(uint16_t v, uint16_t lo, uint16_t hi)
     return (uint8_t)(((uint32_t)(v - lo) * 510u + range) / (2u * range));
 }
 
+/* A U16 image through a table of u16_window over its range: one lookup per
+ * sample instead of a division (a 2048x2048 radiograph's figure spent a
+ * tenth of fxcam batch's time here). The same values as the loop below.
+ * false when the table cannot be allocated. */
+static bool u16_to_rgb8_by_table(const fx_image *src, fx_image *dst, uint16_t lo, uint16_t hi)
+{
+    if (hi < lo)
+        return false;
+    uint8_t *table = malloc((size_t)(hi - lo) + 1u);
+    if (!table)
+        return false;
+    for (uint32_t v = lo; v <= hi; v++)
+        table[v - lo] = u16_window((uint16_t)v, lo, hi);
+    uint32_t colors = color_channels(src->channels), channels = src->channels;
+    for (uint32_t y = 0; y < src->height; y++) {
+        const uint16_t *row = (const uint16_t *)fx__row(src, y);
+        uint8_t *out = fx__row(dst, y);
+        for (uint32_t x = 0; x < src->width; x++, row += channels, out += 3) {
+            if (colors == 1) {
+                out[0] = out[1] = out[2] = table[row[0] - lo];
+            } else {
+                out[0] = table[row[0] - lo];
+                out[1] = table[row[1] - lo];
+                out[2] = table[row[2] - lo];
+            }
+        }
+    }
+    free(table);
+    return true;
+}
+
 /* src validated, dst an RGB8 image of the same size not overlapping it. */
 static void convert_to_rgb8(const fx_image *src, fx_image *dst)
 {
     uint32_t colors = color_channels(src->channels);
     uint16_t lo = 0, hi = 0;
-    if (src->pixel_type == FX_PIXEL_U16)
+    if (src->pixel_type == FX_PIXEL_U16) {
         u16_range(src, &lo, &hi);
+        if (u16_to_rgb8_by_table(src, dst, lo, hi))
+            return;
+    }
     for (uint32_t y = 0; y < src->height; y++) {
         const uint8_t *row = fx__row(src, y);
         uint8_t *out = fx__row(dst, y);
