@@ -419,7 +419,7 @@ static void test_lowres_rejects_bad_arguments(void **state)
     const float one[1] = {1.0f};
     float out[1] = {-7.0f};
     assert_int_equal(fx_cam_lowres(FX_CAM_METHOD_COUNT, one, one, 1, 1, 1, 1, out), FX_ERR_INVALID_ARGUMENT);
-    assert_non_null(strstr(fx_last_error(), "unknown method 10"));
+    assert_non_null(strstr(fx_last_error(), "unknown method 11"));
     assert_non_null(strstr(fx_last_error(), "4 (layercam)"));
     assert_non_null(strstr(fx_last_error(), "7 (eigencam)"));
     assert_int_equal(fx_cam_lowres(-1, one, one, 1, 1, 1, 1, out), FX_ERR_INVALID_ARGUMENT);
