@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,6 +87,27 @@ static const cli_option options[OPT_COUNT] = {
      "1 (default): read and decode the next pass and write the figures of the previous one while the "
      "model runs (one thread each, outputs in input order; the passes in flight share --batch-memory); 0: one "
      "after another"},
+    {OPT_INTENSITY, "intensity", NULL, 0, "MODE",
+     "how the model was trained to read samples: auto (default: bits stored when the file says, else the "
+     "container), container (/255, /65535), bits (/(2^bits - 1)), minmax (per image), window (--window)"},
+    {OPT_BITS, "bits", NULL, 0, "N",
+     "bits stored, 1..16: 16-bit samples are read as v / (2^N - 1) (12 for 12-bit radiographs)"},
+    {OPT_WINDOW, "window", NULL, 0, "C,W",
+     "intensity window: center and width in sample units; (v - (C - W/2)) / W clipped to [0,1]"},
+    {OPT_RESIZE_MODE, "resize-mode", "resize_mode", 0, "MODE",
+     "how images reach the input size: stretch (default), stretch-antialias, letterbox, shorter-side-crop "
+     "(torchvision Resize + CenterCrop)"},
+    {OPT_RESIZE_SIZE, "resize-size", "resize_size", 0, "N",
+     "shorter side before the center crop of shorter-side-crop (torchvision Resize(N)); default "
+     "input * 256 / 224"},
+    {OPT_INPUT_SIZE, "input-size", "input_size", 0, "HxW",
+     "model input height x width, e.g. 512x512 (default: fxcam.json, else 224x224)"},
+    {OPT_CHANNELS, "channels", NULL, 0, "N", "model input channels, 1 or 3 (default: fxcam.json, else 3)"},
+    {OPT_MEAN, "mean", NULL, 0, "a,b,c",
+     "normalization mean, one value per channel (default: fxcam.json, else ImageNet's; 0.5 for 1 channel)"},
+    {OPT_STD, "std", NULL, 0, "a,b,c", "normalization std, one value per channel, each > 0"},
+    {OPT_CLASS_NAMES, "class-names", "class_names", 0, "A,B",
+     "class names in output order, comma-separated (default: fxcam.json, else 'class K')"},
 };
 
 static void print_message(const char *command, const char *fmt, va_list ap)
@@ -287,8 +309,159 @@ static int add_methods(cli_settings *s, const char *value)
     return CLI_EXIT_OK;
 }
 
+/* "a,b,c": 1..max finite numbers; *count receives how many. */
+static bool parse_floats(const char *v, float *out, uint32_t max, uint32_t *count)
+{
+    uint32_t n = 0;
+    const char *p = v;
+    for (;;) {
+        char *end = NULL;
+        errno = 0;
+        double a = strtod(p, &end);
+        if (end == p || errno != 0 || !isfinite(a) || n == max) {
+            return false;
+        }
+        out[n++] = (float)a;
+        if (*end == '\0') {
+            break;
+        }
+        if (*end != ',') {
+            return false;
+        }
+        p = end + 1;
+    }
+    *count = n;
+    return true;
+}
+
+/* "HxW" (also "H,W"): each 1..8192. */
+static bool parse_input_size(const char *v, uint32_t *height, uint32_t *width)
+{
+    const char *sep = strpbrk(v, "xX,");
+    if (!sep) {
+        return false;
+    }
+    char first[16];
+    size_t len = (size_t)(sep - v);
+    if (len == 0 || len >= sizeof first) {
+        return false;
+    }
+    memcpy(first, v, len);
+    first[len] = '\0';
+    unsigned long long h = 0, w = 0;
+    if (!parse_size(first, 8192, &h) || !parse_size(sep + 1, 8192, &w) || h == 0 || w == 0) {
+        return false;
+    }
+    *height = (uint32_t)h;
+    *width = (uint32_t)w;
+    return true;
+}
+
+/* --class-names: 1..256 non-empty names, each under 256 bytes. */
+static bool valid_class_names(const char *v)
+{
+    uint32_t count = 0;
+    for (const char *p = v;; count++) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (len == 0 || len >= 256 || count >= 256) {
+            return false;
+        }
+        if (!comma) {
+            return true;
+        }
+        p = comma + 1;
+    }
+}
+
+/* The options that say how the model was trained (fx_model_options). */
+static int set_training_value(cli_settings *s, const cli_option *o, const char *v)
+{
+    unsigned long long n = 0;
+    float pair[2];
+    uint32_t count = 0;
+    switch (o->id) {
+    case OPT_INTENSITY:
+        if (fx_intensity_from_name(v, &s->intensity) != FX_OK) {
+            return cli_usage_error(s->command, "unknown --intensity '%s'; valid: auto, container, bits, minmax, "
+                                   "window", cli_name(v));
+        }
+        break;
+    case OPT_BITS:
+        if (!parse_size(v, 16, &n) || n == 0) {
+            return cli_usage_error(s->command, "invalid --bits '%s'; expected the bits stored, 1 to 16 (e.g. 12)",
+                                   cli_name(v));
+        }
+        s->bits = (uint32_t)n;
+        break;
+    case OPT_WINDOW:
+        if (!parse_floats(v, pair, 2, &count) || count != 2 || !(pair[1] > 0.0f)) {
+            return cli_usage_error(s->command, "invalid --window '%s'; expected CENTER,WIDTH in sample units with "
+                                   "WIDTH > 0, e.g. 2048,4096", cli_name(v));
+        }
+        s->window_center = pair[0];
+        s->window_width = pair[1];
+        break;
+    case OPT_RESIZE_MODE:
+        if (fx_resize_mode_from_name(v, &s->resize_mode) != FX_OK || s->resize_mode == FX_RESIZE_DEFAULT) {
+            return cli_usage_error(s->command, "unknown --resize-mode '%s'; valid: stretch, stretch-antialias, "
+                                   "letterbox, shorter-side-crop", cli_name(v));
+        }
+        break;
+    case OPT_RESIZE_SIZE:
+        if (!parse_size(v, 16384, &n) || n == 0) {
+            return cli_usage_error(s->command, "invalid --resize-size '%s'; expected a whole number of pixels from "
+                                   "1 to 16384", cli_name(v));
+        }
+        s->resize_size = (uint32_t)n;
+        break;
+    case OPT_INPUT_SIZE:
+        if (!parse_input_size(v, &s->input_height, &s->input_width)) {
+            return cli_usage_error(s->command, "invalid --input-size '%s'; expected HEIGHTxWIDTH, each 1 to 8192, "
+                                   "e.g. 512x512", cli_name(v));
+        }
+        break;
+    case OPT_CHANNELS:
+        if (!parse_size(v, 3, &n) || (n != 1 && n != 3)) {
+            return cli_usage_error(s->command, "invalid --channels '%s'; expected 1 or 3", cli_name(v));
+        }
+        s->channels = (uint32_t)n;
+        break;
+    case OPT_MEAN:
+        if (!parse_floats(v, s->mean, 3, &s->mean_count)) {
+            return cli_usage_error(s->command, "invalid --mean '%s'; expected 1 or 3 comma-separated numbers, one "
+                                   "per channel, e.g. 0.485,0.456,0.406", cli_name(v));
+        }
+        break;
+    case OPT_STD:
+        if (!parse_floats(v, s->std, 3, &s->std_count)) {
+            return cli_usage_error(s->command, "invalid --std '%s'; expected 1 or 3 comma-separated numbers > 0, "
+                                   "one per channel, e.g. 0.229,0.224,0.225", cli_name(v));
+        }
+        for (uint32_t i = 0; i < s->std_count; i++) {
+            if (!(s->std[i] > 0.0f)) {
+                return cli_usage_error(s->command, "invalid --std '%s': value %u is not > 0", cli_name(v), i + 1);
+            }
+        }
+        break;
+    case OPT_CLASS_NAMES:
+        if (!valid_class_names(v)) {
+            return cli_usage_error(s->command, "invalid --class-names '%s'; expected 1 to 256 non-empty names "
+                                   "separated by commas, e.g. normal,fracture", cli_name(v));
+        }
+        s->class_names = v;
+        break;
+    default:
+        return cli_usage_error(s->command, "internal error: option --%s has no value handler", o->name);
+    }
+    return CLI_EXIT_OK;
+}
+
 static int set_value(cli_settings *s, const cli_option *o, const char *v)
 {
+    if (o->id >= OPT_INTENSITY) {
+        return set_training_value(s, o, v);
+    }
     unsigned long long n = 0;
     switch (o->id) {
     case OPT_MODEL: s->model = v; break;

@@ -53,6 +53,16 @@ enum cli_option_id {
     OPT_REPORT,
     OPT_FAITHFULNESS,
     OPT_IO_THREADS,
+    OPT_INTENSITY,
+    OPT_BITS,
+    OPT_WINDOW,
+    OPT_RESIZE_MODE,
+    OPT_RESIZE_SIZE,
+    OPT_INPUT_SIZE,
+    OPT_CHANNELS,
+    OPT_MEAN,
+    OPT_STD,
+    OPT_CLASS_NAMES,
     OPT_COUNT
 };
 
@@ -95,6 +105,19 @@ typedef struct cli_settings {
     bool feature_maps;
     bool report;            /* --report: index.html and thumbnails beside the figures (report.h) */
     bool faithfulness;      /* --faithfulness: evaluate adds the faithfulness metrics (faithfulness.h) */
+    /* How the model was trained (fx_model_options; 0 = fxcam.json's, else the default). */
+    int32_t intensity;      /* --intensity: FX_INTENSITY_* */
+    uint32_t bits;          /* --bits: bits stored, 1..16 */
+    float window_center;    /* --window C,W; window_width 0 = not given */
+    float window_width;
+    int32_t resize_mode;    /* --resize-mode: FX_RESIZE_* */
+    uint32_t resize_size;   /* --resize-size: shorter side before the center crop */
+    uint32_t input_width;   /* --input-size HxW */
+    uint32_t input_height;
+    uint32_t channels;      /* --channels: 1 or 3 */
+    float mean[3], std[3];  /* --mean, --std: one value per channel */
+    uint32_t mean_count, std_count;
+    const char *class_names; /* --class-names a,b,...: as given (split when the model loads) */
 } cli_settings;
 
 /* A command's own wording of an option's help, where its default differs. */
@@ -177,6 +200,11 @@ struct cli_annotation;
 fx_status cli_write_output(const cli_settings *s, const fx_model *model, const fx_image *image,
                            const fx_result *result, size_t i, uint32_t j, const char *path, const char *input,
                            const struct cli_annotation *boxes);
+/* cli_write_output with the loader's info of image (may be NULL): the image is
+ * shown through the model's intensity rule (cli_model_view). */
+fx_status cli_write_output_info(const cli_settings *s, const fx_model *model, const fx_image *image,
+                                const fx_image_info *info, const fx_result *result, size_t i, uint32_t j,
+                                const char *path, const char *input, const struct cli_annotation *boxes);
 /* The image as RGB8 with boxes (may be NULL) drawn in green. */
 fx_status cli_display_image(const fx_image *image, const struct cli_annotation *boxes, fx_image *rgb);
 /* Figure options from --alpha, --colormap, --threshold, --panel-height. */
@@ -190,6 +218,14 @@ const char *cli_model_name(const cli_settings *s);
  * status; on failure *why (static until the next call) is the reason, whose
  * advice names the command's options rather than the C API. */
 fx_status cli_load_image(const cli_settings *s, const char *path, fx_image *out, const char **why);
+/* Same, also filling *info (may be NULL) with what the loader found out about
+ * the samples, for fx_gradcam_options.image_info and the figure. */
+fx_status cli_load_image_info(const cli_settings *s, const char *path, fx_image *out, fx_image_info *info,
+                              const char **why);
+/* The image as the model sees it, as RGB8: the model's intensity rule
+ * (fx_model_intensity) with the loader's info (may be NULL), so that a figure
+ * shows what the model was given. */
+fx_status cli_model_view(const fx_model *model, const fx_image *image, const fx_image_info *info, fx_image *rgb);
 /* Untrusted text (file names, library messages quoting them) made safe for a
  * terminal: control characters, DEL, C1 controls and invalid UTF-8 become
  * \xNN, a backslash becomes \\. cli_name escapes every control character;

@@ -25,10 +25,10 @@ static const char *output_kind_suffix(const cli_settings *s)
     return s->heatmap_only ? "_heatmap" : s->overlay_only ? "_overlay" : "";
 }
 
-static int load_image(const cli_settings *s, fx_image *image)
+static int load_image(const cli_settings *s, fx_image *image, fx_image_info *info)
 {
     const char *why = NULL;
-    if (cli_load_image(s, s->image, image, &why) != FX_OK) {
+    if (cli_load_image_info(s, s->image, image, info, &why) != FX_OK) {
         cli_error(s->command, "cannot read the image '%s': %s", cli_name(s->image), cli_message(why));
         return CLI_EXIT_FAILURE;
     }
@@ -82,7 +82,7 @@ static void report_write_failure(const cli_settings *s, const char *output, bool
 
 /* Loads model and image and computes the requested methods for one image. */
 static int compute_one(const cli_settings *s, const int32_t *methods, uint32_t method_count, fx_model **model,
-                       fx_image *image, fx_result **result)
+                       fx_image *image, fx_image_info *info, fx_result **result)
 {
     int rc = cli_load_model(s, model);
     if (rc != CLI_EXIT_OK) {
@@ -93,9 +93,10 @@ static int compute_one(const cli_settings *s, const int32_t *methods, uint32_t m
     opts.layer = s->layer;
     opts.methods = methods;
     opts.method_count = method_count;
+    opts.image_info = info; /* the bits the file holds: the intensity rule reads them */
     rc = cli_resolve_class(s, *model, &opts.target_class);
     if (rc == CLI_EXIT_OK) {
-        rc = load_image(s, image);
+        rc = load_image(s, image, info);
     }
     if (rc == CLI_EXIT_OK) {
         fx_status status = fx_gradcam_compute(*model, image, 1, &opts, result);
@@ -126,8 +127,9 @@ int cli_run_single(const cli_settings *s)
     int32_t method = s->method_count ? s->methods[0] : FX_CAM_GRADCAM;
     fx_model *model = NULL;
     fx_image image = {0};
+    fx_image_info info;
     fx_result *result = NULL;
-    rc = compute_one(s, &method, 1, &model, &image, &result);
+    rc = compute_one(s, &method, 1, &model, &image, &info, &result);
     if (rc != CLI_EXIT_OK) {
         cli_annotations_free(&boxes);
         return rc;
@@ -141,7 +143,7 @@ int cli_run_single(const cli_settings *s)
             fprintf(stderr, "fxcam single: note: '%s' has no row in '%s'; no boxes drawn\n", cli_name(s->image),
                     cli_name(s->boxes));
         }
-        fx_status status = cli_write_output(s, model, &image, result, 0, 0, output, s->image, a);
+        fx_status status = cli_write_output_info(s, model, &image, &info, result, 0, 0, output, s->image, a);
         if (status != FX_OK) {
             report_write_failure(s, output, status == FX_ERR_IO);
             rc = CLI_EXIT_FAILURE;
@@ -191,8 +193,9 @@ int cli_run_compare(const cli_settings *s)
     }
     fx_model *model = NULL;
     fx_image image = {0};
+    fx_image_info info;
     fx_result *result = NULL;
-    rc = compute_one(s, methods, 2, &model, &image, &result);
+    rc = compute_one(s, methods, 2, &model, &image, &info, &result);
     if (rc != CLI_EXIT_OK) {
         cli_annotations_free(&boxes);
         return rc;
@@ -216,9 +219,13 @@ int cli_run_compare(const cli_settings *s)
     fx_image figure = {0}, shown = {0};
     const cli_annotation *annotation = s->boxes ? cli_annotations_lookup(&boxes, s->image) : NULL;
     rc = make_output_folder(s, output);
-    fx_status status = annotation ? cli_display_image(&image, annotation, &shown) : FX_OK;
+    /* The image as the model saw it (its intensity rule), boxes on top. */
+    fx_status status = cli_model_view(model, &image, &info, &shown);
+    if (status == FX_OK && annotation) {
+        cli_draw_boxes(annotation, &shown, 0, 220, 0);
+    }
     if (rc == CLI_EXIT_OK && status == FX_OK) {
-        status = fx_figure_compare(annotation ? &shown : &image, a, title_a, b, title_b, &f, &figure);
+        status = fx_figure_compare(&shown, a, title_a, b, title_b, &f, &figure);
     }
     bool saving = status == FX_OK;
     if (rc == CLI_EXIT_OK && status == FX_OK) {

@@ -277,6 +277,12 @@ static void replace_first(char *text, const char *from, const char *to)
 
 fx_status cli_load_image(const cli_settings *s, const char *path, fx_image *out, const char **why)
 {
+    return cli_load_image_info(s, path, out, NULL, why);
+}
+
+fx_status cli_load_image_info(const cli_settings *s, const char *path, fx_image *out, fx_image_info *info,
+                              const char **why)
+{
     static _Thread_local char reason[2048]; /* batch reads on a thread of its own */
     fx_load_options limits;
     fx_load_options_init(&limits);
@@ -292,6 +298,11 @@ fx_status cli_load_image(const cli_settings *s, const char *path, fx_image *out,
     bool folder = strcmp(s->command, "batch") == 0 || strcmp(s->command, "evaluate") == 0;
     if (s->frame && (!folder || cli_sniff_format(path) == CLI_FORMAT_DICOM)) {
         limits.frame = s->frame;
+    }
+    if (info) {
+        memset(info, 0, sizeof *info);
+        info->struct_size = sizeof *info;
+        limits.info = info;
     }
     fx_status status = fx_image_load(path, &limits, out);
     if (status == FX_OK) {
@@ -337,6 +348,45 @@ void cli_warn_result(const fx_result *result, int64_t image, const char *name, c
     }
 }
 
+/* --class-names a,b,c cut into names (pointers into text, which holds a copy). */
+static uint32_t split_class_names(const char *given, char *text, size_t size, const char **names, uint32_t max)
+{
+    uint32_t n = 0;
+    snprintf(text, size, "%s", given ? given : "");
+    for (char *p = text; given && *p && n < max;) {
+        names[n++] = p;
+        char *comma = strchr(p, ',');
+        if (!comma) {
+            break;
+        }
+        *comma = '\0';
+        p = comma + 1;
+    }
+    return n;
+}
+
+/* How the model was trained, from the command line (0 = fxcam.json's). */
+static void training_options(const cli_settings *s, fx_model_options *opts)
+{
+    opts->intensity = s->intensity;
+    opts->bits_stored = s->bits;
+    opts->window_center = s->window_center;
+    opts->window_width = s->window_width;
+    opts->resize_mode = s->resize_mode;
+    opts->resize_size = s->resize_size;
+    opts->input_width = s->input_width;
+    opts->input_height = s->input_height;
+    opts->input_channels = s->channels;
+    if (s->mean_count) {
+        opts->mean = s->mean;
+        opts->mean_count = s->mean_count;
+    }
+    if (s->std_count) {
+        opts->std = s->std;
+        opts->std_count = s->std_count;
+    }
+}
+
 int cli_load_model(const cli_settings *s, fx_model **out)
 {
     fx_model_options opts;
@@ -345,6 +395,14 @@ int cli_load_model(const cli_settings *s, fx_model **out)
     opts.threads = s->threads;
     opts.output_kind = s->output_kind;
     opts.strict = s->strict ? 1 : 0;
+    training_options(s, &opts);
+    char class_text[256 * 256];
+    const char *class_names[256];
+    uint32_t class_count = split_class_names(s->class_names, class_text, sizeof class_text, class_names, 256);
+    if (class_count) {
+        opts.class_names = class_names;
+        opts.class_name_count = class_count;
+    }
     if (s->model) {
         struct stat st;
         if (stat(s->model, &st) != 0) {
@@ -493,9 +551,45 @@ fx_status cli_display_image(const fx_image *image, const cli_annotation *boxes, 
     return status;
 }
 
+static fx_status write_output_view(const cli_settings *s, const fx_model *model, const fx_image *image,
+                                   const fx_result *result, size_t i, uint32_t j, const char *path,
+                                   const char *input, const cli_annotation *boxes);
+
+fx_status cli_model_view(const fx_model *model, const fx_image *image, const fx_image_info *info, fx_image *rgb)
+{
+    fx_intensity rule;
+    fx_intensity_init(&rule);
+    fx_status status = fx_model_intensity(model, &rule);
+    return status == FX_OK ? fx_image_to_rgb8_intensity(image, &rule, info, rgb) : status;
+}
+
 fx_status cli_write_output(const cli_settings *s, const fx_model *model, const fx_image *image,
                            const fx_result *result, size_t i, uint32_t j, const char *path, const char *input,
                            const cli_annotation *boxes)
+{
+    return cli_write_output_info(s, model, image, NULL, result, i, j, path, input, boxes);
+}
+
+/* The figure shows the image through the model's intensity rule, so that a
+ * 12-bit radiograph looks as the model read it (and like its 8-bit twin). */
+fx_status cli_write_output_info(const cli_settings *s, const fx_model *model, const fx_image *image,
+                                const fx_image_info *info, const fx_result *result, size_t i, uint32_t j,
+                                const char *path, const char *input, const cli_annotation *boxes)
+{
+    fx_image view = {0};
+    fx_status viewed = cli_model_view(model, image, info, &view);
+    if (viewed != FX_OK) {
+        return viewed;
+    }
+    fx_status status = write_output_view(s, model, &view, result, i, j, path, input, boxes);
+    fx_image_free(&view);
+    return status;
+}
+
+/* image: already as the model sees it (cli_model_view). */
+static fx_status write_output_view(const cli_settings *s, const fx_model *model, const fx_image *image,
+                                   const fx_result *result, size_t i, uint32_t j, const char *path,
+                                   const char *input, const cli_annotation *boxes)
 {
     const fx_image *heatmap = fx_result_heatmap(result, i, j);
     if (!heatmap) {

@@ -16,8 +16,10 @@
 
 #define FIGURE_OPTIONS OPT_THRESHOLD, OPT_PANEL_HEIGHT, OPT_BOXES, OPT_MAX_PIXELS, OPT_MAX_SIDE, OPT_FRAME
 
-/* How a --model is read (fx_model_options.output_kind, .strict). */
-#define MODEL_OPTIONS OPT_OUTPUT_KIND, OPT_STRICT
+/* How a --model is read (fx_model_options.output_kind, .strict) and how it
+ * was trained (intensity, resize, input size, channels, mean/std, class names). */
+#define MODEL_OPTIONS OPT_OUTPUT_KIND, OPT_STRICT, OPT_INTENSITY, OPT_BITS, OPT_WINDOW, OPT_RESIZE_MODE, \
+    OPT_RESIZE_SIZE, OPT_INPUT_SIZE, OPT_CHANNELS, OPT_MEAN, OPT_STD, OPT_CLASS_NAMES
 
 static const int single_options[] = {OPT_HELP, OPT_MODEL, OPT_IMAGE, OPT_OUTPUT, OPT_HEATMAP_ONLY,
                                      OPT_OVERLAY_ONLY, GLOBAL_OPTIONS, MODEL_OPTIONS, FIGURE_OPTIONS, -1};

@@ -245,9 +245,18 @@ static char *copy_string(const char *s)
     return p;
 }
 
-static fx_status name_classes(fx_model *m, const fx__shim_metadata *md)
+static fx_status name_classes(fx_model *m, const fx_model_options *o, const fx__shim_metadata *md)
 {
     m->result_count = m->logit_count == 1 ? 2 : m->logit_count;
+    if (o->class_names && o->class_name_count != m->result_count)
+        return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_model_load: class_names has %u names but the model has %u "
+                         "classes%s; give %u (CLI --class-names a,b,...)", o->class_name_count, m->result_count,
+                         m->logit_count == 1 ? " (a single-logit model has 2: negative, positive)" : "",
+                         m->result_count);
+    for (uint32_t i = 0; o->class_names && i < o->class_name_count; i++)
+        if (!o->class_names[i] || !o->class_names[i][0])
+            return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_model_load: class_names[%u] is %s; every class needs a "
+                             "name", i, o->class_names[i] ? "empty" : "NULL");
     if (md->class_name_count && md->class_name_count != m->result_count)
         return fx__error(FX_ERR_MODEL, "fxcam.json: \"class_names\" has %u names but the model has %u classes%s",
                          md->class_name_count, m->result_count,
@@ -265,7 +274,9 @@ static fx_status name_classes(fx_model *m, const fx__shim_metadata *md)
             snprintf(fallback, sizeof fallback, "%s", i ? "positive" : "negative");
         else
             snprintf(fallback, sizeof fallback, "class %u", i);
-        m->class_names[i] = copy_string(md->class_name_count ? md->class_names[i] : fallback);
+        m->class_names[i] = copy_string(o->class_names        ? o->class_names[i]
+                                        : md->class_name_count ? md->class_names[i]
+                                                               : fallback);
         if (!m->class_names[i])
             return fx__error(FX_ERR_OUT_OF_MEMORY, "fx_model_load: cannot allocate class names");
     }
@@ -524,7 +535,7 @@ static fx_status finish_load(fx_model *m, const fx_model_options *o)
     m->logit_count = fx__shim_class_count(m->shim);
     st = inspect_outputs(m, o, md);
     if (st == FX_OK)
-        st = name_classes(m, md);
+        st = name_classes(m, o, md);
     if (st != FX_OK)
         return st;
     m->default_layer = fx__shim_auto_layer(m->shim);

@@ -21,11 +21,26 @@ import os
 import torch
 
 
+def _export_path():
+    """fxcam/_export.py next to this script (the source tree), else in the
+    installed fxcam package (the `fxcam-export` command that meson installs
+    into bin/): found with find_spec, which locates the package without
+    running its __init__ (that would load libfxcam)."""
+    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fxcam", "_export.py")
+    if os.path.isfile(here):
+        return here
+    spec = importlib.util.find_spec("fxcam")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        if os.path.isfile(os.path.join(folder, "_export.py")):
+            return os.path.join(folder, "_export.py")
+    raise SystemExit("fxcam-export: cannot find the fxcam package (fxcam/_export.py) next to this script or on "
+                     "the Python path; install fxcam (meson install) or set PYTHONPATH to its site-packages")
+
+
 def _load_export():
-    """fxcam/_export.py next to this script: the one implementation of the
-    metadata and of tracing in eval mode (loaded by path, so that this script
-    needs torch only, not libfxcam)."""
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fxcam", "_export.py")
+    """The one implementation of the metadata and of tracing in eval mode
+    (loaded by path, so that this script needs torch only, not libfxcam)."""
+    path = _export_path()
     spec = importlib.util.spec_from_file_location("fxcam_export", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

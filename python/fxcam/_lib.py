@@ -85,7 +85,8 @@ class ModelOptions(ctypes.Structure):
                 ("strict", ctypes.c_int32),
                 # intensity and resize fields of fx_model_options (same reason as LoadOptions.info)
                 ("intensity", ctypes.c_int32), ("bits_stored", ctypes.c_uint32), ("window_center", ctypes.c_float),
-                ("window_width", ctypes.c_float), ("resize_mode", ctypes.c_int32), ("resize_size", ctypes.c_uint32)]
+                ("window_width", ctypes.c_float), ("resize_mode", ctypes.c_int32), ("resize_size", ctypes.c_uint32),
+                ("class_names", ctypes.POINTER(ctypes.c_char_p)), ("class_name_count", ctypes.c_uint32)]
 
 
 MODEL_OPTIONS_V1_SIZE = ModelOptions.mean_count.offset

@@ -23,9 +23,11 @@ step "meson install --destdir $stage"
 meson install -C "$build" --destdir "$stage" --no-rebuild --quiet
 for f in "$lib/libfxcam.so.0" "$lib/pkgconfig/fxcam.pc" "$lib/cmake/fxcam/fxcamConfig.cmake" \
          "$lib/cmake/fxcam/fxcamConfigVersion.cmake" "$root/include/fxcam.h" "$root/include/fxcam_version.h" \
-         "$stage$pydir/fxcam/__init__.py" "$stage$pydir/fxcam/_install_paths.py"; do
+         "$stage$pydir/fxcam/__init__.py" "$stage$pydir/fxcam/_install_paths.py" "$stage$pydir/fxcam/_export.py" \
+         "$root/bin/fxcam-export"; do
   [ -e "$f" ] || fail "not installed: $f"
 done
+[ -x "$root/bin/fxcam-export" ] || fail "not executable: $root/bin/fxcam-export"
 
 # Only the staged installation is visible: no source or build folder.
 export PKG_CONFIG_LIBDIR=$lib/pkgconfig PKG_CONFIG_PATH= PKG_CONFIG_SYSROOT_DIR=$stage
@@ -71,6 +73,20 @@ run_example() {
     grep -q "FX_ERR_NOT_AVAILABLE" "$log" || fail "$1: no FX_ERR_NOT_AVAILABLE message"
   fi
 }
+
+if [ "$has_torch" = 1 ]; then
+  step "fxcam-export (installed command, finds the installed fxcam/_export.py)"
+  PATH=/usr/bin:$PATH "$root/bin/fxcam-export" "$model" "$tmp/exported.pt" --input-size 32 48 --channels 1 \
+    --class-names normal fracture >/dev/null || fail "fxcam-export failed"
+  $python - "$tmp/exported.pt" <<'PY'
+import json, sys, torch
+files = {"fxcam.json": ""}
+torch.jit.load(sys.argv[1], _extra_files=files)
+meta = json.loads(files["fxcam.json"])
+assert meta["input_size"] == [32, 48] and meta["channels"] == 1, meta
+assert meta["class_names"] == ["normal", "fracture"], meta
+PY
+fi
 
 step "examples/c (meson + pkg-config)"
 meson setup "$tmp/c" "$src/examples/c" >/dev/null
