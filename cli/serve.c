@@ -1,14 +1,17 @@
 /* `fxcam serve`: an HTTP service over the library (GNU libmicrohttpd) and the
  * page that uses it (docs/serve.md).
  *
- * Threads: libmicrohttpd's pool reads requests and writes answers; it never
- * computes. A finished upload is checked, put in a bounded queue and its
- * connection suspended; one worker thread takes the requests at the head of
- * the queue that share method(s), layer and class (waiting up to a short
- * window for more, at most max_batch), decodes them, runs one
- * fx_gradcam_compute over all of them, writes each answer and resumes the
- * connections in arrival order. A full queue is answered 503 + Retry-After.
- * The model is loaded once; its getters are thread-safe (fxcam.h). */
+ * Threads ("continuous batching"): libmicrohttpd's pool reads a request,
+ * checks and decodes the upload, puts it in a bounded queue and suspends its
+ * connection. One model thread only runs passes: when it is idle, it takes
+ * the requests at the head of the queue that share method(s), layer and class
+ * (at most MAX_BATCH) at once, without waiting for more; requests that arrive
+ * while a pass runs are what the next pass takes. After a pass it resumes the
+ * connections in arrival order, and each connection's HTTP thread composes
+ * its own answer (figure, PNG encodings, base64, JSON) from the shared result
+ * while the model thread runs the next pass. A full queue is answered 503 +
+ * Retry-After. The model is loaded once; its getters are thread-safe
+ * (fxcam.h), and so are fx_result's getters on a result no one frees. */
 #include "serve.h"
 
 #include <stdlib.h>
@@ -36,6 +39,7 @@ int cli_run_serve(int argc, char **argv)
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -47,7 +51,6 @@ extern const unsigned char cli_serve_page[];
 extern const size_t cli_serve_page_size;
 
 #define MAX_BATCH 8
-#define WINDOW_SECONDS 0.005
 
 typedef struct serve_config {
     cli_settings model;      /* --model, --device, --threads for cli_load_model */
@@ -60,20 +63,19 @@ typedef struct serve_config {
     unsigned timeout;        /* seconds of client inactivity */
 } serve_config;
 
-typedef struct explain_params {
-    int32_t methods[FX_CAM_METHOD_COUNT];
-    uint32_t method_count;
-    char layer[256];         /* "" = the model's default */
-    int32_t target_class;    /* -1 = predicted */
-    float alpha;
-    float threshold;
-    int32_t colormap;
-    bool figure;
-} explain_params;
-
 enum route { ROUTE_PAGE, ROUTE_HEALTH, ROUTE_MODEL, ROUTE_METHODS, ROUTE_COLORMAPS, ROUTE_EXPLAIN };
 
 typedef struct server server;
+
+/* One forward pass, shared by the requests it computed: each request's HTTP
+ * thread reads its row of the result; the last one to finish frees it. */
+typedef struct pass {
+    fx_result *result;
+    size_t size;             /* images in the pass */
+    double started;          /* cli_now() when the pass began */
+    double compute_ms;
+    atomic_size_t users;
+} pass;
 
 typedef struct request {
     server *srv;
@@ -86,8 +88,13 @@ typedef struct request {
     struct MHD_PostProcessor *post;
     unsigned file_parts;
     bool bad_field;
-    /* the answer, written by the worker before it resumes the connection */
+    /* decoded by the HTTP thread before queueing */
     explain_params params;
+    fx_image image;
+    /* set by the model thread before it resumes the connection: either a
+     * pass and this request's row in it, or an error answer */
+    pass *pass;
+    size_t row;
     bool ready;
     unsigned status;
     cli_text answer;
@@ -99,6 +106,7 @@ struct server {
     fx_model *model;
     struct MHD_Daemon *daemon;
     cli_text model_json, methods_json, colormaps_json;
+    const char **class_names; /* the model's, for serve_parse_explain */
     pthread_mutex_t lock;
     pthread_cond_t wake;
     request **queue;         /* ring of cfg.queue_capacity */
@@ -271,174 +279,38 @@ static void describe_colormaps(server *srv)
 
 /* ---- Request parameters ------------------------------------------------ */
 
-static const char *const explain_keys[] = {"method", "methods", "layer", "class", "alpha", "threshold", "colormap",
-                                           "figure", NULL};
+typedef struct query_params {
+    serve_param items[SERVE_MAX_PARAMS];
+    size_t count;
+    bool too_many;
+} query_params;
 
-typedef struct key_check {
-    char bad[80];
-} key_check;
-
-static enum MHD_Result check_key(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+static enum MHD_Result collect_param(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
     (void)kind;
-    (void)value;
-    key_check *k = cls;
-    for (size_t i = 0; explain_keys[i]; i++) {
-        if (strcmp(key, explain_keys[i]) == 0) {
-            return MHD_YES;
-        }
+    query_params *q = cls;
+    if (q->count == SERVE_MAX_PARAMS) {
+        q->too_many = true;
+        return MHD_NO;
     }
-    if (!k->bad[0]) {
-        snprintf(k->bad, sizeof k->bad, "%s", key);
-    }
+    q->items[q->count].key = key;
+    q->items[q->count].value = value;
+    q->count++;
     return MHD_YES;
 }
 
-static bool parse_unit(const char *text, float *out)
-{
-    char *end = NULL;
-    errno = 0;
-    double v = strtod(text, &end);
-    if (end == text || *end || errno || !isfinite(v) || v < 0.0 || v > 1.0) {
-        return false;
-    }
-    *out = (float)v;
-    return true;
-}
-
-/* "gradcam++" arrives as "gradcam  " when a client does not encode '+'
- * (a '+' in a query string means a space). */
-static bool parse_method(const char *name, size_t len, int32_t *method)
-{
-    char buf[64];
-    if (len == 0 || len >= sizeof buf) {
-        return false;
-    }
-    memcpy(buf, name, len);
-    buf[len] = '\0';
-    for (size_t i = 0; i < len; i++) {
-        buf[i] = buf[i] == ' ' ? '+' : buf[i];
-    }
-    return fx_cam_method_from_name(buf, method) == FX_OK;
-}
-
-static bool parse_methods(const char *text, explain_params *p, char *why, size_t why_size)
-{
-    p->method_count = 0;
-    for (const char *s = text;;) {
-        const char *comma = strchr(s, ',');
-        size_t len = comma ? (size_t)(comma - s) : strlen(s);
-        int32_t m = 0;
-        if (!parse_method(s, len, &m)) {
-            snprintf(why, why_size, "unknown method '%.*s'; see GET /api/v1/methods", (int)(len > 60 ? 60 : len), s);
-            return false;
-        }
-        for (uint32_t j = 0; j < p->method_count; j++) {
-            if (p->methods[j] == m) {
-                snprintf(why, why_size, "method '%s' given twice", fx_cam_method_name(m));
-                return false;
-            }
-        }
-        if (p->method_count == FX_CAM_METHOD_COUNT) {
-            snprintf(why, why_size, "too many methods");
-            return false;
-        }
-        p->methods[p->method_count++] = m;
-        if (!comma) {
-            return true;
-        }
-        s = comma + 1;
-    }
-}
-
-static bool parse_class(const fx_model *model, const char *text, int32_t *target)
-{
-    uint32_t count = fx_model_result_class_count(model);
-    char *end = NULL;
-    errno = 0;
-    unsigned long v = strtoul(text, &end, 10);
-    if (end != text && !*end && !errno && text[0] >= '0' && text[0] <= '9' && v < count) {
-        *target = (int32_t)v;
-        return true;
-    }
-    for (uint32_t i = 0; i < count; i++) {
-        if (strcasecmp(text, fx_model_class_name(model, i)) == 0) {
-            *target = (int32_t)i;
-            return true;
-        }
-    }
-    return false;
-}
-
-/* Reads and checks the query parameters of an explain request. Returns
- * false with the reason in why. */
+/* Reads and checks the query parameters of an explain request
+ * (serve_params.c). Returns false with the reason in why. */
 static bool parse_explain(server *srv, struct MHD_Connection *conn, explain_params *p, char *why, size_t why_size)
 {
-    memset(p, 0, sizeof *p);
-    p->methods[0] = FX_CAM_GRADCAM;
-    p->method_count = 1;
-    p->target_class = -1;
-    p->alpha = 0.4f;
-    p->colormap = FX_COLORMAP_JET;
-    p->figure = true;
-    key_check keys = {{0}};
-    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, check_key, &keys);
-    if (keys.bad[0]) {
-        snprintf(why, why_size, "unknown parameter '%s'; valid: method, methods, layer, class, alpha, threshold, "
-                 "colormap, figure", keys.bad);
+    query_params q = {.count = 0};
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_param, &q);
+    if (q.too_many) {
+        snprintf(why, why_size, "more than %d query parameters", SERVE_MAX_PARAMS);
         return false;
     }
-    const char *method = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "method");
-    const char *methods = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "methods");
-    if (method && methods) {
-        snprintf(why, why_size, "give either method or methods, not both");
-        return false;
-    }
-    if ((method || methods) && !parse_methods(method ? method : methods, p, why, why_size)) {
-        return false;
-    }
-    if (method && p->method_count > 1) {
-        snprintf(why, why_size, "method takes one name; use methods=A,B for several");
-        return false;
-    }
-    const char *layer = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "layer");
-    if (layer) {
-        if (!layer[0] || strlen(layer) >= sizeof p->layer) {
-            snprintf(why, why_size, "layer must be 1..%zu characters; see GET /api/v1/model", sizeof p->layer - 1);
-            return false;
-        }
-        snprintf(p->layer, sizeof p->layer, "%s", layer);
-    }
-    const char *klass = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "class");
-    if (klass && !parse_class(srv->model, klass, &p->target_class)) {
-        snprintf(why, why_size, "unknown class; give an index 0..%u or a class name (GET /api/v1/model)",
-                 fx_model_result_class_count(srv->model) - 1);
-        return false;
-    }
-    const char *alpha = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "alpha");
-    if (alpha && !parse_unit(alpha, &p->alpha)) {
-        snprintf(why, why_size, "alpha must be a number in [0,1]");
-        return false;
-    }
-    const char *threshold = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "threshold");
-    if (threshold && !parse_unit(threshold, &p->threshold)) {
-        snprintf(why, why_size, "threshold must be a number in [0,1]");
-        return false;
-    }
-    const char *colormap = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "colormap");
-    if (colormap && fx_colormap_from_name(colormap, &p->colormap) != FX_OK) {
-        snprintf(why, why_size, "unknown colormap; see GET /api/v1/colormaps");
-        return false;
-    }
-    const char *figure = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "figure");
-    if (figure) {
-        if (strcmp(figure, "0") != 0 && strcmp(figure, "1") != 0) {
-            snprintf(why, why_size, "figure must be 0 or 1");
-            return false;
-        }
-        p->figure = figure[0] == '1';
-    }
-    return true;
+    return serve_parse_explain(q.items, q.count, srv->class_names, fx_model_result_class_count(srv->model), p, why,
+                               why_size);
 }
 
 /* Requests are computed together when these agree. */
@@ -449,7 +321,7 @@ static bool same_compute(const explain_params *a, const explain_params *b)
            strcmp(a->layer, b->layer) == 0 && a->target_class == b->target_class;
 }
 
-/* ---- The worker: decode, compute, answer ------------------------------- */
+/* ---- Answers from a pass (on the request's HTTP thread) ---------------- */
 
 static void answer_error(request *r, unsigned status, const char *message)
 {
@@ -518,10 +390,13 @@ static fx_status compose_figure(server *srv, const request *r, const fx_image *i
     return fx_figure_compose(image, fx_result_heatmap(res, i, 0), &f, figure);
 }
 
-static void answer_result(server *srv, request *r, const fx_image *image, const fx_result *res, size_t i,
-                          size_t batch, double compute_ms)
+/* Writes request r's answer from row i of its pass. */
+static void answer_result(server *srv, request *r)
 {
     const fx_model *m = srv->model;
+    const fx_image *image = &r->image;
+    const fx_result *res = r->pass->result;
+    size_t i = r->row;
     cli_text *t = &r->answer;
     cli_text_free(t);
     r->status = MHD_HTTP_OK;
@@ -600,16 +475,39 @@ static void answer_result(server *srv, request *r, const fx_image *image, const 
         fx_image_free(&figure);
     }
     fx_image_free(&rgb);
+    double answer_ms = (cli_now() - r->pass->started) * 1000.0 - r->pass->compute_ms;
     cli_text_printf(t, ",\"timing\":{\"queue_ms\":");
-    serve_json_number(t, (cli_now() - r->queued) * 1000.0 - compute_ms);
+    serve_json_number(t, (r->pass->started - r->queued) * 1000.0);
     cli_text_printf(t, ",\"compute_ms\":");
-    serve_json_number(t, compute_ms);
-    cli_text_printf(t, ",\"batch_size\":%zu}}\n", batch);
+    serve_json_number(t, r->pass->compute_ms);
+    cli_text_printf(t, ",\"answer_ms\":");
+    serve_json_number(t, answer_ms);
+    cli_text_printf(t, ",\"batch_size\":%zu}}\n", r->pass->size);
 }
 
-static void compute_group(server *srv, request **group, fx_image *images, size_t n)
+/* Lets go of r's pass; the last request of a pass frees its result. Called
+ * once the answer is written, and when a connection closes before that. */
+static void release_pass(request *r)
+{
+    pass *p = r->pass;
+    r->pass = NULL;
+    if (p && atomic_fetch_sub(&p->users, 1) == 1) {
+        fx_result_free(p->result);
+        free(p);
+    }
+}
+
+/* ---- The model thread: passes only ------------------------------------- */
+
+/* Runs one pass over the decoded images of group[0..n) and hands each
+ * request its row (or its error). */
+static void compute_group(server *srv, request **group, size_t n)
 {
     const explain_params *p = &group[0]->params;
+    fx_image images[MAX_BATCH];
+    for (size_t k = 0; k < n; k++) {
+        images[k] = group[k]->image; /* shallow: the requests keep ownership */
+    }
     fx_gradcam_options opts;
     fx_gradcam_options_init(&opts);
     opts.layer = p->layer[0] ? p->layer : NULL;
@@ -624,48 +522,33 @@ static void compute_group(server *srv, request **group, fx_image *images, size_t
     if (status != FX_OK && n > 1) {
         /* One bad image must not fail the others: answer each on its own. */
         for (size_t k = 0; k < n; k++) {
-            compute_group(srv, group + k, images + k, 1);
+            compute_group(srv, group + k, 1);
         }
         return;
     }
+    pass *shared = status == FX_OK ? calloc(1, sizeof *shared) : NULL;
+    if (status == FX_OK && !shared) {
+        fx_result_free(res);
+        for (size_t k = 0; k < n; k++) {
+            answer_error(group[k], MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+        }
+        return;
+    }
+    if (shared) {
+        shared->result = res;
+        shared->size = n;
+        shared->started = t0;
+        shared->compute_ms = ms;
+        atomic_init(&shared->users, n);
+    }
     for (size_t k = 0; k < n; k++) {
-        if (status == FX_OK) {
-            answer_result(srv, group[k], &images[k], res, k, n, ms);
+        if (shared) {
+            group[k]->pass = shared;
+            group[k]->row = k;
         } else {
             answer_error(group[k], status_for_compute(status), fx_last_error()[0] ? fx_last_error()
                                                                                   : fx_status_str(status));
         }
-    }
-    fx_result_free(res);
-}
-
-static void process_batch(server *srv, request **batch, size_t n)
-{
-    fx_image images[MAX_BATCH];
-    request *ok[MAX_BATCH];
-    size_t good = 0;
-    fx_load_options limits;
-    fx_load_options_init(&limits);
-    for (size_t k = 0; k < n; k++) {
-        request *r = batch[k];
-        fx_image img = {0};
-        fx_status status = fx_image_load_memory(r->body.data, r->body.size, &limits, &img);
-        serve_bytes_free(&r->body); /* the upload is not kept past decoding */
-        if (status != FX_OK) {
-            char why[600];
-            snprintf(why, sizeof why, "the upload is not an image fxcam can read: %s",
-                     fx_last_error()[0] ? fx_last_error() : fx_status_str(status));
-            answer_error(r, status_for_load(status), why);
-            continue;
-        }
-        images[good] = img;
-        ok[good++] = r;
-    }
-    if (good) {
-        compute_group(srv, ok, images, good);
-    }
-    for (size_t k = 0; k < good; k++) {
-        fx_image_free(&images[k]);
     }
 }
 
@@ -681,14 +564,6 @@ static size_t matching_head(server *srv)
     return n;
 }
 
-static void deadline_after(double seconds, struct timespec *ts)
-{
-    clock_gettime(CLOCK_REALTIME, ts);
-    long ns = ts->tv_nsec + (long)(seconds * 1e9);
-    ts->tv_sec += ns / 1000000000L;
-    ts->tv_nsec = ns % 1000000000L;
-}
-
 static void *worker_main(void *arg)
 {
     server *srv = arg;
@@ -701,16 +576,8 @@ static void *worker_main(void *arg)
             pthread_mutex_unlock(&srv->lock);
             return NULL;
         }
-        /* The collection window: counted from the oldest request's arrival,
-         * so a lone request waits at most WINDOW_SECONDS. */
-        double wait = srv->queue[srv->head]->queued + WINDOW_SECONDS - cli_now();
-        if (wait > 0 && !srv->stopping && matching_head(srv) < MAX_BATCH) {
-            struct timespec until;
-            deadline_after(wait, &until);
-            while (!srv->stopping && matching_head(srv) < MAX_BATCH &&
-                   pthread_cond_timedwait(&srv->wake, &srv->lock, &until) != ETIMEDOUT) {
-            }
-        }
+        /* No collection window: what waited while the last pass ran is this
+         * pass; a request that finds the model idle starts at once. */
         request *batch[MAX_BATCH];
         size_t n = matching_head(srv);
         for (size_t k = 0; k < n; k++) {
@@ -726,13 +593,25 @@ static void *worker_main(void *arg)
                 batch[k]->retry_after = true;
             }
         } else {
-            process_batch(srv, batch, n);
+            compute_group(srv, batch, n);
         }
         for (size_t k = 0; k < n; k++) {
             batch[k]->ready = true;
             MHD_resume_connection(batch[k]->conn);
         }
     }
+}
+
+#define BUSY_MESSAGE "the server is busy (request queue full); retry after the time in Retry-After"
+
+/* A hint only (the queue may fill before enqueue): saves decoding an upload
+ * that would be refused. */
+static bool queue_has_room(server *srv)
+{
+    pthread_mutex_lock(&srv->lock);
+    bool room = !srv->stopping && srv->count < srv->cfg.queue_capacity;
+    pthread_mutex_unlock(&srv->lock);
+    return room;
 }
 
 /* Puts r in the queue with its connection suspended; false when full. */
@@ -937,13 +816,26 @@ static enum MHD_Result finish_upload(server *srv, request *r, struct MHD_Connect
         return send_error(conn, r, MHD_HTTP_BAD_REQUEST, "empty upload: send the image (PNG, JPEG or DICOM) as the "
                           "body, or as the form part 'file'");
     }
-    char why[400];
+    char why[600];
     if (!parse_explain(srv, conn, &r->params, why, sizeof why)) {
         return send_error(conn, r, MHD_HTTP_BAD_REQUEST, why);
     }
+    /* Decoding here, on this connection's HTTP thread, keeps the model
+     * thread for passes; a full queue is refused before the work. */
+    if (!queue_has_room(srv)) {
+        return send_error(conn, r, MHD_HTTP_SERVICE_UNAVAILABLE, BUSY_MESSAGE);
+    }
+    fx_load_options limits;
+    fx_load_options_init(&limits);
+    fx_status status = fx_image_load_memory(r->body.data, r->body.size, &limits, &r->image);
+    serve_bytes_free(&r->body); /* the upload is not kept past decoding */
+    if (status != FX_OK) {
+        snprintf(why, sizeof why, "the upload is not an image fxcam can read: %s",
+                 fx_last_error()[0] ? fx_last_error() : fx_status_str(status));
+        return send_error(conn, r, status_for_load(status), why);
+    }
     if (!enqueue(srv, r)) {
-        return send_error(conn, r, MHD_HTTP_SERVICE_UNAVAILABLE, "the server is busy (request queue full); retry "
-                          "after the time in Retry-After");
+        return send_error(conn, r, MHD_HTTP_SERVICE_UNAVAILABLE, BUSY_MESSAGE);
     }
     return MHD_YES;
 }
@@ -968,6 +860,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (r->ready) {
         r->ready = false;
+        if (r->pass) {
+            answer_result(srv, r);
+            release_pass(r);
+        }
+        fx_image_free(&r->image);
         return send_json(conn, r, r->status, &r->answer, r->retry_after);
     }
     if (r->status != 0) {
@@ -1020,6 +917,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **state, e
         MHD_destroy_post_processor(r->post);
     }
     serve_bytes_free(&r->body);
+    release_pass(r);
+    fx_image_free(&r->image);
     cli_text_free(&r->answer);
     free(r);
     *state = NULL;
@@ -1183,6 +1082,7 @@ static void server_free(server *srv)
     cli_text_free(&srv->methods_json);
     cli_text_free(&srv->colormaps_json);
     free(srv->queue);
+    free(srv->class_names);
 }
 
 int cli_run_serve(int argc, char **argv)
@@ -1207,9 +1107,24 @@ int cli_run_serve(int argc, char **argv)
                                "FXCAM_SERVE_TOKEN) so that only clients with the token can use the API",
                                cli_name(srv.cfg.host));
     }
+    /* SIGINT/SIGTERM are taken by sigwait below: block them before any
+     * thread starts (libtorch starts some when the model loads), so that
+     * every thread inherits the mask and none dies of the default action. */
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
     rc = cli_load_model(&srv.cfg.model, &srv.model);
     if (rc != CLI_EXIT_OK) {
         return rc;
+    }
+    uint32_t classes = fx_model_result_class_count(srv.model);
+    srv.class_names = calloc(classes ? classes : 1, sizeof *srv.class_names);
+    for (uint32_t c = 0; srv.class_names && c < classes; c++) {
+        srv.class_names[c] = fx_model_class_name(srv.model, c);
     }
     describe_model(&srv);
     describe_methods(&srv);
@@ -1218,16 +1133,7 @@ int cli_run_serve(int argc, char **argv)
     pthread_mutex_init(&srv.lock, NULL);
     pthread_cond_init(&srv.wake, NULL);
 
-    /* SIGINT/SIGTERM are taken by sigwait below: block them before any
-     * thread starts so that every thread inherits the mask. */
-    sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGINT);
-    sigaddset(&stop_signals, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
-    if (!srv.queue || pthread_create(&srv.worker, NULL, worker_main, &srv) != 0) {
+    if (!srv.queue || !srv.class_names || pthread_create(&srv.worker, NULL, worker_main, &srv) != 0) {
         cli_error("serve", "cannot start the worker thread");
         server_free(&srv);
         return CLI_EXIT_FAILURE;

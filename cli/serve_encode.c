@@ -81,13 +81,24 @@ void serve_json_base64(cli_text *t, const uint8_t *data, size_t size)
 {
     static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     size_t out_size = (size + 2) / 3 * 4;
-    /* Reserve once: cli_text_printf of one character at a time would be slow
-     * for a figure of several MB. */
-    char *out = malloc(out_size + 1);
-    if (!out) {
-        fputs("fxcam: error: out of memory\n", stderr);
-        exit(CLI_EXIT_FAILURE);
+    /* Written straight into the text, reserved once: a figure is several MB
+     * and cli_text_printf("%s") would measure and copy it twice more. */
+    size_t need = t->size + out_size + 3; /* two quotes and the NUL */
+    if (need > t->capacity) {
+        size_t cap = t->capacity ? t->capacity : 256;
+        while (cap < need) {
+            cap *= 2;
+        }
+        char *grown = realloc(t->data, cap);
+        if (!grown) {
+            fputs("fxcam: error: out of memory\n", stderr);
+            exit(CLI_EXIT_FAILURE);
+        }
+        t->data = grown;
+        t->capacity = cap;
     }
+    char *out = t->data + t->size;
+    *out++ = '"';
     size_t o = 0;
     for (size_t i = 0; i < size; i += 3) {
         uint32_t v = (uint32_t)data[i] << 16;
@@ -98,9 +109,9 @@ void serve_json_base64(cli_text *t, const uint8_t *data, size_t size)
         out[o++] = i + 1 < size ? digits[v >> 6 & 63] : '=';
         out[o++] = i + 2 < size ? digits[v & 63] : '=';
     }
+    out[o++] = '"';
     out[o] = '\0';
-    cli_text_printf(t, "\"%s\"", out);
-    free(out);
+    t->size += 1 + o;
 }
 
 void serve_bytes_free(serve_bytes *b)
@@ -151,7 +162,10 @@ bool serve_png_encode(const fx_image *img, serve_bytes *out)
         return false;
     }
     png_set_write_fn(png, out, write_to_memory, flush_nothing);
-    png_set_compression_level(png, 3);
+    /* The library's writer's choice at its default level (lib/image.c,
+     * filters_for): zlib level 1, UP for color rows, SUB for gray. */
+    png_set_compression_level(png, 1);
+    png_set_filter(png, PNG_FILTER_TYPE_BASE, img->channels == 3 ? PNG_FILTER_UP : PNG_FILTER_SUB);
     png_set_IHDR(png, info, img->width, img->height, 8, img->channels == 1 ? PNG_COLOR_TYPE_GRAY : PNG_COLOR_TYPE_RGB,
                  PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_write_info(png, info);
