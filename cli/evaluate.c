@@ -4,6 +4,7 @@
  * which needs no boxes. */
 #include "annotations.h"
 #include "faithfulness.h"
+#include "report.h"
 #include "shard.h"
 
 #include <errno.h>
@@ -27,6 +28,7 @@ typedef struct evaluation {
     cli_text csv;
     bool labelled;      /* --boxes given: labels and boxes */
     cli_faith faith;    /* --faithfulness */
+    eval_report report; /* --report */
 } evaluation;
 
 static void score_image(evaluation *ev, const cli_annotation *a, const fx_result *result, size_t i)
@@ -72,6 +74,9 @@ static void record_failure(evaluation *ev, const cli_annotation *a, const char *
     cli_text_printf(&ev->csv, "%d,,,,,,,,", a->label);
     char *status = cli_strdup_printf("failed: %s: %s", what, why);
     cli_text_csv_field(&ev->csv, status, true);
+    if (ev->s->report) {
+        eval_report_fail(&ev->report, a->file, what, why);
+    }
     free(status);
 }
 
@@ -113,6 +118,9 @@ static int evaluate_chunk(evaluation *ev, const cli_annotation *items, size_t n)
         for (size_t k = 0; k < count; k++) {
             cli_warn_result(result, (int64_t)k, loaded[k]->file, NULL);
             score_image(ev, loaded[k], result, k);
+            if (ev->s->report) {
+                eval_report_add(&ev->report, ev->s, ev->model, &images[k], result, k, loaded[k]);
+            }
             if (ev->s->faithfulness) {
                 cli_faith_add(&ev->faith, ev->s, ev->model, &images[k], result, k, loaded[k]->file);
             }
@@ -123,6 +131,9 @@ static int evaluate_chunk(evaluation *ev, const cli_annotation *items, size_t n)
             if (fx_gradcam_compute(ev->model, &images[k], 1, &ev->opts, &one) == FX_OK) {
                 cli_warn_result(one, CLI_ALL_IMAGES, loaded[k]->file, NULL);
                 score_image(ev, loaded[k], one, 0);
+                if (ev->s->report) {
+                    eval_report_add(&ev->report, ev->s, ev->model, &images[k], one, 0, loaded[k]);
+                }
                 if (ev->s->faithfulness) {
                     cli_faith_add(&ev->faith, ev->s, ev->model, &images[k], one, 0, loaded[k]->file);
                 }
@@ -184,6 +195,14 @@ static int setup(evaluation *ev)
         return cli_usage_error(s->command, "no annotations; give them with --boxes CSV "
                                "(file,label,x0,y0,x1,y1), or measure faithfulness alone with --faithfulness");
     }
+    if (s->report != (s->output_dir != NULL)) {
+        return cli_usage_error(s->command, s->report ? "--report needs --output-dir DIR for the figures and "
+                               "index.html" : "--output-dir is for --report (figures and index.html); give both");
+    }
+    if (s->report && cli_make_dirs(s->output_dir) != 0) {
+        cli_error(s->command, "cannot create the output folder %s: %s", cli_name(s->output_dir), strerror(errno));
+        return CLI_EXIT_FAILURE;
+    }
     ev->labelled = s->boxes != NULL;
     ev->method_count = s->method_count;
     memcpy(ev->methods, s->methods, sizeof ev->methods);
@@ -218,6 +237,9 @@ static int setup(evaluation *ev)
     }
     if (s->faithfulness) {
         cli_faith_init(&ev->faith, ev->methods, ev->method_count, s->batch_size);
+    }
+    if (s->report) {
+        eval_report_init(&ev->report, ev->methods[0]);
     }
     return rc;
 }
@@ -266,6 +288,16 @@ int cli_run_evaluate(const cli_settings *s)
         } else if (s->csv) {
             printf("\nper-image results: %s\n", cli_name(s->csv));
         }
+        if (s->report) {
+            const char *layer = ev.opts.layer ? ev.opts.layer : fx_model_default_layer(ev.model);
+            if (eval_report_write(&ev.report, s, ev.model, layer, ev.labelled)) {
+                char *page = report_file_name(s);
+                printf("report:    %s/%s\n", cli_name(s->output_dir), cli_name(page));
+                free(page);
+            } else {
+                rc = CLI_EXIT_FAILURE;
+            }
+        }
         if (ev.failed || ev.faith.failed) {
             rc = CLI_EXIT_FAILURE;
         }
@@ -274,6 +306,9 @@ int cli_run_evaluate(const cli_settings *s)
     cli_text_free(&ev.csv);
     if (s->faithfulness && ev.faith.rows) {
         cli_faith_free(&ev.faith);
+    }
+    if (s->report) {
+        eval_report_free(&ev.report);
     }
     fx_model_free(ev.model);
     return rc;

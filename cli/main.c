@@ -38,7 +38,7 @@ static const int demo_options[] = {OPT_HELP, OPT_OUTPUT_DIR, OPT_DEVICE, OPT_THR
 static const int evaluate_options[] = {OPT_HELP, OPT_MODEL, OPT_IMAGE_DIR, OPT_BOXES, OPT_CSV, OPT_METHOD,
                                        OPT_LAYER, OPT_CLASS, OPT_BATCH_SIZE, OPT_MAX_IMAGES, OPT_DEVICE,
                                        OPT_THREADS, OPT_MAX_PIXELS, OPT_MAX_SIDE, OPT_FRAME, OPT_SHARD, MODEL_OPTIONS,
-                                       OPT_METHODS, OPT_FAITHFULNESS, -1};
+                                       OPT_METHODS, OPT_FAITHFULNESS, OPT_REPORT, OPT_OUTPUT_DIR, -1};
 
 static const cli_option_help single_help[] = {
     {OPT_BOXES, "draw the image's boxes from this CSV (file,label,x0,y0,x1,y1) in green"},
@@ -116,14 +116,18 @@ static const cli_command commands[] = {
      "Annotated fracture boxes are drawn in green.\n",
      demo_options, demo_help, cli_run_demo},
     {"evaluate", "Check maps against annotated boxes: accuracy, pointing game, energy in box.",
-     "fxcam evaluate --image-dir DIR --boxes CSV [--model PATH] [--method M[,M...]] [--csv PATH]",
+     "fxcam evaluate --image-dir DIR --boxes CSV [--model PATH] [--method M[,M...]] [--csv PATH]\n"
+     "                [--report --output-dir DIR]",
      "Reads the annotations (file,label,x0,y0,x1,y1; label 1 = the model's positive\n"
      "class, 0 = normal; inclusive pixel boxes) and reports, per method:\n"
      "  accuracy       predicted class == labelled class, over every image\n"
      "  pointing game  share of boxed images whose heatmap peak lies inside a box\n"
      "  energy in box  heatmap sum inside the boxes / heatmap sum, averaged\n"
      "Maps are computed for the positive class (--class overrides). Default\n"
-     "methods: gradcam,gradcam++.\n\n"
+     "methods: gradcam,gradcam++.\n"
+     "With --report --output-dir DIR it also writes each image's figure of the first\n"
+     "method, a thumbnail and index.html (as batch --report; the peak-outside-box flag\n"
+     "for images with boxes).\n\n"
      "Example:\n"
      "  fxcam evaluate --image-dir heldout/ --boxes heldout/boxes.csv --csv eval.csv\n",
      evaluate_options, evaluate_help, cli_run_evaluate},

@@ -100,4 +100,29 @@ void batch_report_thumbnail(struct batch_run *run, const struct batch_item *item
 /* index.html for the items [0, limit) and the carried and ignored ones. */
 bool batch_write_report(const struct batch_run *run, size_t limit);
 
+/* `fxcam evaluate --report --output-dir DIR` (evaluate_report.c): the
+ * figure and thumbnail of each image's first method, collected as the
+ * evaluation runs, then the page. */
+struct cli_annotation;
+typedef struct eval_report {
+    int32_t method;        /* the first method: the one drawn */
+    char *suffix;          /* "_<method>.png" */
+    report_entry *entries;
+    char **owned;          /* 3 per entry: file, figure or note, thumbnail */
+    size_t count, capacity;
+} eval_report;
+void eval_report_init(eval_report *r, int32_t first_method);
+/* Writes the figure (cli_write_output, boxes in green) and thumbnail of image
+ * i of result (method index 0) and records its card; a write failure is a
+ * warning and a card without a picture. The peak flag compares method 0's
+ * map peak with a's boxes (none: no flag). */
+void eval_report_add(eval_report *r, const cli_settings *s, const fx_model *model, const fx_image *image,
+                     const fx_result *result, size_t i, const struct cli_annotation *a);
+/* An image that could not be evaluated, with the reason. */
+void eval_report_fail(eval_report *r, const char *file, const char *what, const char *why);
+/* index.html (report_file_name) in s->output_dir. */
+bool eval_report_write(const eval_report *r, const cli_settings *s, const fx_model *model, const char *layer,
+                       bool has_boxes);
+void eval_report_free(eval_report *r);
+
 #endif
