@@ -21,7 +21,7 @@ from ._lib import (WARN_CLIPPED, WARN_DOWNSCALE, WARN_LAYER_1X1, WARN_NOT_SEEN, 
                    WARN_TRAINING_MODE, WARN_UPSCALE, WARN_ZERO_MAP)
 from .batch import batch_visualize
 from .cam import CamResult, GradCAM, GradCAMPlusPlus, compute, method_names, method_title, methods
-from .errors import (DeviceError, FileError, FormatError, FxError, FxcamWarning, InternalError, InvalidArgumentError,
+from .errors import (CancelledError, DeviceError, FileError, FormatError, FxError, FxcamWarning, InternalError, InvalidArgumentError,
                      LayerError, LimitError, ModelError, NotAvailableError, NumericError, OutOfMemoryError,
                      UnsupportedError)
 from .image import (apply_colormap, colormap_id, colormap_names, colormap_table, colormaps, compare_figure,
@@ -47,5 +47,5 @@ __all__ = [
     "default_model_candidates", "library_version", "library_path", "HAVE_NUMPY",
     "FxError", "InvalidArgumentError", "OutOfMemoryError", "FileError", "FormatError", "LimitError",
     "UnsupportedError", "ModelError", "LayerError", "DeviceError", "NumericError", "NotAvailableError",
-    "InternalError",
+    "InternalError", "CancelledError",
 ]

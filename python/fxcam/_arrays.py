@@ -17,7 +17,7 @@ import ctypes
 import os
 
 from . import _lib
-from ._lib import FxImage, PIXEL_F32, PIXEL_U16, PIXEL_U8, check, lib
+from ._lib import FxImage, ImageInfo, LoadOptions, PIXEL_F32, PIXEL_U16, PIXEL_U8, check, lib
 
 try:
     import numpy as np
@@ -58,11 +58,14 @@ class OwnedImage:
 
 
 class Input:
-    """An fx_image describing caller data, and the objects that keep it alive."""
+    """An fx_image describing caller data, and the objects that keep it alive.
+    info: the loader's fx_image_info for a file (bits stored, e.g. 12 from a
+    PNG sBIT chunk), None for arrays (their container range: /255, /65535)."""
 
-    def __init__(self, image, keep):
+    def __init__(self, image, keep, info=None):
         self.image = image
         self.keep = keep
+        self.info = info
 
     @property
     def shape(self):
@@ -317,6 +320,19 @@ def load_owned(path, options=None):
     return owned
 
 
+def load_with_info(path):
+    """(OwnedImage, ImageInfo or None): a file and what its loader found out
+    about the samples (None from a library that predates fx_image_info)."""
+    opts = LoadOptions()
+    lib.fx_load_options_init(ctypes.byref(opts))
+    if opts.struct_size < ctypes.sizeof(LoadOptions):
+        return load_owned(path, ctypes.byref(opts)), None
+    info = ImageInfo()
+    info.struct_size = ctypes.sizeof(ImageInfo)
+    opts.info = ctypes.pointer(info)
+    return load_owned(path, ctypes.byref(opts)), info
+
+
 def as_input(obj, name="image", layout=None, channel_order="rgb", unit_range=True):
     """Describes an image (path, array, buffer or nested lists) as an fx_image.
 
@@ -330,8 +346,8 @@ def as_input(obj, name="image", layout=None, channel_order="rgb", unit_range=Tru
         if channel_order != "rgb" or layout is not None:
             raise ValueError(f"{name}: channel_order and layout describe arrays; an image file is decoded by "
                              f"fxcam itself (RGB, HxWxC), so leave them at their defaults for paths")
-        owned = load_owned(obj)
-        return Input(owned.image, owned)
+        owned, info = load_with_info(obj)
+        return Input(owned.image, owned, info)
     if isinstance(obj, Input):
         return obj
     options = dict(layout=layout, channel_order=channel_order, unit_range=unit_range)
@@ -348,6 +364,28 @@ def as_input(obj, name="image", layout=None, channel_order="rgb", unit_range=Tru
             "a path, a shaped buffer (memoryview.cast) or nested lists"
         raise TypeError(f"{name}: expected {kinds}, not {type(obj).__name__}") from None
     return _from_buffer(obj, name, **options)
+
+
+def describe_batch(images, layout=None, channel_order="rgb"):
+    """(inputs, fx_image array, fx_image_info array or None) for a list of
+    images: the info array (what the loader found of each file, e.g. 12 bits
+    stored; zeros for arrays, meaning their container) is given when any
+    image is a file, so the model's intensity rule reads it (fx_gradcam_options.image_info)."""
+    if isinstance(images, (str, bytes, os.PathLike)):
+        raise TypeError("images must be a list of images (paths, arrays, buffers or nested lists), e.g. [image]")
+    inputs = [as_input(img, f"images[{k}]", layout=layout, channel_order=channel_order)
+              for k, img in enumerate(images)]
+    if not inputs:
+        raise ValueError("images is empty")
+    array = (FxImage * len(inputs))(*[i.image for i in inputs])
+    if all(i.info is None for i in inputs):
+        return inputs, array, None
+    infos = (ImageInfo * len(inputs))()
+    for k, i in enumerate(inputs):
+        if i.info is not None:
+            ctypes.memmove(ctypes.byref(infos[k]), ctypes.byref(i.info), ctypes.sizeof(ImageInfo))
+        infos[k].struct_size = ctypes.sizeof(ImageInfo)
+    return inputs, array, infos
 
 
 def rgb_to_bgr(image):

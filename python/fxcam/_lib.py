@@ -151,6 +151,7 @@ ProgressCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_uint
 
 # Constants of include/fxcam.h (pinned values).
 FX_OK = 0
+ERR_CANCELLED = -13  # FX_ERR_CANCELLED: a progress callback asked to stop
 PIXEL_U8, PIXEL_U16, PIXEL_F32 = 1, 2, 3
 CAM_NEEDS_GRADIENTS, CAM_NEEDS_EXTRA_FORWARDS, CAM_NEEDS_INPUT_GRADIENTS = 1, 2, 4
 OUTPUT_AUTO, OUTPUT_LOGITS, OUTPUT_PROBABILITIES = 0, 1, 2

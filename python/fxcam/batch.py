@@ -166,7 +166,7 @@ class _Run:
         heatmap = result.heatmap(k)
         if _shape_of(original) != _shape_of(src):
             height, width = _shape_of(original)
-            heatmap = _image.resize(heatmap, width, height)  # the map on the image it is drawn on
+            heatmap = _image.resize(heatmap, (height, width))  # the map on the image it is drawn on
         self.layer = result.layer
         path = os.path.join(self.output_dir, item.output)
         try:

@@ -4,8 +4,8 @@ import difflib
 
 from . import _lib
 from . import image as _image
-from ._arrays import as_input, wrap_borrowed
-from ._lib import FxImage, GradcamOptions, check, lib
+from ._arrays import describe_batch, wrap_borrowed
+from ._lib import GradcamOptions, ProgressCallback, check, lib
 from .errors import FxcamWarning, LayerError, emit_warnings
 from .model import Model
 
@@ -176,22 +176,64 @@ def _check_layer(model, layer_name):
     return layer_name
 
 
+class _Progress:
+    """A Python progress(done, total) as fx_gradcam_options.progress. An
+    exception cannot cross the C frames: it is kept, the call is cancelled,
+    and it is raised again after the call returns."""
+
+    def __init__(self, progress):
+        if progress is not None and not callable(progress):
+            raise TypeError(f"progress must be a callable progress(done, total) or None, not "
+                            f"{type(progress).__name__}")
+        self.progress = progress
+        self.error = None
+        self._c = None if progress is None else ProgressCallback(self._call)  # alive during the call
+
+    def _call(self, user, done, total):
+        try:
+            return 1 if self.progress(done, total) is True else 0
+        except BaseException as e:  # noqa: B902 - KeyboardInterrupt must stop the run too
+            self.error = e
+            return 1
+
+    def install(self, opts):
+        if self._c is not None:
+            opts.progress = ctypes.cast(self._c, ctypes.c_void_p)
+
+    def check(self, status):
+        """check(status), raising the callback's own exception first."""
+        if self.error is not None:
+            error, self.error = self.error, None
+            if status == _lib.ERR_CANCELLED:
+                raise error
+        check(status)
+
+
 def compute(model, images, methods=("gradcam",), layer_name=None, target_class=None, batch_size=0,
-            keep_raw=False, channel_order="rgb", layout=None):
+            keep_raw=False, channel_order="rgb", layout=None, progress=None):
     """One fx_gradcam_compute call over a sequence of images. The library's
     warnings (an all-zero map, a 1x1 layer, an image scaled far from the
     model input) are raised as fxcam.FxcamWarning and kept in the result's
     .warnings. channel_order="bgr" for arrays from cv2.imread; layout
-    "hwc"/"chw" for arrays whose shape cannot tell."""
+    "hwc"/"chw" for arrays whose shape cannot tell. Image files are read with
+    what their loader found out (bits stored: a 16-bit PNG with sBIT 12 is
+    read as v / 4095 by the default intensity rule).
+
+    progress: None or a callable progress(done, total) for the methods with
+    one forward pass per channel (Score-CAM, Ablation-CAM): called with
+    done = 0 once the total (images x channels x such methods) is known and
+    after each batch of passes, on the calling thread. Returning True stops
+    the call with fxcam.CancelledError; an exception raised inside it stops
+    the call and is raised again here."""
     model = _check_model(model)
-    inputs = [as_input(img, f"images[{k}]", layout=layout, channel_order=channel_order)
-              for k, img in enumerate(images)]
-    if not inputs:
-        raise ValueError("images is empty")
-    array = (FxImage * len(inputs))(*[i.image for i in inputs])
+    inputs, array, infos = describe_batch(images, layout=layout, channel_order=channel_order)
     ids = [method_id(m) for m in methods]
     opts = GradcamOptions()
     lib.fx_gradcam_options_init(ctypes.byref(opts))
+    if infos is not None:
+        opts.image_info = infos
+    callback = _Progress(progress)
+    callback.install(opts)
     method_array = (ctypes.c_int32 * len(ids))(*ids)
     opts.methods = method_array
     opts.method_count = len(ids)
@@ -202,7 +244,8 @@ def compute(model, images, methods=("gradcam",), layer_name=None, target_class=N
     opts.batch_size = batch_size
     opts.keep_raw = 1 if keep_raw else 0
     handle = _ResultHandle()
-    check(lib.fx_gradcam_compute(model.handle, array, len(inputs), ctypes.byref(opts), ctypes.byref(handle.ptr)))
+    callback.check(lib.fx_gradcam_compute(model.handle, array, len(inputs), ctypes.byref(opts),
+                                          ctypes.byref(handle.ptr)))
     result = CamResult(handle, model)
     emit_warnings(result.warnings)
     return result

@@ -32,6 +32,7 @@ import os
 import threading
 
 from . import image as _image
+from ._arrays import as_input
 from .batch import _peak
 from .cam import compute, method_id, method_title
 from .errors import DeviceError, FxError, LayerError, ModelError, NotAvailableError
@@ -156,7 +157,7 @@ def explain_chunk(items, model_path, load_options, method, layer_name, target_cl
     loaded = []
     for row in rows:
         try:
-            loaded.append((row, _image.load_image(row["path"])))
+            loaded.append((row, as_input(row["path"])))  # a file keeps its bits stored (fx_image_info)
         except _IMAGE_ERRORS as e:
             _fail(row, "cannot read the image", e)
     for first in range(0, len(loaded), batch_size):

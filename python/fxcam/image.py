@@ -137,10 +137,24 @@ def to_rgb8(image, layout=None, channel_order="rgb"):
     return out.result()
 
 
-def resize(image, width, height, layout=None):
-    """Bilinear resize (OpenCV INTER_LINEAR / torch bilinear, half-pixel centres).
-    Values are not interpreted: float data of any range is resized as it is.
-    The result is HxW or HxWxC."""
+def resize(image, size=None, *legacy, height=None, width=None, layout=None):
+    """Bilinear resize (OpenCV INTER_LINEAR / torch bilinear, half-pixel centres)
+    to size=(height, width), the order of the result's shape and of every
+    size in fxcam's Python API; or height=, width= by keyword. Values are not
+    interpreted: float data of any range is resized as it is. The result is
+    HxW or HxWxC. (fxcam 0.1's resize(image, width, height) is refused with
+    a TypeError rather than read in the new order.)"""
+    if legacy:
+        raise TypeError("resize(image, width, height) is now resize(image, (height, width)) or "
+                        "resize(image, height=..., width=...): sizes are (height, width) in fxcam's Python API")
+    if size is not None:
+        if height is not None or width is not None:
+            raise TypeError("give size=(height, width) or height= and width=, not both")
+        if isinstance(size, (str, bytes)) or not hasattr(size, "__len__") or len(size) != 2:
+            raise TypeError(f"size must be (height, width), got {size!r}")
+        height, width = size
+    if height is None or width is None:
+        raise TypeError("resize needs size=(height, width) (or height= and width=)")
     src = as_input(image, layout=layout, unit_range=False)
     width, height = _uint(width, "width", 1), _uint(height, "height", 1)
     out = Output(height, width, src.image.channels, src.image.pixel_type)

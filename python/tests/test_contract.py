@@ -59,7 +59,7 @@ def test_float_in_unit_range_is_read_as_intensity(fxcam, rng):
 def test_resize_takes_values_of_any_range(fxcam, rng):
     raw = (rng.random((9, 11)) * 1000).astype(np.float32)  # e.g. a raw, unnormalized map
     ref = cv2.resize(raw, (22, 5), interpolation=cv2.INTER_LINEAR)
-    assert np.abs(fxcam.resize(raw, 22, 5) - ref).max() < 1e-3
+    assert np.abs(fxcam.resize(raw, (5, 22)) - ref).max() < 1e-3
 
 
 def test_pil_16bit_int32_hint_keeps_the_scale(fxcam, tmp_path, rng):

@@ -97,7 +97,7 @@ def test_input_layouts(fxcam, rng):
     fortran = np.asfortranarray(base[..., 0])
     assert np.array_equal(fxcam.to_rgb8(fortran)[..., 1], base[..., 0])
     big = base.astype(">u2") * 257
-    assert np.array_equal(fxcam.resize(big, 30, 20), base.astype(np.uint16) * 257)
+    assert np.array_equal(fxcam.resize(big, (20, 30)), base.astype(np.uint16) * 257)
     single = np.zeros((20, 30, 1), np.uint8)
     assert as_input(single).image.channels == 1
     readonly = base.copy()
@@ -126,13 +126,13 @@ def test_resize_matches_opencv(fxcam, rng):
         src = rng.random((17, 23, 3)).astype(np.float32)
         if dtype == np.uint8:
             src = (src * 255).astype(np.uint8)
-        out = fxcam.resize(src, 41, 9)
+        out = fxcam.resize(src, (9, 41))
         ref = cv2.resize(src, (41, 9), interpolation=cv2.INTER_LINEAR)
         assert out.shape == (9, 41, 3) and out.dtype == dtype
         tol = 1 if dtype == np.uint8 else 1e-5
         assert np.abs(out.astype(np.float64) - ref).max() <= tol
     with pytest.raises(ValueError, match="width"):
-        fxcam.resize(src, 0, 5)
+        fxcam.resize(src, (5, 0))
 
 
 def test_colormaps_are_opencvs_numbers_and_tables(fxcam):

@@ -318,7 +318,7 @@ def test_batch_draws_on_original_images(fxcam, models, tmp_path):
         heat = fxcam.GradCAM(model).compute_heatmap(prepared[k])
         ref, _, _, _ = reference_cam(module, meta, prepared[k], "layer4")
         assert np.abs(heat - ref).max() < 1e-4
-        on_original = fxcam.resize(heat, 96, 80)
+        on_original = fxcam.resize(heat, (80, 96))
         result = fxcam.GradCAM(model).compute(prepared[k])
         expected = fxcam.compose_figure(originals[k], on_original, label=result.predicted_name(),
                                         confidence=result.confidence(), method="Grad-CAM", layer="layer4",
