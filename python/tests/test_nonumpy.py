@@ -73,12 +73,16 @@ cam = fxcam.GradCAM(model)
 img = {img.tolist()!r}
 heat, over = cam.generate_visualization(img)
 fig = cam.visualize(img, timestamp="t")
-print(json.dumps([heat, over, [len(fig), len(fig[0]), len(fig[0][0])]]))
+probs, logits = model.predict([img, img], return_logits=True)
+print(json.dumps([heat, over, [len(fig), len(fig[0]), len(fig[0][0])], probs, logits]))
 """)
-    heat, over, fig_shape = out
-    cam = fxcam.GradCAM(fxcam.Model(path, device="cpu"))
+    heat, over, fig_shape, probs, logits = out
+    model = fxcam.Model(path, device="cpu")
+    cam = fxcam.GradCAM(model)
     ref_heat, ref_over = cam.generate_visualization(img)
     assert np.array_equal(np.array(heat, np.float32), ref_heat)
+    ref_probs, ref_logits = model.predict([img, img], return_logits=True)  # lists of rows, the same numbers
+    assert np.array_equal(np.array(probs, np.float32), ref_probs) and np.array_equal(np.array(logits, np.float32), ref_logits)
     assert over == ref_over.tolist()
     assert tuple(fig_shape) == cam.visualize(img, timestamp="t").shape
 
