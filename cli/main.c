@@ -217,11 +217,17 @@ static void sleep_idle_openmp_threads(int argc, char **argv)
         strcmp(argv[1], "methods") == 0 || getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) {
         return;
     }
-    if (setenv("OMP_WAIT_POLICY", "PASSIVE", 0) != 0) {
+    /* The file's own path, not /proc/self/exe, so that ps and top still
+     * show "fxcam". */
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0 || (size_t)n >= sizeof self - 1 || setenv("OMP_WAIT_POLICY", "PASSIVE", 0) != 0) {
         return;
     }
-    execv("/proc/self/exe", argv);
-    /* No /proc: run on with libgomp's default; only speed under load differs. */
+    self[n] = '\0';
+    execv(self, argv);
+    /* No /proc, or the file was replaced: run on with libgomp's default;
+     * only the speed under load differs. */
 }
 
 int main(int argc, char **argv)
