@@ -322,8 +322,9 @@ def test_single_overlay_only(tiny_model, tmp_path):
     assert r.returncode == 0, r.stderr
     got = read_rgb(tmp_path / "ov.png").astype(float)
     assert got.shape == (H, W, 3)
-    # fx_image_to_rgb8 windows the 16-bit image from its min to its max
-    gray = (img.astype(float) - img.min()) / (img.max() - img.min()) * 255
+    # The figure shows the image as the model read it (docs/model-format.md,
+    # intensity "auto"): a 16-bit PNG without sBIT is v / 65535.
+    gray = img.astype(float) / 65535 * 255
     want = 0.5 * gray[..., None] + 0.5 * jet_rgb(expected_heatmap(img)).astype(float)
     assert np.mean(np.abs(got - want)) < 1.5
 
@@ -1009,7 +1010,7 @@ def test_single_threshold_boxes_and_panel_height(tiny_model, tmp_path):
             "--threshold", "0.5", "--boxes", str(boxes), "--output", "ov.png", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     got = read_rgb(tmp_path / "ov.png").astype(float)
-    gray = (img.astype(float) - img.min()) / (img.max() - img.min()) * 255
+    gray = img.astype(float) / 65535 * 255  # the model's intensity rule, as above
     heat = expected_heatmap(img)
     blend = 0.5 * gray[..., None] + 0.5 * jet_rgb(heat).astype(float)
     want = np.where((heat >= 0.5)[..., None], blend, np.repeat(gray[..., None], 3, axis=2))
