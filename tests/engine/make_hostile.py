@@ -37,5 +37,12 @@ save("long_wrong_string", json.dumps({"input_size": [32, 32], "class_names": "\x
 save("integral_floats", '{"input_size": [32.0, 40], "channels": 3.0, "positive_class": 2.0}')
 save("three_channel", '{"input_size": [32, 32]}')
 
+# A classifier whose Linear layer fixes the input size: run at another size,
+# libtorch's own cause ("mat1 and mat2 shapes cannot be multiplied") is the
+# last line of a long traced-model traceback.
+fixed = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 32 * 32, 3)).eval()
+torch.jit.save(torch.jit.trace(fixed, torch.zeros(1, 3, 32, 32)), os.path.join(OUT, "hostile_fixed_size.pt"),
+               _extra_files={"fxcam.json": '{"input_size": [32, 32]}'})
+
 with open(os.path.join(OUT, "hostile.stamp"), "w") as f:
     f.write("ok\n")

@@ -179,7 +179,7 @@ static void test_twelve_bit_png_equals_eight_bit(void **state)
     for (uint32_t y = 0; y < h12->height; y++)
         for (uint32_t x = 0; x < h12->width; x++)
             worst = fmax(worst, fabs((double)((const float *)fx__row(h12, y))[x] - ((const float *)fx__row(h8, y))[x]));
-    print_message("12-bit vs 8-bit heatmap: max |difference| %.2g\n", worst);
+    printf("# 12-bit vs 8-bit heatmap: max |difference| %.2g\n", worst);
     if (worst > 0.01)
         fail_msg("12-bit and 8-bit heatmaps differ by %g (> 0.01)", worst);
 
