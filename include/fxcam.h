@@ -262,8 +262,11 @@ FX_API fx_status fx_intensity_from_name(const char *name, int32_t *mode);
 FX_API fx_status fx_image_to_unit(const fx_image *src, const fx_intensity *rule, const fx_image_info *info,
                                   fx_image *out);
 /* fx_image_to_rgb8() with the intensity rule instead of the U16 min..max
- * window: fx_image_to_unit(), then the float-to-8-bit rule of
- * fx_colormap_apply (round half up). Errors as fx_image_to_unit(). */
+ * window: each sample as fx_image_to_unit() maps it, then the float-to-8-bit
+ * rule of fx_colormap_apply (round half up), computed pixel by pixel with no
+ * float copy of the image. Gray is replicated, alpha dropped. Output: 3
+ * channels FX_PIXEL_U8; a caller buffer must not share memory with src.
+ * Errors as fx_image_to_unit(). */
 FX_API fx_status fx_image_to_rgb8_intensity(const fx_image *src, const fx_intensity *rule,
                                             const fx_image_info *info, fx_image *out);
 

@@ -157,3 +157,13 @@ fx_status fx__options_merge(void *merged, size_t full_size, const void *given, c
     memcpy((uint8_t *)merged + sizeof size, (const uint8_t *)given + sizeof size, size - sizeof size);
     return FX_OK;
 }
+
+static uintptr_t span_end(const fx_image *img)
+{
+    return (uintptr_t)fx__row(img, img->height - 1) + fx__row_bytes(img->width, img->channels, img->pixel_type);
+}
+
+bool fx__images_overlap(const fx_image *a, const fx_image *b)
+{
+    return (uintptr_t)a->data < span_end(b) && (uintptr_t)b->data < span_end(a);
+}

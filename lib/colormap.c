@@ -99,14 +99,6 @@ static void color_row_f32(const float *src, uint32_t width, const uint8_t *table
         memcpy(dst + 3 * (size_t)x, table + 3 * (size_t)fx__unit_to_u8(src[x]), 3);
 }
 
-static bool buffers_overlap(const fx_image *a, const fx_image *b)
-{
-    const uint8_t *a0 = a->data, *b0 = b->data;
-    const uint8_t *a1 = a0 + (size_t)(a->height - 1) * a->stride + fx__row_bytes(a->width, a->channels, a->pixel_type);
-    const uint8_t *b1 = b0 + (size_t)(b->height - 1) * b->stride + fx__row_bytes(b->width, b->channels, b->pixel_type);
-    return a0 < b1 && b0 < a1;
-}
-
 fx_status fx_colormap_apply(const fx_image *map, int32_t colormap, fx_image *out)
 {
     fx_status st = fx__image_expect(map, "fx_colormap_apply: map", 1, 0);
@@ -126,7 +118,7 @@ fx_status fx_colormap_apply(const fx_image *map, int32_t colormap, fx_image *out
     st = fx__output_prepare(out, "fx_colormap_apply: out", map->width, map->height, 3, FX_PIXEL_U8, &allocated);
     if (st != FX_OK)
         return st;
-    if (!allocated && buffers_overlap(map, out)) {
+    if (!allocated && fx__images_overlap(map, out)) {
         fx__output_abandon(out, &saved, allocated);
         return fx__error(FX_ERR_INVALID_ARGUMENT,
                          "fx_colormap_apply: out's buffer overlaps map's; coloring cannot work in place");

@@ -36,6 +36,10 @@ fx_status fx__image_expect(const fx_image *img, const char *what, uint32_t chann
 fx_status fx__output_prepare(fx_image *out, const char *what, uint32_t width, uint32_t height,
                              uint32_t channels, int32_t pixel_type, bool *allocated);
 
+/* True when the pixel spans of two validated images share memory: converting,
+ * coloring or resizing in place would read pixels already overwritten. */
+bool fx__images_overlap(const fx_image *a, const fx_image *b);
+
 /* Undoes fx__output_prepare after a later failure: frees what it allocated and
  * restores the caller's descriptor. */
 void fx__output_abandon(fx_image *out, const fx_image *saved, bool allocated);

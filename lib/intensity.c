@@ -196,14 +196,30 @@ fx_status fx_image_to_unit(const fx_image *src, const fx_intensity *rule, const 
     return FX_OK;
 }
 
+/* Straight to 8-bit RGB, pixel by pixel: going through fx_image_to_unit
+ * would hold a float copy of every channel (2 GiB for a 1 GiB RGBA16 image). */
 fx_status fx_image_to_rgb8_intensity(const fx_image *src, const fx_intensity *rule, const fx_image_info *info,
                                      fx_image *out)
 {
-    fx_image unit = {0};
-    fx_status st = fx_image_to_unit(src, rule, info, &unit);
+    fx_status st = fx__image_check(src, "fx_image_to_rgb8_intensity: src");
+    fx__unit_map map;
+    if (st == FX_OK)
+        st = fx__intensity_resolve(rule, src, info, "fx_image_to_rgb8_intensity", &map);
+    bool allocated = false;
+    if (st == FX_OK)
+        st = fx__output_prepare(out, "fx_image_to_rgb8_intensity: out", src->width, src->height, 3, FX_PIXEL_U8,
+                                &allocated);
+    if (st == FX_OK && !allocated && fx__images_overlap(out, src))
+        st = fx__error(FX_ERR_INVALID_ARGUMENT, "fx_image_to_rgb8_intensity: out shares memory with src; "
+                                                "pass a separate buffer (or data = NULL)");
     if (st != FX_OK)
         return st;
-    st = fx_image_to_rgb8(&unit, out);
-    fx_image_free(&unit);
-    return st;
+    bool gray = color_channels(src->channels) == 1;
+    for (uint32_t y = 0; y < src->height; y++) {
+        uint8_t *row = fx__row(out, y);
+        for (uint32_t x = 0; x < src->width; x++)
+            for (uint32_t c = 0; c < 3; c++)
+                row[(size_t)x * 3 + c] = fx__unit_to_u8(fx__unit_sample(&map, src, x, y, gray ? 0 : c));
+    }
+    return FX_OK;
 }

@@ -103,17 +103,6 @@ static void convert_to_rgb8(const fx_image *src, fx_image *dst)
     }
 }
 
-static uintptr_t span_end(const fx_image *img)
-{
-    return (uintptr_t)fx__row(img, img->height - 1) + fx__row_bytes(img->width, img->channels, img->pixel_type);
-}
-
-/* Converting or blending in place would read pixels already overwritten. */
-static bool images_overlap(const fx_image *a, const fx_image *b)
-{
-    return (uintptr_t)a->data < span_end(b) && (uintptr_t)b->data < span_end(a);
-}
-
 /* Prepares out as width x height RGB8, refusing a caller buffer that shares
  * memory with one of the inputs. */
 static fx_status prepare_rgb8(fx_image *out, const char *what, const fx_image *input, const char *input_name,
@@ -123,9 +112,9 @@ static fx_status prepare_rgb8(fx_image *out, const char *what, const fx_image *i
     fx_status st = fx__output_prepare(out, what, width, height, 3, FX_PIXEL_U8, allocated);
     if (st != FX_OK || *allocated)
         return st;
-    if (images_overlap(out, input) || (other && images_overlap(out, other)))
+    if (fx__images_overlap(out, input) || (other && fx__images_overlap(out, other)))
         return fx__error(FX_ERR_INVALID_ARGUMENT, "%s shares memory with %s; pass a separate buffer (or data = NULL)",
-                         what, images_overlap(out, input) ? input_name : other_name);
+                         what, fx__images_overlap(out, input) ? input_name : other_name);
     return FX_OK;
 }
 

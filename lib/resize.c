@@ -196,14 +196,6 @@ static void resize_rows(const fx_image *src, const fx_image *out, resize_scratch
     }
 }
 
-static bool buffers_overlap(const fx_image *a, const fx_image *b)
-{
-    const uint8_t *a0 = a->data, *b0 = b->data;
-    const uint8_t *a1 = a0 + (size_t)(a->height - 1) * a->stride + fx__row_bytes(a->width, a->channels, a->pixel_type);
-    const uint8_t *b1 = b0 + (size_t)(b->height - 1) * b->stride + fx__row_bytes(b->width, b->channels, b->pixel_type);
-    return a0 < b1 && b0 < a1;
-}
-
 fx_status fx_resize_bilinear(const fx_image *src, fx_image *out)
 {
     fx_status st = fx__image_check(src, "fx_resize_bilinear: src");
@@ -222,7 +214,7 @@ fx_status fx_resize_bilinear(const fx_image *src, fx_image *out)
                             src->pixel_type, &allocated);
     if (st != FX_OK)
         return st;
-    if (!allocated && buffers_overlap(src, out)) {
+    if (!allocated && fx__images_overlap(src, out)) {
         fx__output_abandon(out, &saved, allocated);
         return fx__error(FX_ERR_INVALID_ARGUMENT,
                          "fx_resize_bilinear: out's buffer overlaps src's; resizing cannot work in place");
