@@ -91,17 +91,19 @@ static const cli_option options[OPT_COUNT] = {
      "how the model was trained to read samples: auto (default: bits stored when the file says, else the "
      "container), container (/255, /65535), bits (/(2^bits - 1)), minmax (per image), window (--window)"},
     {OPT_BITS, "bits", NULL, 0, "N",
-     "bits stored, 1..16: 16-bit samples are read as v / (2^N - 1) (12 for 12-bit radiographs)"},
+     "bits stored, 1..16: 16-bit samples are read as v / (2^N - 1) (12 for 12-bit radiographs); with "
+     "--intensity bits or auto"},
     {OPT_WINDOW, "window", NULL, 0, "C,W",
-     "intensity window: center and width in sample units; (v - (C - W/2)) / W clipped to [0,1]"},
+     "intensity window: center and width in sample units; (v - (C - W/2)) / W clipped to [0,1]; "
+     "selects --intensity window"},
     {OPT_RESIZE_MODE, "resize-mode", "resize_mode", 0, "MODE",
      "how images reach the input size: stretch (default), stretch-antialias, letterbox, shorter-side-crop "
      "(torchvision Resize + CenterCrop)"},
     {OPT_RESIZE_SIZE, "resize-size", "resize_size", 0, "N",
-     "shorter side before the center crop of shorter-side-crop (torchvision Resize(N)); default "
-     "input * 256 / 224"},
+     "shorter side before the center crop of shorter-side-crop (torchvision Resize(N)), 1..16384; "
+     "default input * 256 / 224; refused with another resize mode"},
     {OPT_INPUT_SIZE, "input-size", "input_size", 0, "HxW",
-     "model input height x width, e.g. 512x512 (default: fxcam.json, else 224x224)"},
+     "model input height x width, each 2..16384, e.g. 512x512 (default: fxcam.json, else 224x224)"},
     {OPT_CHANNELS, "channels", NULL, 0, "N", "model input channels, 1 or 3 (default: fxcam.json, else 3)"},
     {OPT_MEAN, "mean", NULL, 0, "a,b,c",
      "normalization mean, one value per channel (default: fxcam.json, else ImageNet's; 0.5 for 1 channel)"},
@@ -334,7 +336,12 @@ static bool parse_floats(const char *v, float *out, uint32_t max, uint32_t *coun
     return true;
 }
 
-/* "HxW" (also "H,W"): each 1..8192. */
+/* The model input's sides: the library's limits (lib/engine.c
+ * FX_MIN_IMAGE_SIZE, FX_MAX_INPUT_SIZE; Python's _MIN/_MAX_INPUT_SIDE). */
+#define CLI_MIN_INPUT_SIDE 2
+#define CLI_MAX_INPUT_SIDE 16384
+
+/* "HxW" (also "H,W"): each CLI_MIN_INPUT_SIDE..CLI_MAX_INPUT_SIDE. */
 static bool parse_input_size(const char *v, uint32_t *height, uint32_t *width)
 {
     const char *sep = strpbrk(v, "xX,");
@@ -349,7 +356,8 @@ static bool parse_input_size(const char *v, uint32_t *height, uint32_t *width)
     memcpy(first, v, len);
     first[len] = '\0';
     unsigned long long h = 0, w = 0;
-    if (!parse_size(first, 8192, &h) || !parse_size(sep + 1, 8192, &w) || h == 0 || w == 0) {
+    if (!parse_size(first, CLI_MAX_INPUT_SIDE, &h) || !parse_size(sep + 1, CLI_MAX_INPUT_SIDE, &w) ||
+        h < CLI_MIN_INPUT_SIDE || w < CLI_MIN_INPUT_SIDE) {
         return false;
     }
     *height = (uint32_t)h;
@@ -409,16 +417,16 @@ static int set_training_value(cli_settings *s, const cli_option *o, const char *
         }
         break;
     case OPT_RESIZE_SIZE:
-        if (!parse_size(v, 16384, &n) || n == 0) {
+        if (!parse_size(v, CLI_MAX_INPUT_SIDE, &n) || n == 0) {
             return cli_usage_error(s->command, "invalid --resize-size '%s'; expected a whole number of pixels from "
-                                   "1 to 16384", cli_name(v));
+                                   "1 to %d", cli_name(v), CLI_MAX_INPUT_SIDE);
         }
         s->resize_size = (uint32_t)n;
         break;
     case OPT_INPUT_SIZE:
         if (!parse_input_size(v, &s->input_height, &s->input_width)) {
-            return cli_usage_error(s->command, "invalid --input-size '%s'; expected HEIGHTxWIDTH, each 1 to 8192, "
-                                   "e.g. 512x512", cli_name(v));
+            return cli_usage_error(s->command, "invalid --input-size '%s'; expected HEIGHTxWIDTH, each %d to %d, "
+                                   "e.g. 512x512", cli_name(v), CLI_MIN_INPUT_SIDE, CLI_MAX_INPUT_SIDE);
         }
         break;
     case OPT_CHANNELS:
@@ -634,6 +642,35 @@ static void list_options(const cli_command *command, char *buf, size_t size)
     }
 }
 
+/* Training options that another one given with them would leave unread are
+ * refused, as Python's fxcam.Model refuses them (model.py _TrainingOptions).
+ * What the model's fxcam.json decides is checked after the load
+ * (cli_load_model). */
+static int check_training_combinations(const cli_settings *s)
+{
+    const char *intensity = fx_intensity_name(s->intensity);
+    bool window = s->window_width > 0.0f;
+    if (s->bits && s->intensity != FX_INTENSITY_AUTO && s->intensity != FX_INTENSITY_BITS) {
+        return cli_usage_error(s->command, "--bits %u applies to --intensity bits or auto, not --intensity %s "
+                               "(which would ignore it); drop one of them", s->bits, intensity);
+    }
+    if (window && s->intensity != FX_INTENSITY_AUTO && s->intensity != FX_INTENSITY_WINDOW) {
+        return cli_usage_error(s->command, "--window %g,%g applies to --intensity window (which --window alone "
+                               "selects), not --intensity %s; drop one of them", (double)s->window_center,
+                               (double)s->window_width, intensity);
+    }
+    if (window && s->bits) {
+        return cli_usage_error(s->command, "give either --window or --bits, not both: a window reads the samples "
+                               "in their own units and --bits would be ignored");
+    }
+    if (s->resize_size && s->resize_mode != FX_RESIZE_DEFAULT && s->resize_mode != FX_RESIZE_SHORTER_SIDE_CROP) {
+        return cli_usage_error(s->command, "--resize-size %u applies to --resize-mode shorter-side-crop only, not "
+                               "--resize-mode %s (which would ignore it); drop one of them", s->resize_size,
+                               fx_resize_mode_name(s->resize_mode));
+    }
+    return CLI_EXIT_OK;
+}
+
 int cli_parse(const cli_command *command, int argc, char **argv, cli_settings *s)
 {
     settings_init(s, command->name);
@@ -675,5 +712,5 @@ int cli_parse(const cli_command *command, int argc, char **argv, cli_settings *s
     if (s->heatmap_only && s->overlay_only) {
         return cli_usage_error(command->name, "--heatmap-only and --overlay-only exclude each other; give one");
     }
-    return CLI_EXIT_OK;
+    return check_training_combinations(s);
 }

@@ -168,7 +168,9 @@ int cli_run_methods(const cli_settings *s);
 
 /* Loads --model, or the embedded model when settings->model is NULL, with
  * --device and --threads. Prints the reason on failure, and the model's load
- * warnings ("fxcam: warning: ...") on success. */
+ * warnings ("fxcam: warning: ...") on success. --bits or --resize-size that
+ * the model's own intensity rule or resize mode (fxcam.json) would ignore is
+ * a usage error (CLI_EXIT_USAGE, *out NULL). */
 int cli_load_model(const cli_settings *s, fx_model **out);
 void cli_warn_model(const fx_model *model);
 struct cli_progress;

@@ -303,6 +303,72 @@ int cli_run_layers(const cli_settings *s)
     return rc;
 }
 
+/* The model's intensity rule (fx_model_intensity), with its formula. */
+static void print_intensity(const fx_model *model)
+{
+    fx_intensity rule;
+    fx_intensity_init(&rule);
+    if (fx_model_intensity(model, &rule) != FX_OK) {
+        printf("intensity:      unknown (%s)\n", cli_message(fx_last_error()));
+        return;
+    }
+    const char *name = fx_intensity_name(rule.mode);
+    printf("intensity:      %s", name ? name : "unknown");
+    switch (rule.mode) {
+    case FX_INTENSITY_AUTO:
+    case FX_INTENSITY_BITS:
+        if (rule.bits_stored) {
+            printf(": v / %lu (%u bits stored)\n", (1ul << rule.bits_stored) - 1ul, rule.bits_stored);
+        } else if (rule.mode == FX_INTENSITY_AUTO) {
+            printf(": v / (2^bits - 1) with the bits stored the file gives (PNG sBIT, DICOM), else the "
+                   "container's (v / 255, v / 65535)\n");
+        } else {
+            printf(": v / (2^bits - 1) with the image's bits stored, else the container's\n");
+        }
+        break;
+    case FX_INTENSITY_CONTAINER:
+        printf(": v / 255 (8-bit), v / 65535 (16-bit)\n");
+        break;
+    case FX_INTENSITY_MINMAX:
+        printf(": (v - min) / (max - min) per image\n");
+        break;
+    case FX_INTENSITY_WINDOW:
+        printf(": center %g, width %g (sample units): (v - %g) / %g clipped to [0,1]\n", (double)rule.window_center,
+               (double)rule.window_width, (double)rule.window_center - (double)rule.window_width / 2.0,
+               (double)rule.window_width);
+        break;
+    default:
+        printf(" (mode %d)\n", rule.mode);
+        break;
+    }
+}
+
+/* The model's resize mode (fx_model_resize_mode). */
+static void print_resize(const fx_model *model, uint32_t width, uint32_t height)
+{
+    uint32_t size = 0;
+    int32_t mode = fx_model_resize_mode(model, &size);
+    const char *name = fx_resize_mode_name(mode);
+    printf("resize:         %s", name ? name : "unknown");
+    switch (mode) {
+    case FX_RESIZE_STRETCH:
+        printf(": bilinear to %u x %u, aspect not kept, no antialias\n", width, height);
+        break;
+    case FX_RESIZE_STRETCH_ANTIALIAS:
+        printf(": bilinear to %u x %u with antialias, aspect not kept\n", width, height);
+        break;
+    case FX_RESIZE_LETTERBOX:
+        printf(": aspect kept, fitted inside %u x %u and centered, the rest black\n", width, height);
+        break;
+    case FX_RESIZE_SHORTER_SIDE_CROP:
+        printf(": shorter side to %u, then the center %u x %u crop\n", size, width, height);
+        break;
+    default:
+        printf("\n");
+        break;
+    }
+}
+
 int cli_run_info(const cli_settings *s)
 {
     fx_model *model = NULL;
@@ -330,6 +396,8 @@ int cli_run_info(const cli_settings *s)
             printf(" %g", std[c]);
         printf("\n");
     }
+    print_intensity(model);
+    print_resize(model, width, height);
     printf("logits:         %u\n", fx_model_class_count(model));
     int32_t kind = fx_model_output_kind(model);
     printf("output:         %s\n", kind == FX_OUTPUT_PROBABILITIES ? "probabilities (the model ends in an activation)"

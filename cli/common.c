@@ -387,6 +387,34 @@ static void training_options(const cli_settings *s, fx_model_options *opts)
     }
 }
 
+/* The training options that the loaded model's own choices (fxcam.json)
+ * would leave unread are refused, as fxcam.Model does after its load
+ * (python/fxcam/model.py); cli_parse refuses the combinations on the command
+ * line itself. On refusal the model is released and *model set to NULL. */
+static int check_loaded_training(const cli_settings *s, fx_model **model)
+{
+    int32_t resize_mode = fx_model_resize_mode(*model, NULL);
+    fx_intensity rule;
+    fx_intensity_init(&rule);
+    fx_status status = fx_model_intensity(*model, &rule);
+    int rc = CLI_EXIT_OK;
+    if (s->resize_size && resize_mode != FX_RESIZE_SHORTER_SIDE_CROP) {
+        rc = cli_usage_error(s->command, "--resize-size %u applies to --resize-mode shorter-side-crop only; this "
+                             "model resizes by '%s' (its fxcam.json or the default): add --resize-mode "
+                             "shorter-side-crop or drop --resize-size", s->resize_size,
+                             fx_resize_mode_name(resize_mode));
+    } else if (s->bits && status == FX_OK && rule.mode != FX_INTENSITY_AUTO && rule.mode != FX_INTENSITY_BITS) {
+        rc = cli_usage_error(s->command, "--bits %u applies to intensity bits or auto; this model's fxcam.json "
+                             "says '%s', which would ignore it: add --intensity bits or drop --bits", s->bits,
+                             fx_intensity_name(rule.mode));
+    }
+    if (rc != CLI_EXIT_OK) {
+        fx_model_free(*model);
+        *model = NULL;
+    }
+    return rc;
+}
+
 int cli_load_model(const cli_settings *s, fx_model **out)
 {
     fx_model_options opts;
@@ -425,7 +453,7 @@ int cli_load_model(const cli_settings *s, fx_model **out)
             return CLI_EXIT_FAILURE;
         }
         cli_warn_model(*out);
-        return CLI_EXIT_OK;
+        return check_loaded_training(s, out);
     }
     const cli_asset *asset = cli_embedded_model();
     if (!asset) {
@@ -439,7 +467,7 @@ int cli_load_model(const cli_settings *s, fx_model **out)
         return CLI_EXIT_FAILURE;
     }
     cli_warn_model(*out);
-    return CLI_EXIT_OK;
+    return check_loaded_training(s, out);
 }
 
 static bool same_name(const char *a, const char *b)
