@@ -350,6 +350,12 @@ class Model:
             raise ValueError(f"resize_size={training.resize_size} applies to resize_mode='shorter-side-crop' only; "
                              f"this model resizes by {mode!r} (give resize_mode='shorter-side-crop' or drop "
                              f"resize_size)")
+        if training.bits_stored is not None and self.intensity not in ("auto", "bits"):
+            rule = self.intensity
+            self.close()
+            raise ValueError(f"bits_stored={training.bits_stored} applies to intensity 'bits' or 'auto'; this model's "
+                             f"fxcam.json says {rule!r}, which would ignore it (give intensity='bits' or drop "
+                             f"bits_stored)")
 
     def _load(self, path, data, device, threads, training, mean, std, output_kind, strict):
         opts = ModelOptions()

@@ -240,6 +240,23 @@ def test_bad_options_are_named(models, fxcam, options, error, pattern):
         fxcam.Model(models["resnet"][0], device="cpu", **options)
 
 
+def test_bits_stored_the_metadata_would_ignore_is_refused(models, fxcam, tmp_path):
+    """bits_stored under a model whose fxcam.json names another intensity rule
+    would be ignored: refused after the load (as the CLI's --bits), naming the
+    model's rule; with intensity='bits' it is used."""
+    import json
+    import torch
+    path, _, meta = models["tiny_gray"]
+    minmax = str(tmp_path / "minmax.pt")
+    torch.jit.save(torch.jit.load(path), minmax, _extra_files={"fxcam.json": json.dumps(dict(meta, intensity="minmax"))})
+    assert fxcam.Model(minmax, device="cpu").intensity == "minmax"
+    with pytest.raises(ValueError, match="bits_stored=12 applies to intensity 'bits' or 'auto'; this model's "
+                                         "fxcam.json says 'minmax'"):
+        fxcam.Model(minmax, device="cpu", bits_stored=12)
+    model = fxcam.Model(minmax, device="cpu", bits_stored=12, intensity="bits")
+    assert (model.intensity, model.bits_stored) == ("bits", 12)
+
+
 # ---- predict, progress and cancellation ---------------------------------------------------------------
 
 def test_predict_equals_gradcam(models, fxcam, tmp_path):
