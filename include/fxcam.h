@@ -925,6 +925,9 @@ FX_API fx_status fx_faithfulness_summarize(const fx_faithfulness *items, size_t 
                                    * the image; the heatmap is 0 outside it (fx_result_seen_region) */
 #define FX_WARN_CLIPPED 8         /* result: samples above 2^bits - 1 (FX_INTENSITY_BITS) or outside the
                                    * window were clipped to 1 (or 0) */
+#define FX_WARN_NARROW_RANGE 9    /* result: a 16-bit image with no known bit depth whose samples all fit
+                                   * in 12 bits is read as v / 65535 (dark, low contrast): 12-bit data
+                                   * stored without a PNG sBIT chunk; set bits_stored if it is */
 
 /* The part of image i the model saw, in the image's pixels: the whole image
  * except with FX_RESIZE_SHORTER_SIDE_CROP, where it is the cropped rectangle

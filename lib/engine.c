@@ -929,8 +929,40 @@ static fx_status add_scale_warnings(const fx_model *m, const fx_image *images, s
     return st;
 }
 
+/* Largest color sample of a U16 image (alpha ignored). */
+static uint32_t u16_color_max(const fx_image *img)
+{
+    uint32_t colors = img->channels >= 3 ? 3 : 1, top = 0;
+    for (uint32_t y = 0; y < img->height; y++) {
+        const uint16_t *row = (const uint16_t *)(const void *)fx__row(img, y);
+        for (uint32_t x = 0; x < img->width; x++)
+            for (uint32_t c = 0; c < colors; c++)
+                top = row[(size_t)x * img->channels + c] > top ? row[(size_t)x * img->channels + c] : top;
+    }
+    return top;
+}
+
+/* 12-bit radiographs are often stored in 16-bit PNGs without an sBIT chunk;
+ * read as v / 65535 they reach the model and the figure as 0..0.06. Say so
+ * rather than guess: the data may also be a dark 16-bit image. */
+static fx_status warn_narrow_range(const fx__unit_map *map, const fx_image *img, size_t i, fx_result *r)
+{
+    if (img->pixel_type != FX_PIXEL_U16 || map->mode != FX_INTENSITY_BITS || map->bits != 16)
+        return FX_OK;
+    uint32_t top = u16_color_max(img);
+    if (top == 0 || top > 4095)
+        return FX_OK;
+    return warning_add(&r->warnings, FX_WARN_NARROW_RANGE, (int64_t)i,
+                       "image %zu: its 16-bit samples reach only %u (they fit in 12 bits) and no bit depth is known "
+                       "(no PNG sBIT chunk), so it is read as v / 65535 and the model and the figure see under "
+                       "%.0f%% of the range; if the data is 12-bit, set bits_stored 12 (CLI --bits 12, fxcam.json "
+                       "\"bits_stored\": 12) or store an sBIT chunk",
+                       i, top, 100.0 * top / 65535.0 + 0.5);
+}
+
 /* What the geometry and the intensity rule did to each image: the part the
- * model saw (a crop: FX_WARN_NOT_SEEN) and samples clipped by the rule. */
+ * model saw (a crop: FX_WARN_NOT_SEEN), samples clipped by the rule and
+ * 12-bit data read as 16-bit (FX_WARN_NARROW_RANGE). */
 static fx_status add_input_warnings(const fx_model *m, const fx_image *images, size_t n, const fx_gradcam_options *o,
                                     fx_result *r)
 {
@@ -962,6 +994,8 @@ static fx_status add_input_warnings(const fx_model *m, const fx_image *images, s
                              "or fxcam.json's \"intensity\"",
                              i, fx_intensity_name(map.mode), map.mode == FX_INTENSITY_BITS ? " (bits)" : "",
                              (unsigned long long)high, (unsigned long long)low);
+        if (st == FX_OK)
+            st = warn_narrow_range(&map, img, i, r);
     }
     return st;
 }

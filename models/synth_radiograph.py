@@ -10,7 +10,7 @@ gain, offset, gamma). About half of the images carry a fracture: a thin lucent
 line across one bone, at a random angle to its axis, sometimes with a displaced
 or angulated fragment, sometimes with a second fracture.
 
-Values are 12-bit (0..4095) stored in a 16-bit PNG, as real radiographs are.
+Values are 12-bit (0..4095) stored in a 16-bit PNG with an sBIT chunk of 12, as real radiographs are.
 The same (seed, index) always gives the same image, box for box.
 
     /usr/bin/python3 models/synth_radiograph.py --out DIR --count N --seed S --size 256
@@ -25,7 +25,9 @@ import argparse
 import csv
 import math
 import os
+import struct
 import sys
+import zlib
 
 import cv2
 import numpy as np
@@ -305,6 +307,24 @@ def generate(index, seed=0, size=256, lucency=True):
     return image, (1 if fractures else 0), boxes
 
 
+def mark_significant_bits(path, bits):
+    """Inserts a PNG sBIT chunk (significant bits per sample) right after IHDR,
+    as the PNG standard prescribes for data of lower precision than its
+    container: readers then know that 0..4095 is the full range, not 6 % of
+    it. OpenCV cannot write the chunk itself. Gray images only."""
+    with open(path, "rb") as fh:
+        data = fh.read()
+    ihdr_end = 8 + 4 + 4 + 13 + 4  # signature, IHDR length, type, data, CRC
+    if data[12:16] != b"IHDR" or data[25] != 0:
+        raise ValueError("%s: not a gray PNG" % path)
+    if b"sBIT" in data[ihdr_end:ihdr_end + 8]:
+        return
+    body = b"sBIT" + bytes([bits])
+    chunk = struct.pack(">I", 1) + body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
+    with open(path, "wb") as fh:
+        fh.write(data[:ihdr_end] + chunk + data[ihdr_end:])
+
+
 def file_name(seed, index):
     return "synth_%04d_%05d.png" % (seed, index)
 
@@ -318,6 +338,7 @@ def write_dataset(out, count, seed, size, start=0):
         name = file_name(seed, index)
         if not cv2.imwrite(os.path.join(out, name), image):
             raise OSError("cannot write %s" % os.path.join(out, name))
+        mark_significant_bits(os.path.join(out, name), 12)
         if boxes:
             rows.extend([name, label, *box] for box in boxes)
         else:

@@ -17,8 +17,8 @@ prefix, or the system loader (fxcam._lib).
 """
 from . import _lib
 from ._arrays import HAVE_NUMPY
-from ._lib import (WARN_CLIPPED, WARN_DOWNSCALE, WARN_LAYER_1X1, WARN_NOT_SEEN, WARN_OUTPUT_KIND,
-                   WARN_TRAINING_MODE, WARN_UPSCALE, WARN_ZERO_MAP)
+from ._lib import (WARN_CLIPPED, WARN_DOWNSCALE, WARN_LAYER_1X1, WARN_NARROW_RANGE, WARN_NOT_SEEN,
+                   WARN_OUTPUT_KIND, WARN_TRAINING_MODE, WARN_UPSCALE, WARN_ZERO_MAP)
 from .batch import batch_visualize
 from .cam import CamResult, GradCAM, GradCAMPlusPlus, compute, method_names, method_title, methods
 from .errors import (CancelledError, DeviceError, FileError, FormatError, FxError, FxcamWarning, InternalError, InvalidArgumentError,
@@ -43,7 +43,7 @@ __all__ = [
     "compare_figure", "colormap_names", "colormap_table", "colormaps", "colormap_id", "method_names",
     "method_title", "methods",
     "default_model_path", "FxcamWarning", "WARN_TRAINING_MODE", "WARN_OUTPUT_KIND", "WARN_LAYER_1X1",
-    "WARN_ZERO_MAP", "WARN_UPSCALE", "WARN_DOWNSCALE", "WARN_NOT_SEEN", "WARN_CLIPPED",
+    "WARN_ZERO_MAP", "WARN_UPSCALE", "WARN_DOWNSCALE", "WARN_NOT_SEEN", "WARN_CLIPPED", "WARN_NARROW_RANGE",
     "default_model_candidates", "library_version", "library_path", "HAVE_NUMPY",
     "FxError", "InvalidArgumentError", "OutOfMemoryError", "FileError", "FormatError", "LimitError",
     "UnsupportedError", "ModelError", "LayerError", "DeviceError", "NumericError", "NotAvailableError",

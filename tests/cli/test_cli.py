@@ -1273,3 +1273,19 @@ def test_frame_of_multiframe_dicom(tmp_path):
     r = run("single", "--model", model, "--image", str(src / "plain.png"), "--frame", "1", cwd=tmp_path)
     assert r.returncode == 1
     assert "--frame is 1, but a PNG file holds one image" in r.stderr
+
+
+@torch_only
+def test_twelve_bit_data_without_sbit_is_named(tiny_model, tmp_path):
+    """A 16-bit PNG whose samples all fit in 12 bits and that carries no sBIT
+    is read as v / 65535 (dark): fxcam says so and names --bits; with --bits
+    12 the warning is gone."""
+    img = make_image(3, True) // 16  # 156..3750: 12-bit data, cv2 writes no sBIT
+    cv2.imwrite(str(tmp_path / "twelve.png"), img)
+    r = run("single", "--model", tiny_model, "--image", "twelve.png", "--output", "a.png", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "fit in 12 bits" in r.stderr and "--bits 12" in r.stderr, r.stderr
+    r = run("single", "--model", tiny_model, "--image", "twelve.png", "--bits", "12", "--output", "b.png",
+            cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "fit in 12 bits" not in r.stderr, r.stderr
