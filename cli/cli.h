@@ -182,6 +182,10 @@ void cli_warn_result(const fx_result *result, int64_t image, const char *name, s
 /* Resolves --class (an index or a class name) to *target (-1 when not
  * given). Prints the valid classes on failure and returns CLI_EXIT_USAGE. */
 int cli_resolve_class(const cli_settings *s, const fx_model *model, int32_t *target);
+/* The name of fx_result_target_class's class, or "weighted classes" for its
+ * -1 (the score was a weighted sum of classes: fx_gradcam_options.
+ * class_weights). Never NULL; never index class names with a -1 target. */
+const char *cli_target_name(const fx_model *model, int32_t target);
 /* Exit status and message for a failed fx_gradcam_compute: a wrong --layer
  * or --class is a usage error. */
 int cli_compute_failed(const char *command, fx_status status);

@@ -207,8 +207,9 @@ int cli_run_compare(const cli_settings *s)
     int32_t predicted = fx_result_predicted_class(result, 0);
     int32_t target = fx_result_target_class(result, 0);
     char method[160], caption[400];
-    snprintf(method, sizeof method, "%s vs %s%s%s", title_a, title_b, target != predicted ? " of class " : "",
-             target != predicted ? fx_model_class_name(model, (uint32_t)target) : "");
+    snprintf(method, sizeof method, "%s vs %s%s%s", title_a, title_b,
+             target == predicted ? "" : target >= 0 ? " of class " : " of ",
+             target != predicted ? cli_target_name(model, target) : "");
     cli_caption(s, method, s->image, caption, sizeof caption);
     fx_figure_options f;
     cli_figure_options(s, &f);

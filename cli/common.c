@@ -480,6 +480,12 @@ static bool same_name(const char *a, const char *b)
     return *a == *b;
 }
 
+const char *cli_target_name(const fx_model *model, int32_t target)
+{
+    const char *name = target >= 0 ? fx_model_class_name(model, (uint32_t)target) : NULL;
+    return name ? name : target < 0 ? "weighted classes" : "unknown class";
+}
+
 int cli_resolve_class(const cli_settings *s, const fx_model *model, int32_t *target)
 {
     *target = -1;
@@ -644,8 +650,8 @@ static fx_status write_output_view(const cli_settings *s, const fx_model *model,
         int32_t target = fx_result_target_class(result, i);
         char method[160], caption[400];
         if (target != predicted) {
-            snprintf(method, sizeof method, "%s of class %s", cli_method_title(fx_result_method(result, j)),
-                     fx_model_class_name(model, (uint32_t)target));
+            snprintf(method, sizeof method, "%s of %s%s", cli_method_title(fx_result_method(result, j)),
+                     target >= 0 ? "class " : "", cli_target_name(model, target));
         } else {
             snprintf(method, sizeof method, "%s", cli_method_title(fx_result_method(result, j)));
         }

@@ -106,6 +106,14 @@ static bool add_item(cli_faith_row *row, const fx_faithfulness *item)
 bool cli_faith_add(cli_faith *f, const cli_settings *s, fx_model *model, const fx_image *image,
                    const fx_result *result, size_t i, const char *name)
 {
+    if (fx_result_target_class(result, i) < 0) {
+        /* -1: the maps were of weighted classes (class_weights); the metrics
+         * follow one class's probability, and score_batch would index -1. */
+        f->failed++;
+        fprintf(stderr, "fxcam %s: %s: cannot compute the faithfulness metrics of maps of weighted classes: they "
+                "follow one class's probability; give one class (--class)\n", s->command, cli_name(name));
+        return false;
+    }
     /* The metrics perturb the image as the model reads it: [0,1] by the
      * model's intensity rule; fx_model_predict then resizes and normalizes
      * the float images as fx_gradcam_compute did the original. */

@@ -354,10 +354,12 @@ static void json_png(cli_text *t, const char *key, const fx_image *img)
     serve_bytes_free(&png);
 }
 
+/* index -1 (a target that was a weighted sum of classes) is named
+ * "weighted classes" (cli_target_name). */
 static void json_class(cli_text *t, const fx_model *m, int32_t index)
 {
     cli_text_printf(t, "{\"index\":%d,\"name\":", index);
-    serve_json_string(t, index >= 0 ? fx_model_class_name(m, (uint32_t)index) : "");
+    serve_json_string(t, cli_target_name(m, index));
 }
 
 /* The figure the CLI would write: one method as original | heatmap |

@@ -139,8 +139,18 @@ class CamResult:
         return lib.fx_result_confidence(self._handle.ptr, i)
 
     def target_class(self, i=0):
+        """The class whose score was differentiated for image i, or None when
+        the score was a weighted sum of classes (fx_gradcam_options.
+        class_weights; the library's -1, which would index the last class)."""
         self._index(i)
-        return lib.fx_result_target_class(self._handle.ptr, i)
+        target = lib.fx_result_target_class(self._handle.ptr, i)
+        return None if target < 0 else target
+
+    def target_name(self, i=0):
+        """The name of target_class(i), or "weighted classes" when the score
+        was a weighted sum of classes."""
+        target = self.target_class(i)
+        return "weighted classes" if target is None else self.model.class_names[target]
 
     def _floats(self, getter, i):
         self._index(i)

@@ -318,3 +318,32 @@ def test_resize_takes_height_width(fxcam):
         fxcam.resize(img, 11, 7)
     with pytest.raises(TypeError, match=r"size must be \(height, width\)"):
         fxcam.resize(img, 11)
+
+
+def test_weighted_classes_have_no_target_index(models, fxcam):
+    """With class_weights the score is a weighted sum of classes and
+    fx_result_target_class is -1: CamResult.target_class() is None (never -1,
+    which would index the last class name) and target_name() says "weighted
+    classes". Weights (0, 1, 0) differentiate logit 1: the map of class 1."""
+    import ctypes
+    from fxcam import _lib
+    from fxcam.cam import CamResult, _ResultHandle
+    model = fxcam.Model(models["resnet"][0], device="cpu")
+    img = rgb_image(64, 64)
+    from fxcam._arrays import describe_batch
+    inputs, array, _ = describe_batch([img])
+    opts = _lib.GradcamOptions()
+    _lib.lib.fx_gradcam_options_init(ctypes.byref(opts))
+    methods = (ctypes.c_int32 * 1)(fxcam.cam.method_id("gradcam"))
+    opts.methods, opts.method_count = methods, 1
+    weights = (ctypes.c_float * 3)(0.0, 1.0, 0.0)
+    opts.class_weights, opts.class_weight_count = weights, 3
+    handle = _ResultHandle()
+    _lib.check(_lib.lib.fx_gradcam_compute(model.handle, array, 1, ctypes.byref(opts), ctypes.byref(handle.ptr)))
+    weighted = CamResult(handle, model)
+    assert _lib.lib.fx_result_target_class(handle.ptr, 0) == -1
+    assert weighted.target_class() is None and weighted.target_name() == "weighted classes"
+    assert weighted.predicted_name() in model.class_names
+    one = fxcam.compute(model, [img], target_class=1)
+    assert one.target_class() == 1 and one.target_name() == model.class_names[1]
+    assert np.abs(np.asarray(weighted.heatmap()) - np.asarray(one.heatmap())).max() < 1e-5
