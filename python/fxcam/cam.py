@@ -4,8 +4,8 @@ import difflib
 
 from . import _lib
 from . import image as _image
-from ._arrays import describe_batch, wrap_borrowed
-from ._lib import GradcamOptions, ProgressCallback, check, lib
+from ._arrays import Output, as_input, describe_batch, wrap_borrowed
+from ._lib import PIXEL_U8, GradcamOptions, ProgressCallback, check, lib
 from .errors import FxcamWarning, LayerError, emit_warnings
 from .model import Model
 
@@ -261,6 +261,22 @@ def compute(model, images, methods=("gradcam",), layer_name=None, target_class=N
     return result
 
 
+def model_view(model, image, channel_order="rgb", layout=None):
+    """The image as the model sees it, as HxWx3 uint8 RGB: each sample read to
+    [0, 1] by the model's intensity rule (Model.intensity; a file with what its
+    loader found, e.g. 12 bits stored from a PNG sBIT chunk) then
+    round(x * 255) half up: fx_image_to_rgb8_intensity, as the CLI's figures
+    (a 16-bit image is not stretched over its own min..max as fxcam.to_rgb8 does)."""
+    src = as_input(image, layout=layout, channel_order=channel_order)
+    if not _lib.has("fx_image_to_rgb8_intensity"):
+        return _image.to_rgb8(src)  # a 0.1 library: its only rule
+    rule = _check_model(model)._intensity_rule()
+    info = None if src.info is None else ctypes.byref(src.info)
+    out = Output(src.image.height, src.image.width, 3, PIXEL_U8)
+    check(lib.fx_image_to_rgb8_intensity(ctypes.byref(src.image), ctypes.byref(rule), info, ctypes.byref(out.image)))
+    return out.result()
+
+
 class GradCAM:
     """Grad-CAM over a Model's layer (layer_name None = the model's default
     layer). The result of the last call stays in .last_result (prediction,
@@ -300,9 +316,12 @@ class GradCAM:
         """The colored heatmap blended over the image: HxWx3 uint8. colormap:
         a name or an OpenCV number (cv2.COLORMAP_JET). use_rgb=False returns
         BGR for cv2.imwrite; the image's channel order is channel_order, by
-        default the same as the output's (as pytorch-grad-cam)."""
-        return _image.overlay(image, heatmap, alpha=alpha, colormap=colormap, threshold=threshold,
-                              use_rgb=use_rgb, channel_order=channel_order, layout=layout)
+        default the same as the output's (as pytorch-grad-cam). The image is
+        drawn as the model sees it (model_view: the model's intensity rule),
+        as the CLI draws it."""
+        src = _image.image_input(image, use_rgb, channel_order, layout)
+        return _image.overlay(model_view(self.model, src), heatmap, alpha=alpha, colormap=colormap,
+                              threshold=threshold, use_rgb=use_rgb, channel_order="rgb")
 
     def generate_visualization(self, image, target_class=None, alpha=0.4, colormap="jet", use_rgb=True,
                                channel_order=None, layout=None):
@@ -316,10 +335,11 @@ class GradCAM:
         """The figure original | heatmap | overlay with prediction, confidence,
         method and layer. Written as PNG to save_path when given (colors
         right whatever use_rgb); show=True opens it in an image viewer (needs
-        PIL). Returns the figure array, RGB (use_rgb=False: BGR)."""
+        PIL). Returns the figure array, RGB (use_rgb=False: BGR). The image
+        is shown as the model sees it (model_view), as in the CLI's figures."""
         src = _image.image_input(image, use_rgb, channel_order, layout)
         result = self.compute(src, target_class)
-        figure = _image.compose_figure(src, result.heatmap(), label=result.predicted_name(),
+        figure = _image.compose_figure(model_view(self.model, src), result.heatmap(), label=result.predicted_name(),
                                        confidence=result.confidence(), method=self.method_title,
                                        layer=result.layer, timestamp=timestamp, alpha=alpha, colormap=colormap,
                                        panel_height=panel_height)

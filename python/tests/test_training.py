@@ -347,3 +347,39 @@ def test_weighted_classes_have_no_target_index(models, fxcam):
     one = fxcam.compute(model, [img], target_class=1)
     assert one.target_class() == 1 and one.target_name() == model.class_names[1]
     assert np.abs(np.asarray(weighted.heatmap()) - np.asarray(one.heatmap())).max() < 1e-5
+
+
+def intensity_rgb8(unit):
+    """docs/algorithms.md: x in [0, 1] to 8 bits, round half up, gray replicated."""
+    return np.repeat(np.floor(np.clip(unit, 0, 1) * 255 + 0.5).astype(np.uint8)[..., None], 3, axis=2)
+
+
+@pytest.mark.filterwarnings("ignore:.*fit in 12 bits")  # the container case's warning, meant
+def test_figures_show_the_image_by_the_models_intensity_rule(models, fxcam, tmp_path):
+    """GradCAM's overlay and figure draw a 16-bit image as the model read it
+    (as the CLI does), not stretched over its own min..max: an array by the
+    container rule (v / 65535), a PNG with sBIT 12 by v / 4095, under
+    intensity="minmax" by (v - min) / (max - min), each computed in NumPy."""
+    v12 = twelve_bit(32, 32)
+    heat = np.linspace(0, 1, 32 * 32, dtype=np.float32).reshape(32, 32)
+    png = write_png16(tmp_path / "x12.png", v12, sbit=12)
+    cases = [(fxcam.Model(models["tiny_gray"][0], device="cpu"), v12, v12 / 65535.0),
+             (fxcam.Model(models["tiny_gray"][0], device="cpu"), png, v12 / 4095.0),
+             (fxcam.Model(models["tiny_gray"][0], device="cpu", intensity="minmax"), v12,
+              (v12 - float(v12.min())) / float(v12.max() - v12.min()))]
+    for model, image, unit in cases:
+        expected = intensity_rgb8(unit)
+        assert np.array_equal(fxcam.cam.model_view(model, image), expected)
+        cam = fxcam.GradCAM(model)
+        assert np.array_equal(cam.overlay_heatmap(heat, image), fxcam.overlay(expected, heat))
+        assert np.array_equal(cam.overlay_heatmap(heat, image, alpha=0.0), expected)
+        heatmap, overlay = cam.generate_visualization(image)
+        assert np.array_equal(overlay, fxcam.overlay(expected, heatmap))
+        figure = cam.visualize(image, timestamp="t")
+        result = cam.last_result
+        assert np.array_equal(figure, fxcam.compose_figure(
+            expected, result.heatmap(), label=result.predicted_name(), confidence=result.confidence(),
+            method=cam.method_title, layer=result.layer, timestamp="t"))
+    # the standalone helper keeps its documented min..max window for 16-bit data
+    stretched = (v12 - float(v12.min())) / float(v12.max() - v12.min())
+    assert np.abs(fxcam.to_rgb8(v12).astype(int) - intensity_rgb8(stretched)).max() <= 1
