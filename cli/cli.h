@@ -215,9 +215,9 @@ fx_status cli_write_output_info(const cli_settings *s, const fx_model *model, co
 fx_status cli_display_image(const fx_image *image, const struct cli_annotation *boxes, fx_image *rgb);
 /* Figure options from --alpha, --colormap, --threshold, --panel-height. */
 void cli_figure_options(const cli_settings *s, fx_figure_options *f);
-/* Caption text "<what> | <input file> | model <model file>" (input may be
- * NULL), escaped for display. */
-void cli_caption(const cli_settings *s, const char *what, const char *input, char *buf, size_t size);
+/* fx_figure_options.source: "<input file> | model <model file>" (input may be
+ * NULL: "model <model file>"), escaped for display. */
+void cli_source(const cli_settings *s, const char *input, char *buf, size_t size);
 /* The --model file's name without folders, or the embedded model's name. */
 const char *cli_model_name(const cli_settings *s);
 /* Loads an image with the --max-pixels / --max-side limits. Returns the

@@ -206,16 +206,17 @@ int cli_run_compare(const cli_settings *s)
     const fx_image *b = fx_result_heatmap(result, 0, 1);
     int32_t predicted = fx_result_predicted_class(result, 0);
     int32_t target = fx_result_target_class(result, 0);
-    char method[160], caption[400];
+    char method[160], source[400];
     snprintf(method, sizeof method, "%s vs %s%s%s", title_a, title_b,
              target == predicted ? "" : target >= 0 ? " of class " : " of ",
              target != predicted ? cli_target_name(model, target) : "");
-    cli_caption(s, method, s->image, caption, sizeof caption);
+    cli_source(s, s->image, source, sizeof source);
     fx_figure_options f;
     cli_figure_options(s, &f);
     f.label = fx_model_class_name(model, (uint32_t)predicted);
     f.confidence = fx_result_confidence(result, 0);
-    f.method = caption;
+    f.method = method;
+    f.source = source;
     f.layer = fx_result_layer(result);
     fx_image figure = {0}, shown = {0};
     const cli_annotation *annotation = s->boxes ? cli_annotations_lookup(&boxes, s->image) : NULL;

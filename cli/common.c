@@ -565,14 +565,14 @@ void cli_figure_options(const cli_settings *s, fx_figure_options *f)
     f->panel_height = s->panel_height;
 }
 
-void cli_caption(const cli_settings *s, const char *what, const char *input, char *buf, size_t size)
+void cli_source(const cli_settings *s, const char *input, char *buf, size_t size)
 {
     const char *slash = input ? strrchr(input, '/') : NULL;
     const char *base = slash ? slash + 1 : input;
     if (base) {
-        snprintf(buf, size, "%s | %s | model %s", what, cli_name(base), cli_name(cli_model_name(s)));
+        snprintf(buf, size, "%s | model %s", cli_name(base), cli_name(cli_model_name(s)));
     } else {
-        snprintf(buf, size, "%s | model %s", what, cli_name(cli_model_name(s)));
+        snprintf(buf, size, "model %s", cli_name(cli_model_name(s)));
     }
 }
 
@@ -648,19 +648,20 @@ static fx_status write_output_view(const cli_settings *s, const fx_model *model,
         }
         int32_t predicted = fx_result_predicted_class(result, i);
         int32_t target = fx_result_target_class(result, i);
-        char method[160], caption[400];
+        char method[160], source[400];
         if (target != predicted) {
             snprintf(method, sizeof method, "%s of %s%s", cli_method_title(fx_result_method(result, j)),
                      target >= 0 ? "class " : "", cli_target_name(model, target));
         } else {
             snprintf(method, sizeof method, "%s", cli_method_title(fx_result_method(result, j)));
         }
-        cli_caption(s, method, input, caption, sizeof caption);
+        cli_source(s, input, source, sizeof source);
         fx_figure_options f;
         cli_figure_options(s, &f);
         f.label = fx_model_class_name(model, (uint32_t)predicted);
         f.confidence = fx_result_confidence(result, i);
-        f.method = caption;
+        f.method = method;
+        f.source = source;
         f.layer = fx_result_layer(result);
         if (status == FX_OK) {
             status = fx_figure_compose(image, heatmap, &f, &out);

@@ -51,9 +51,10 @@ static fx_status write_figures(const cli_settings *s, fx_model *model, const dem
         int32_t predicted = fx_result_predicted_class(result, i);
         f.label = fx_model_class_name(model, (uint32_t)predicted);
         f.confidence = fx_result_confidence(result, i);
-        char caption[400];
-        cli_caption(s, "Grad-CAM vs Grad-CAM++", sample->asset->name, caption, sizeof caption);
-        f.method = caption;
+        char source[400];
+        cli_source(s, sample->asset->name, source, sizeof source);
+        f.method = "Grad-CAM vs Grad-CAM++";
+        f.source = source;
         f.layer = fx_result_layer(result);
         fx_image figure = {0};
         status = fx_figure_compare(&rgb, fx_result_heatmap(result, i, 0), "Grad-CAM", fx_result_heatmap(result, i, 1),

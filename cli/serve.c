@@ -369,13 +369,13 @@ static fx_status compose_figure(server *srv, const request *r, const fx_image *i
 {
     const explain_params *p = &r->params;
     int32_t predicted = fx_result_predicted_class(res, i);
-    char title[160], caption[400];
+    char title[160], source[400];
     if (p->method_count >= 2) {
         snprintf(title, sizeof title, "%s vs %s", cli_method_title(p->methods[0]), cli_method_title(p->methods[1]));
     } else {
         snprintf(title, sizeof title, "%s", cli_method_title(p->methods[0]));
     }
-    cli_caption(&srv->cfg.model, title, NULL, caption, sizeof caption);
+    cli_source(&srv->cfg.model, NULL, source, sizeof source);
     fx_figure_options f;
     fx_figure_options_init(&f);
     f.alpha = p->alpha;
@@ -383,7 +383,8 @@ static fx_status compose_figure(server *srv, const request *r, const fx_image *i
     f.threshold = p->threshold;
     f.label = fx_model_class_name(srv->model, (uint32_t)predicted);
     f.confidence = fx_result_confidence(res, i);
-    f.method = caption;
+    f.method = title;
+    f.source = source;
     f.layer = fx_result_layer(res);
     if (p->method_count >= 2) {
         return fx_figure_compare(image, fx_result_heatmap(res, i, 0), cli_method_title(p->methods[0]),

@@ -478,12 +478,21 @@ typedef struct fx_figure_options {
     uint32_t panel_height; /* height of each panel, 1..8192; 0 (default) = the image's own height
                             * capped to 1024 (a 2000 px radiograph is halved, so that a hairline
                             * stays visible). Text is 1x under 256 px, 2x under 768, else 3x. */
+    /* Added in 0.2 (struct_size tells which fields a caller knows). */
+    const char *source;    /* input file and model (e.g. "chest.png | model resnet.pt"), shown
+                            * in the caption band after the layer; NULL = not shown */
 } fx_figure_options;
 
 FX_API void fx_figure_options_init(fx_figure_options *opts);
 
 /* Composes original | heatmap | overlay side by side, with a caption band
- * (label, confidence, method, layer, timestamp) and a color-bar legend.
+ * (label, confidence, method, layer, source, timestamp) and a color-bar
+ * legend. The heatmap panel's title is "Heatmap (<method>)". The caption is
+ * wrapped at field boundaries over as many lines as it needs (the band grows;
+ * a field wider than a line is broken inside, after a space or '/' when it
+ * can be). A line is as wide as the panels and their color bars, or 80
+ * characters where those are narrower: a longer caption takes more lines,
+ * not more width. A value over 512 characters is cut and ends in "...".
  * heatmap: 1-channel FX_PIXEL_F32 in [0,1], same size as image. Output:
  * 3 channels FX_PIXEL_U8, size decided by the layout (out->data must be NULL).
  * Text is ASCII; other bytes are drawn as '?'. Errors:

@@ -13,7 +13,7 @@
  *   |                                               ...         0    |
  *   |   margin 16s                                                   |
  *   |################ caption band, full width #######################|
- *   |   10s padding, line 1 (9s), 7s, line 2 (9s), 10s padding        |
+ *   |   10s padding, line 1 (9s), 7s, line 2 (9s), ..., 10s padding   |
  *   +----------------------------------------------------------------+
  *
  * A color bar follows the panel whose colors it explains: 16s gap, 12s bar,
@@ -25,12 +25,20 @@
  *
  *   content width  = n*pw + gaps + bars; for compose
  *                    3*pw + 2*12s + 16s + 12s + 4s + 4s + 17s
+ *   line width     = max(content width, 80 characters at scale s)
  *   figure width   = max(content width, widest caption line) + 2 * 16s
  *   figure height  = 16s + 9s + 7s + ph + 16s + band (10s + lines + 10s)
  *
- * The content is centred when the caption is the wider of the two. Line 1 of
- * the caption holds the prediction and confidence (left out when neither is
- * given), line 2 the method, layer and time. */
+ * The content is centred when the caption is the wider of the two. The
+ * caption's fields are "Prediction: ", "Confidence: " (the main lines, left
+ * out when neither is given), then "Method: ", "Layer: ", "Source: " and
+ * "Time: " (the detail lines). Each group is wrapped greedily at field
+ * boundaries, fields three spaces apart, into lines of at most the line
+ * width; a field longer than a line is broken inside, after its last space
+ * or '/' in the second half of the line, else at the line's end. So a long
+ * caption makes the band taller, never the figure wider than its line width,
+ * and no field is dropped (lines used to be cut at 100 characters, losing
+ * the time or the layer). */
 #include "font.h"
 #include "fx_internal.h"
 
@@ -52,9 +60,20 @@
 #define DEFAULT_PANEL_CAP 1024u
 #define SCALE2_PANEL_HEIGHT 256u
 #define SCALE3_PANEL_HEIGHT 768u
-/* Caption lines are cut (with "...") beyond this many characters, so that a
- * runaway label cannot make the figure arbitrarily wide. */
-#define CAPTION_MAX_CHARS 100u
+/* A caption value longer than this is cut (with "...") so that a runaway
+ * label cannot make the band arbitrarily tall. */
+#define CAPTION_VALUE_CHARS 512u
+/* The narrowest caption line, in characters: narrow panels still get
+ * captions of a readable length (a full ISO time and a layer name). */
+#define CAPTION_WRAP_CHARS 80u
+#define CAPTION_FIELDS 6u                           /* prediction, confidence, method, layer, source, time */
+#define CAPTION_FIELD_CHARS (CAPTION_VALUE_CHARS + 16u) /* "Prediction: " and the value */
+/* A field breaks after at least half a line (>= CAPTION_WRAP_CHARS / 2 + 1
+ * characters), so it takes at most this many lines. */
+#define CAPTION_LINES_PER_FIELD (CAPTION_FIELD_CHARS / (CAPTION_WRAP_CHARS / 2 + 1) + 1u)
+#define CAPTION_MAX_LINES (CAPTION_FIELDS * CAPTION_LINES_PER_FIELD)
+/* Every field, the 3-space separators and one NUL per line. */
+#define CAPTION_CHARS (CAPTION_FIELDS * (CAPTION_FIELD_CHARS + 3u) + CAPTION_MAX_LINES)
 #define TEXT_MAX 256u
 
 /* Spacing, in font pixels (multiplied by the text scale). */
@@ -97,10 +116,21 @@ typedef struct layout {
     uint32_t width, height;
 } layout;
 
-/* The texts of a figure, already formatted and cut to length. */
+/* One "Name: value" of the caption. */
+typedef struct caption_field {
+    char text[CAPTION_FIELD_CHARS + 1];
+    bool main; /* prediction and confidence: drawn brighter, on lines of their own */
+} caption_field;
+
+/* The texts of a figure: titles and caption fields formatted by
+ * format_caption(), caption lines wrapped to the layout by wrap_caption(). */
 typedef struct figure_text {
     char titles[MAX_PANELS][TEXT_MAX];
-    char caption[2][TEXT_MAX];
+    caption_field fields[CAPTION_FIELDS];
+    uint32_t field_count;
+    char caption[CAPTION_CHARS]; /* the lines one after another, each ending in NUL */
+    uint32_t line_start[CAPTION_MAX_LINES];
+    bool line_main[CAPTION_MAX_LINES];
     uint32_t caption_lines;
 } figure_text;
 
@@ -119,6 +149,7 @@ void fx_figure_options_init(fx_figure_options *opts)
     opts->colormap = FX_COLORMAP_JET;
     opts->threshold = 0.0f;
     opts->panel_height = 0;
+    opts->source = NULL;
 }
 
 /* ---- Argument checks ---------------------------------------------------- */
@@ -231,7 +262,16 @@ static uint32_t place_content(layout *l)
     return x;
 }
 
-static layout plan_layout(uint32_t panels, uint32_t panel_width, uint32_t panel_height, const figure_text *text,
+static void wrap_caption(figure_text *text, size_t room);
+
+/* Characters of the built-in font that fit in width px at scale s. */
+static size_t chars_in(uint32_t width, uint32_t s)
+{
+    return ((size_t)width + (FX_FONT_ADVANCE - FX_FONT_GLYPH_WIDTH) * s) / (FX_FONT_ADVANCE * s);
+}
+
+/* Places everything and wraps the caption to the line width. */
+static layout plan_layout(uint32_t panels, uint32_t panel_width, uint32_t panel_height, figure_text *text,
                           const color_bar *bars, uint32_t bar_count)
 {
     layout l = {0};
@@ -240,14 +280,16 @@ static layout plan_layout(uint32_t panels, uint32_t panel_width, uint32_t panel_
     l.panels = panels;
     l.panel_width = panel_width;
     l.panel_height = panel_height;
-    l.caption_lines = text->caption_lines;
     l.bars = bar_count;
     memcpy(l.bar, bars, bar_count * sizeof *bars);
 
     uint32_t content = place_content(&l);
+    size_t room = chars_in(content, s);
+    wrap_caption(text, room > CAPTION_WRAP_CHARS ? room : CAPTION_WRAP_CHARS);
+    l.caption_lines = text->caption_lines;
     uint32_t caption = 0;
     for (uint32_t i = 0; i < text->caption_lines; i++) {
-        uint32_t w = fx__text_width(text->caption[i], s);
+        uint32_t w = fx__text_width(text->caption + text->line_start[i], s);
         caption = w > caption ? w : caption;
     }
     uint32_t inner = content > caption ? content : caption;
@@ -291,39 +333,114 @@ static void utc_now(char *buf, size_t size)
         snprintf(buf, size, "time unavailable");
 }
 
-/* Appends "name: value" to line, three spaces after what is there already. */
-static void append_field(char *line, const char *name, const char *value)
+/* Adds the field "name" + value, the value cut to CAPTION_VALUE_CHARS. */
+static void add_field(figure_text *text, const char *name, const char *value, bool main)
 {
-    size_t used = strlen(line);
-    snprintf(line + used, TEXT_MAX - used, "%s%s%s", used ? "   " : "", name, value);
+    char cut[CAPTION_VALUE_CHARS + 2]; /* one character more than kept: cut_text sees it is too long */
+    snprintf(cut, sizeof cut, "%s", value);
+    cut_text(cut, CAPTION_VALUE_CHARS);
+    caption_field *f = &text->fields[text->field_count++];
+    snprintf(f->text, sizeof f->text, "%s%s", name, cut);
+    f->main = main;
 }
 
 static void format_caption(const fx_figure_options *o, figure_text *text)
 {
-    char prediction[TEXT_MAX] = "", details[TEXT_MAX] = "", value[32], now[64];
+    char value[32], now[64];
+    text->field_count = 0;
     if (o->label)
-        append_field(prediction, "Prediction: ", o->label);
+        add_field(text, "Prediction: ", o->label, true);
     if (o->confidence >= 0.0f) {
         snprintf(value, sizeof value, "%.1f%%", (double)o->confidence * 100.0);
-        append_field(prediction, "Confidence: ", value);
+        add_field(text, "Confidence: ", value, true);
     }
     if (o->method)
-        append_field(details, "Method: ", o->method);
+        add_field(text, "Method: ", o->method, false);
     if (o->layer)
-        append_field(details, "Layer: ", o->layer);
+        add_field(text, "Layer: ", o->layer, false);
+    if (o->source)
+        add_field(text, "Source: ", o->source, false);
     const char *when = o->timestamp;
     if (!when) {
         utc_now(now, sizeof now);
         when = now;
     }
-    append_field(details, "Time: ", when);
+    add_field(text, "Time: ", when, false);
+}
 
+/* Where to end a line of at most room characters of text (which is longer):
+ * at its last space in the second half of the line (the space is dropped:
+ * *skip = 1) or after its last '/' there, so that words and path parts stay
+ * whole; else at room. */
+static size_t break_point(const char *text, size_t room, size_t *skip)
+{
+    *skip = 0;
+    for (size_t i = room; i > room / 2; i--) {
+        if (text[i] == ' ') {
+            *skip = 1;
+            return i;
+        }
+        if (text[i - 1] == '/')
+            return i;
+    }
+    return room;
+}
+
+static void open_line(figure_text *text, size_t used, bool main)
+{
+    text->line_start[text->caption_lines] = (uint32_t)used;
+    text->line_main[text->caption_lines] = main;
+    text->caption_lines++;
+}
+
+static void append_chars(figure_text *text, size_t *used, const char *chars, size_t n)
+{
+    memcpy(text->caption + *used, chars, n);
+    *used += n;
+}
+
+/* Wraps the fields into lines of at most room (>= CAPTION_WRAP_CHARS)
+ * characters, as the comment at the top of this file says. The sizes of
+ * figure_text hold the longest caption (see CAPTION_MAX_LINES). */
+static void wrap_caption(figure_text *text, size_t room)
+{
+    size_t used = 0, line = 0; /* line: characters on the open line */
+    bool open = false, open_main = false;
     text->caption_lines = 0;
-    if (prediction[0])
-        memcpy(text->caption[text->caption_lines++], prediction, TEXT_MAX);
-    memcpy(text->caption[text->caption_lines++], details, TEXT_MAX);
-    for (uint32_t i = 0; i < text->caption_lines; i++)
-        cut_text(text->caption[i], CAPTION_MAX_CHARS);
+    for (uint32_t f = 0; f < text->field_count; f++) {
+        const char *rest = text->fields[f].text;
+        size_t n = strlen(rest);
+        bool main = text->fields[f].main;
+        if (open && (main != open_main || line + 3 + n > room)) {
+            text->caption[used++] = '\0';
+            open = false;
+        }
+        if (open) {
+            append_chars(text, &used, "   ", 3);
+            line += 3;
+        } else {
+            open_line(text, used, main);
+            open = true;
+            open_main = main;
+            line = 0;
+        }
+        while (n > room) { /* only on a line of its own */
+            size_t skip, cut = break_point(rest, room, &skip);
+            append_chars(text, &used, rest, cut);
+            text->caption[used++] = '\0';
+            rest += cut + skip;
+            n -= cut + skip;
+            if (n == 0) { /* it ended in the space just dropped */
+                open = false;
+                break;
+            }
+            open_line(text, used, main);
+        }
+        append_chars(text, &used, rest, n);
+        line += n;
+    }
+    if (open)
+        text->caption[used++] = '\0';
 }
 
 /* ---- Drawing ------------------------------------------------------------ */
@@ -411,9 +528,8 @@ static void draw_caption(fx_image *img, const layout *l, const figure_text *text
     fill_rect(img, 0, l->band_y, img->width, 1, color_frame);
     for (uint32_t i = 0; i < text->caption_lines; i++) {
         uint32_t y = l->band_y + BAND_PADDING * s + i * (fx__text_height(s) + LINE_GAP * s);
-        bool main_line = text->caption_lines == 2 && i == 0;
-        fx__draw_text(img, (int32_t)(MARGIN * s), (int32_t)y, text->caption[i],
-                      main_line ? color_caption_main : color_caption_detail, s);
+        fx__draw_text(img, (int32_t)(MARGIN * s), (int32_t)y, text->caption + text->line_start[i],
+                      text->line_main[i] ? color_caption_main : color_caption_detail, s);
     }
 }
 
@@ -427,7 +543,7 @@ static color_bar unit_bar(uint32_t after)
 }
 
 /* Draws the figure from panels already at the panel size (RGB8). */
-static fx_status draw_figure(const fx_image *panels, uint32_t count, const figure_text *text, int32_t colormap,
+static fx_status draw_figure(const fx_image *panels, uint32_t count, figure_text *text, int32_t colormap,
                              const color_bar *bars, uint32_t bar_count, fx_image *out)
 {
     uint8_t table[768];

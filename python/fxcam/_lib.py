@@ -73,7 +73,9 @@ class FigureOptions(ctypes.Structure):
     _fields_ = [("struct_size", ctypes.c_uint32), ("label", ctypes.c_char_p), ("confidence", ctypes.c_float),
                 ("method", ctypes.c_char_p), ("layer", ctypes.c_char_p), ("timestamp", ctypes.c_char_p),
                 ("alpha", ctypes.c_float), ("colormap", ctypes.c_int32), ("threshold", ctypes.c_float),
-                ("panel_height", ctypes.c_uint32)]
+                ("panel_height", ctypes.c_uint32),
+                # added in 0.2: the input file and model, shown in the caption band
+                ("source", ctypes.c_char_p)]
 
 
 class ModelOptions(ctypes.Structure):

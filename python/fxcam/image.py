@@ -220,7 +220,7 @@ def _text(value, name):
 
 
 def figure_options(label=None, confidence=None, method=None, layer=None, timestamp=None, alpha=0.4,
-                   colormap="jet", threshold=0.0, panel_height=0):
+                   colormap="jet", threshold=0.0, panel_height=0, source=None):
     opts = FigureOptions()
     lib.fx_figure_options_init(ctypes.byref(opts))
     opts.label = _text(label, "label")
@@ -232,13 +232,14 @@ def figure_options(label=None, confidence=None, method=None, layer=None, timesta
     opts.colormap = colormap_id(colormap)
     opts.threshold = _fraction(threshold, "threshold")
     opts.panel_height = _uint(panel_height, "panel_height")
+    opts.source = _text(source, "source")
     return opts
 
 
 def compose_figure(image, heatmap, use_rgb=True, channel_order=None, layout=None, **options):
     """original | heatmap | overlay with a caption band and a color bar
-    (options: label, confidence, method, layer, timestamp, alpha, colormap,
-    threshold, panel_height). Returns HxWx3 uint8, RGB (use_rgb=False: BGR;
+    (options: label, confidence, method, layer, source, timestamp, alpha,
+    colormap, threshold, panel_height). Returns HxWx3 uint8, RGB (use_rgb=False: BGR;
     channel_order as in overlay())."""
     img = image_input(image, use_rgb, channel_order, layout)
     heat = as_input(heatmap, "heatmap")

@@ -41,7 +41,7 @@ STRUCTS = {
     "fx_save_options": ("SaveOptions", ["struct_size", "compression_level"]),
     "fx_overlay_options": ("OverlayOptions", ["struct_size", "alpha", "colormap", "threshold"]),
     "fx_figure_options": ("FigureOptions", ["struct_size", "label", "confidence", "method", "layer", "timestamp",
-                                            "alpha", "colormap", "threshold", "panel_height"]),
+                                            "alpha", "colormap", "threshold", "panel_height", "source"]),
     "fx_model_options": ("ModelOptions", ["struct_size", "device", "threads", "input_width", "input_height",
                                           "input_channels", "mean", "std", "mean_count", "std_count",
                                           "output_kind", "strict", "intensity", "bits_stored", "window_center",

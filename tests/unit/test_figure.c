@@ -290,6 +290,7 @@ static void test_options_init_defaults(void **state)
     assert_int_equal(o.colormap, FX_COLORMAP_JET);
     assert_float_equal(o.threshold, 0.0f, 0);
     assert_int_equal(o.panel_height, 0);
+    assert_null(o.source);
     fx_figure_options_init(NULL); /* no-op */
 }
 
@@ -694,6 +695,116 @@ static void test_long_titles_fit_their_panel(void **state)
     fx_image_free(&img);
 }
 
+/* Checks the caption band holds exactly these lines, top to bottom. */
+static void expect_caption_lines(const fx_image *fig, uint32_t band_y, uint32_t s, const char *const *lines,
+                                 size_t count)
+{
+    uint8_t bg[3];
+    memcpy(bg, pixel(fig, fig->width - 1, fig->height - 1), 3);
+    for (size_t i = 0; i < count; i++)
+        expect_text(fig, 16 * s, band_y + 10 * s + (uint32_t)i * 16 * s, lines[i], s, bg);
+}
+
+#define LONG_SOURCE                                                                                                \
+    "/data/hospital_a/radiographs/2024/wrist/patient_000123/study_000456/series_000789/"                           \
+    "image_000000000042_lateral_view.png | model /models/fracture/resnet50_wrist_v3.pt"
+
+/* A caption longer than a line is wrapped at field boundaries into a taller
+ * band: the figure keeps its width and every field is drawn, the time too
+ * (lines were once cut at 100 characters, losing the time). The lines were
+ * worked out by hand from the rule at the top of lib/figure.c. */
+static void test_long_caption_wraps_into_taller_band(void **state)
+{
+    (void)state;
+    /* 300x200, scale 1: content 977 px, room for (977 + 1) / 6 = 163 characters */
+    fx_image img = make_gray8(300, 200);
+    fx_image map = make_blob(300, 200, 0.5, 0.5, 0.2, 1.0);
+    fx_figure_options o = full_options();
+    fx_image short_fig = {0}, long_fig = {0};
+    assert_int_equal(fx_figure_compose(&img, &map, &o, &short_fig), FX_OK);
+    o.source = LONG_SOURCE;
+    assert_int_equal(fx_figure_compose(&img, &map, &o, &long_fig), FX_OK);
+    expected_layout e = expect_layout(3, 300, 200, LINE1, LINE2);
+    assert_int_equal(short_fig.width, e.width);
+    assert_int_equal(short_fig.height, e.height);
+    /* "Method: Grad-CAM   Layer: layer4" (32) + 3 + the source field (171)
+     * does not fit in 163: the source starts a line; 171 > 163, so it breaks
+     * after its last '/' in characters 82..163 (at 151, ".../fracture/");
+     * the rest (20) and the time (3 + 26) share the next line. */
+    const char *lines[] = {
+        LINE1,
+        "Method: Grad-CAM   Layer: layer4",
+        "Source: /data/hospital_a/radiographs/2024/wrist/patient_000123/study_000456/series_000789/"
+        "image_000000000042_lateral_view.png | model /models/fracture/",
+        "resnet50_wrist_v3.pt   Time: " STAMP,
+    };
+    assert_int_equal(long_fig.width, short_fig.width);
+    assert_int_equal(long_fig.height, short_fig.height + 2 * 16); /* two more lines of 9 + 7 px */
+    expect_caption_lines(&long_fig, e.band_y, 1, lines, 4);
+    /* the panels did not move */
+    assert_memory_equal(long_fig.data, short_fig.data, (size_t)e.band_y * short_fig.stride);
+    save_for_review(&long_fig, "figure_long_caption.png");
+    fx_image_free(&long_fig);
+    fx_image_free(&short_fig);
+
+    /* Narrow panels (40x30: content 197 px) still get 80-character lines: 76
+     * characters are the widest, so the figure is 76 * 6 - 1 + 32 px wide. */
+    fx_image small = make_gray8(40, 30), small_map = make_blob(40, 30, 0.5, 0.5, 0.2, 1.0);
+    fx_image fig = {0};
+    assert_int_equal(fx_figure_compose(&small, &small_map, &o, &fig), FX_OK);
+    const char *narrow[] = {
+        LINE1,
+        "Method: Grad-CAM   Layer: layer4",
+        "Source: /data/hospital_a/radiographs/2024/wrist/patient_000123/study_000456/",
+        "series_000789/image_000000000042_lateral_view.png | model /models/fracture/",
+        "resnet50_wrist_v3.pt   Time: " STAMP,
+    };
+    assert_int_equal(fig.width, 76 * 6 - 1 + 32);
+    uint32_t band_y = 16 + 9 + 7 + 30 + 16;
+    assert_int_equal(fig.height, band_y + 20 + 5 * 9 + 4 * 7);
+    expect_caption_lines(&fig, band_y, 1, narrow, 5);
+    save_for_review(&fig, "figure_long_caption_narrow.png");
+    fx_image_free(&fig);
+    fx_image_free(&small_map);
+    fx_image_free(&small);
+    fx_image_free(&map);
+    fx_image_free(&img);
+}
+
+/* A runaway value is cut at 512 characters with "..."; the fields after it
+ * are still drawn. */
+static void test_runaway_label_is_cut_not_the_fields_after_it(void **state)
+{
+    (void)state;
+    fx_image img = make_gray8(300, 200);
+    fx_image map = make_blob(300, 200, 0.5, 0.5, 0.2, 1.0);
+    fx_figure_options o = full_options();
+    char label[700];
+    memset(label, 'x', sizeof label - 1);
+    label[sizeof label - 1] = '\0';
+    o.label = label;
+    fx_image fig = {0};
+    assert_int_equal(fx_figure_compose(&img, &map, &o, &fig), FX_OK);
+    /* "Prediction: " + 509 x + "..." = 524 characters, no space or '/':
+     * hard breaks at 163, 163, 163, leaving 35; then "   Confidence: 93.4%" */
+    char l1[164], l4[80];
+    memcpy(l1, "Prediction: ", 12);
+    memset(l1 + 12, 'x', 151);
+    l1[163] = '\0';
+    char x163[164];
+    memset(x163, 'x', 163);
+    x163[163] = '\0';
+    snprintf(l4, sizeof l4, "%.32s...   Confidence: 93.4%%", x163);
+    const char *lines[] = {l1, x163, x163, l4, LINE2};
+    expected_layout e = expect_layout(3, 300, 200, LINE1, LINE2);
+    assert_int_equal(fig.width, e.width);
+    assert_int_equal(fig.height, e.height + 3 * 16);
+    expect_caption_lines(&fig, e.band_y, 1, lines, 5);
+    fx_image_free(&fig);
+    fx_image_free(&map);
+    fx_image_free(&img);
+}
+
 static void test_compose_rejects_bad_arguments(void **state)
 {
     (void)state;
@@ -840,6 +951,8 @@ int main(void)
         cmocka_unit_test(test_compare_layout_and_difference),
         cmocka_unit_test(test_compare_identical_maps_give_zero_color),
         cmocka_unit_test(test_long_titles_fit_their_panel),
+        cmocka_unit_test(test_long_caption_wraps_into_taller_band),
+        cmocka_unit_test(test_runaway_label_is_cut_not_the_fields_after_it),
         cmocka_unit_test(test_compose_rejects_bad_arguments),
         cmocka_unit_test(test_compose_accepts_older_options),
         cmocka_unit_test(test_compare_rejects_bad_arguments),
