@@ -6,7 +6,7 @@ import time
 
 from . import image as _image
 from ._arrays import HAVE_NUMPY, as_input, is_path
-from .cam import _check_layer, _check_model, compute, method_id, method_title
+from .cam import _check_layer, _check_model, compute, method_id, method_title, model_view
 from .errors import DeviceError, FxError, LayerError, NotAvailableError
 from ._lib import lib
 
@@ -170,7 +170,8 @@ class _Run:
         self.layer = result.layer
         path = os.path.join(self.output_dir, item.output)
         try:
-            figure = _image.compose_figure(original, heatmap, label=result.predicted_name(k),
+            # the image as the model read it (its intensity rule), as the CLI draws it
+            figure = _image.compose_figure(model_view(self.model, original), heatmap, label=result.predicted_name(k),
                                            confidence=result.confidence(k), method=self.title, layer=result.layer,
                                            **self.figure_options)
             _image.save_image(path, figure)

@@ -35,6 +35,7 @@ from . import image as _image
 from ._arrays import as_input
 from .batch import _peak
 from .cam import compute, method_id, method_title
+from .cam import model_view as cam_view
 from .errors import DeviceError, FxError, LayerError, ModelError, NotAvailableError
 from ._lib import lib
 
@@ -135,8 +136,10 @@ def _row(rel, path, output):
 
 def _finish(row, result, k, picture, title, figure_options):
     heatmap = result.heatmap(k)
-    figure = _image.compose_figure(picture, heatmap, label=result.predicted_name(k), confidence=result.confidence(k),
-                                   method=title, layer=result.layer, **figure_options)
+    # the image as the model read it (its intensity rule), as the CLI draws it
+    figure = _image.compose_figure(cam_view(result.model, picture), heatmap, label=result.predicted_name(k),
+                                   confidence=result.confidence(k), method=title, layer=result.layer,
+                                   **figure_options)
     os.makedirs(os.path.dirname(row["output"]) or ".", exist_ok=True)
     _image.save_image(row["output"], figure)  # fx_image_save: temporary file + rename
     x, y = _peak(heatmap)

@@ -248,7 +248,8 @@ def test_bits_stored_the_metadata_would_ignore_is_refused(models, fxcam, tmp_pat
     import torch
     path, _, meta = models["tiny_gray"]
     minmax = str(tmp_path / "minmax.pt")
-    torch.jit.save(torch.jit.load(path), minmax, _extra_files={"fxcam.json": json.dumps(dict(meta, intensity="minmax"))})
+    torch.jit.save(torch.jit.load(path), minmax,
+                   _extra_files={"fxcam.json": json.dumps(dict(meta, intensity="minmax"))})
     assert fxcam.Model(minmax, device="cpu").intensity == "minmax"
     with pytest.raises(ValueError, match="bits_stored=12 applies to intensity 'bits' or 'auto'; this model's "
                                          "fxcam.json says 'minmax'"):
