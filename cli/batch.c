@@ -467,7 +467,10 @@ static bool is_stopping(batch_run *run)
     return stopping;
 }
 
-static void finish_item(batch_run *run, batch_item *item, const fx_image *image, const fx_result *result, size_t i)
+/* info: what the loader found out about image (its bits stored), so that
+ * the figure shows the image as the model read it. */
+static void finish_item(batch_run *run, batch_item *item, const fx_image *image, const fx_image_info *info,
+                        const fx_result *result, size_t i)
 {
     if (!run->layer) {
         run->layer = cli_strdup_printf("%s", fx_result_layer(result));
@@ -481,7 +484,8 @@ static void finish_item(batch_run *run, batch_item *item, const fx_image *image,
         return;
     }
     const cli_annotation *boxes = run->has_boxes ? cli_annotations_lookup(&run->boxes, item->rel) : NULL;
-    fx_status status = cli_write_output(run->s, run->model, image, result, i, 0, item->output, item->rel, boxes);
+    fx_status status = cli_write_output_info(run->s, run->model, image, info, result, i, 0, item->output, item->rel,
+                                             boxes);
     if (status != FX_OK) {
         record_failure(run, item, "cannot write the output", fx_last_error());
         if (is_out_of_space(fx_last_error())) {
@@ -498,7 +502,7 @@ static void finish_item(batch_run *run, batch_item *item, const fx_image *image,
              100.0 * item->confidence);
     cli_progress_step(&run->progress, item->rel, outcome, false);
     if (run->s->report) {
-        batch_report_thumbnail(run, item, image, result, i);
+        batch_report_thumbnail(run, item, image, info, result, i);
     }
 }
 
@@ -520,6 +524,8 @@ typedef struct chunk {
     chunk_entry *entries;
     size_t entry_count, entry_capacity;
     fx_image *images; /* batch_size slots */
+    fx_image_info *infos; /* batch_size slots: what the loader found out about images[k] (bits stored),
+                           * for the intensity rule of the pass and of the figure */
     size_t count;     /* images read */
     uint64_t bytes;
     bool computed;    /* compute_chunk ran (not after a fatal error) */
@@ -532,7 +538,8 @@ typedef struct chunk {
 static chunk *chunk_new(uint32_t batch_size)
 {
     chunk *c = calloc(1, sizeof *c);
-    if (!c || !(c->images = calloc(batch_size, sizeof *c->images))) {
+    if (!c || !(c->images = calloc(batch_size, sizeof *c->images)) ||
+        !(c->infos = calloc(batch_size, sizeof *c->infos))) {
         out_of_memory();
     }
     return c;
@@ -589,6 +596,7 @@ static void chunk_free(batch_run *run, chunk *c)
     fx_result_free(c->result);
     free(c->alone);
     free(c->images);
+    free(c->infos);
     free(c->entries);
     free(c);
 }
@@ -603,7 +611,11 @@ static bool compute_chunk(batch_run *run, chunk *c)
         return true;
     }
     double start = cli_now();
-    fx_status status = fx_gradcam_compute(run->model, c->images, c->count, &run->opts, &c->result);
+    /* Each image's own bits stored: a 12-bit radiograph in a 16-bit PNG
+     * (sBIT 12) is read as v / 4095, as fxcam single reads it. */
+    fx_gradcam_options opts = run->opts;
+    opts.image_info = c->infos;
+    fx_status status = fx_gradcam_compute(run->model, c->images, c->count, &opts, &c->result);
     if (status != FX_OK) {
         c->result = NULL;
         if (is_fatal(status)) {
@@ -617,8 +629,9 @@ static bool compute_chunk(batch_run *run, chunk *c)
         }
         for (size_t e = 0; e < c->entry_count; e++) {
             chunk_entry *entry = &c->entries[e];
+            opts.image_info = &c->infos[entry->image];
             if (entry->item->state == ITEM_PENDING &&
-                fx_gradcam_compute(run->model, &c->images[entry->image], 1, &run->opts, &c->alone[entry->image]) != FX_OK) {
+                fx_gradcam_compute(run->model, &c->images[entry->image], 1, &opts, &c->alone[entry->image]) != FX_OK) {
                 c->alone[entry->image] = NULL;
                 mark_failed(entry->item, "cannot compute the heatmap", fx_last_error());
             }
@@ -642,10 +655,10 @@ static void write_chunk(batch_run *run, chunk *c)
             report_failure(run, item);
         } else if (c->result) {
             cli_warn_result(c->result, (int64_t)k, item->rel, &run->progress);
-            finish_item(run, item, &c->images[k], c->result, k);
+            finish_item(run, item, &c->images[k], &c->infos[k], c->result, k);
         } else {
             cli_warn_result(c->alone[k], CLI_ALL_IMAGES, item->rel, &run->progress);
-            finish_item(run, item, &c->images[k], c->alone[k], 0);
+            finish_item(run, item, &c->images[k], &c->infos[k], c->alone[k], 0);
         }
     }
     if (c->fatal && !run->fatal) {
@@ -711,7 +724,7 @@ static chunk *load_chunk(batch_run *run)
         run->next++;
         const char *why = NULL;
         fx_image *image = &c->images[c->count];
-        if (cli_load_image(s, item->input, image, &why) != FX_OK) {
+        if (cli_load_image_info(s, item->input, image, &c->infos[c->count], &why) != FX_OK) {
             mark_failed(item, "cannot read the image", why);
             chunk_add(c, item, 0);
             continue;

@@ -9,12 +9,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
-void batch_report_thumbnail(batch_run *run, const batch_item *item, const fx_image *image, const fx_result *result,
-                            size_t i)
+void batch_report_thumbnail(batch_run *run, const batch_item *item, const fx_image *image, const fx_image_info *info,
+                            const fx_result *result, size_t i)
 {
     char *path = report_thumbnail_path(item->output);
     const cli_annotation *boxes = run->has_boxes ? cli_annotations_lookup(&run->boxes, item->rel) : NULL;
-    if (report_write_thumbnail(run->s, path, image, fx_result_heatmap(result, i, 0), boxes) != FX_OK) {
+    const fx_image *heatmap = fx_result_heatmap(result, i, 0);
+    if (report_write_thumbnail(run->s, run->model, path, image, info, heatmap, boxes) != FX_OK) {
         /* The figure is written; the card shows a placeholder. */
         cli_progress_note(&run->progress, "fxcam batch: warning: %s: cannot write the report thumbnail: %s",
                           cli_name(item->rel), cli_message(fx_last_error()));

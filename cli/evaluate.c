@@ -85,8 +85,11 @@ static void record_failure(evaluation *ev, const cli_annotation *a, const char *
 static int evaluate_chunk(evaluation *ev, const cli_annotation *items, size_t n)
 {
     fx_image *images = calloc(n, sizeof *images);
+    /* what the loader found out about each image (bits stored): the
+     * intensity rule of the pass, the figures and the faithfulness copies */
+    fx_image_info *infos = calloc(n, sizeof *infos);
     const cli_annotation **loaded = calloc(n, sizeof *loaded);
-    if (!images || !loaded) {
+    if (!images || !infos || !loaded) {
         exit(CLI_EXIT_FAILURE);
     }
     size_t count = 0;
@@ -101,7 +104,7 @@ static int evaluate_chunk(evaluation *ev, const cli_annotation *items, size_t n)
         }
         char *path = cli_strdup_printf("%s/%s", ev->s->image_dir, items[k].file);
         const char *why = NULL;
-        if (cli_load_image(ev->s, path, &images[count], &why) == FX_OK) {
+        if (cli_load_image_info(ev->s, path, &images[count], &infos[count], &why) == FX_OK) {
             loaded[count++] = &items[k];
         } else {
             record_failure(ev, &items[k], "cannot read the image", why);
@@ -110,7 +113,9 @@ static int evaluate_chunk(evaluation *ev, const cli_annotation *items, size_t n)
     }
     int rc = CLI_EXIT_OK;
     fx_result *result = NULL;
-    fx_status status = count ? fx_gradcam_compute(ev->model, images, count, &ev->opts, &result) : FX_OK;
+    fx_gradcam_options opts = ev->opts;
+    opts.image_info = infos;
+    fx_status status = count ? fx_gradcam_compute(ev->model, images, count, &opts, &result) : FX_OK;
     if (status == FX_ERR_LAYER || status == FX_ERR_DEVICE) {
         rc = cli_compute_failed(ev->s->command, status);
     } else if (status == FX_OK) {
@@ -119,23 +124,24 @@ static int evaluate_chunk(evaluation *ev, const cli_annotation *items, size_t n)
             cli_warn_result(result, (int64_t)k, loaded[k]->file, NULL);
             score_image(ev, loaded[k], result, k);
             if (ev->s->report) {
-                eval_report_add(&ev->report, ev->s, ev->model, &images[k], result, k, loaded[k]);
+                eval_report_add(&ev->report, ev->s, ev->model, &images[k], &infos[k], result, k, loaded[k]);
             }
             if (ev->s->faithfulness) {
-                cli_faith_add(&ev->faith, ev->s, ev->model, &images[k], result, k, loaded[k]->file);
+                cli_faith_add(&ev->faith, ev->s, ev->model, &images[k], &infos[k], result, k, loaded[k]->file);
             }
         }
     } else {
         for (size_t k = 0; k < count; k++) {
             fx_result *one = NULL;
-            if (fx_gradcam_compute(ev->model, &images[k], 1, &ev->opts, &one) == FX_OK) {
+            opts.image_info = &infos[k];
+            if (fx_gradcam_compute(ev->model, &images[k], 1, &opts, &one) == FX_OK) {
                 cli_warn_result(one, CLI_ALL_IMAGES, loaded[k]->file, NULL);
                 score_image(ev, loaded[k], one, 0);
                 if (ev->s->report) {
-                    eval_report_add(&ev->report, ev->s, ev->model, &images[k], one, 0, loaded[k]);
+                    eval_report_add(&ev->report, ev->s, ev->model, &images[k], &infos[k], one, 0, loaded[k]);
                 }
                 if (ev->s->faithfulness) {
-                    cli_faith_add(&ev->faith, ev->s, ev->model, &images[k], one, 0, loaded[k]->file);
+                    cli_faith_add(&ev->faith, ev->s, ev->model, &images[k], &infos[k], one, 0, loaded[k]->file);
                 }
             } else {
                 record_failure(ev, loaded[k], "cannot compute the heatmaps", fx_last_error());
@@ -148,6 +154,7 @@ static int evaluate_chunk(evaluation *ev, const cli_annotation *items, size_t n)
         fx_image_free(&images[k]);
     }
     free(images);
+    free(infos);
     free(loaded);
     return rc;
 }

@@ -97,7 +97,7 @@ void eval_report_init(eval_report *r, int32_t first_method)
 }
 
 void eval_report_add(eval_report *r, const cli_settings *s, const fx_model *model, const fx_image *image,
-                     const fx_result *result, size_t i, const cli_annotation *a)
+                     const fx_image_info *info, const fx_result *result, size_t i, const cli_annotation *a)
 {
     report_entry *e = next_entry(r);
     e->kind = REPORT_RESULT;
@@ -113,7 +113,7 @@ void eval_report_add(eval_report *r, const cli_settings *s, const fx_model *mode
     char *figure = keep(r, 1, figure_path(r, s, a->file));
     const cli_annotation *boxes = a->box_count ? a : NULL;
     if (!make_parent(figure) ||
-        cli_write_output(s, model, image, result, i, 0, figure, a->file, boxes) != FX_OK) {
+        cli_write_output_info(s, model, image, info, result, i, 0, figure, a->file, boxes) != FX_OK) {
         fprintf(stderr, "fxcam evaluate: warning: %s: cannot write the report figure: %s\n", cli_name(a->file),
                 cli_message(fx_last_error()));
         e->note = "the figure could not be written"; /* the card has no link */
@@ -123,7 +123,7 @@ void eval_report_add(eval_report *r, const cli_settings *s, const fx_model *mode
     }
     e->figure = figure;
     char *thumb = keep(r, 2, report_thumbnail_path(figure));
-    if (report_write_thumbnail(s, thumb, image, heatmap, boxes) == FX_OK) {
+    if (report_write_thumbnail(s, model, thumb, image, info, heatmap, boxes) == FX_OK) {
         e->thumbnail = thumb;
     } else {
         fprintf(stderr, "fxcam evaluate: warning: %s: cannot write the report thumbnail: %s\n", cli_name(a->file),

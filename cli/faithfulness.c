@@ -104,7 +104,7 @@ static bool add_item(cli_faith_row *row, const fx_faithfulness *item)
 }
 
 bool cli_faith_add(cli_faith *f, const cli_settings *s, fx_model *model, const fx_image *image,
-                   const fx_result *result, size_t i, const char *name)
+                   const fx_image_info *info, const fx_result *result, size_t i, const char *name)
 {
     if (fx_result_target_class(result, i) < 0) {
         /* -1: the maps were of weighted classes (class_weights); the metrics
@@ -115,14 +115,16 @@ bool cli_faith_add(cli_faith *f, const cli_settings *s, fx_model *model, const f
         return false;
     }
     /* The metrics perturb the image as the model reads it: [0,1] by the
-     * model's intensity rule; fx_model_predict then resizes and normalizes
-     * the float images as fx_gradcam_compute did the original. */
+     * model's intensity rule with the image's bits stored (info), as
+     * fx_gradcam_compute read the original; fx_model_predict then resizes
+     * and normalizes the float images (floats keep their [0,1] values, so
+     * its image_info has nothing to say about them). */
     fx_intensity rule;
     fx_intensity_init(&rule);
     fx_image unit = {0}, noise_map = {0};
     fx_status st = fx_model_intensity(model, &rule);
     if (st == FX_OK) {
-        st = fx_image_to_unit(image, &rule, NULL, &unit);
+        st = fx_image_to_unit(image, &rule, info, &unit);
     }
     uint64_t seed = cli_fnv1a64(name);
     if (st == FX_OK) {

@@ -23,12 +23,15 @@ typedef struct cli_faith {
 
 void cli_faith_init(cli_faith *f, const int32_t *methods, uint32_t method_count, uint32_t batch_size);
 void cli_faith_free(cli_faith *f);
-/* Scores image i of result (the image as loaded, named name) for every
- * method and the random map. The random map and ROAD's noise are seeded
- * from the name, so a file gets the same numbers in any batch or shard.
+/* Scores image i of result (the image as loaded, named name; info: what
+ * the loader reported of it, may be NULL) for every method and the random
+ * map. The image is read as [0,1] by the model's intensity rule with info
+ * (a 12-bit PNG with sBIT 12: v / 4095), as the heatmap call read it. The
+ * random map and ROAD's noise are seeded from the name, so a file gets the
+ * same numbers in any batch or shard.
  * Prints the reason and returns false when it cannot. */
 bool cli_faith_add(cli_faith *f, const cli_settings *s, fx_model *model, const fx_image *image,
-                   const fx_result *result, size_t i, const char *name);
+                   const fx_image_info *info, const fx_result *result, size_t i, const char *name);
 /* The table and the ranking on stdout. */
 void cli_faith_print(const cli_faith *f, const fx_model *model, int32_t target_class);
 /* The images of --image-dir (not recursive, sorted by name; the names

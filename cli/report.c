@@ -433,10 +433,11 @@ static fx_status shrink(fx_image *img, uint32_t side)
     return st;
 }
 
-fx_status report_write_thumbnail(const cli_settings *s, const char *path, const fx_image *image,
-                                 const fx_image *heatmap, const struct cli_annotation *boxes)
+fx_status report_write_thumbnail(const cli_settings *s, const fx_model *model, const char *path,
+                                 const fx_image *image, const fx_image_info *info, const fx_image *heatmap,
+                                 const struct cli_annotation *boxes)
 {
-    fx_image pic = {0};
+    fx_image pic = {0}, view = {0};
     fx_status st;
     if (s->heatmap_only) {
         st = fx_colormap_apply(heatmap, s->colormap, &pic);
@@ -446,7 +447,12 @@ fx_status report_write_thumbnail(const cli_settings *s, const char *path, const 
         o.alpha = s->alpha;
         o.colormap = s->colormap;
         o.threshold = s->threshold;
-        st = fx_overlay(image, heatmap, &o, &pic);
+        /* Like the figure: the image as the model read it, not its own min..max. */
+        st = cli_model_view(model, image, info, &view);
+        if (st == FX_OK) {
+            st = fx_overlay(&view, heatmap, &o, &pic);
+        }
+        fx_image_free(&view);
     }
     if (st == FX_OK && boxes) {
         cli_draw_boxes(boxes, &pic, 0, 220, 0);

@@ -78,12 +78,15 @@ char *report_thumbnail_path(const char *figure);
 
 /* Writes a thumbnail of the overlay (or of the colored heatmap with
  * --heatmap-only) of image and heatmap (1-channel F32, the image's size)
- * with the settings' alpha, colormap and threshold, boxes (may be NULL)
+ * with the settings' alpha, colormap and threshold, the image shown through
+ * the model's intensity rule with info (what the loader reported; may be
+ * NULL) as the figure shows it (cli_model_view), boxes (may be NULL)
  * drawn in green, at most REPORT_THUMB_SIDE pixels on its longer side, to
  * path (atomically, by fx_image_save). Returns an fx_status;
  * fx_last_error() says why. */
-fx_status report_write_thumbnail(const cli_settings *s, const char *path, const fx_image *image,
-                                 const fx_image *heatmap, const struct cli_annotation *boxes);
+fx_status report_write_thumbnail(const cli_settings *s, const fx_model *model, const char *path,
+                                 const fx_image *image, const fx_image_info *info, const fx_image *heatmap,
+                                 const struct cli_annotation *boxes);
 
 /* Whether a file name (no folder) is one the report writes: a thumbnail of
  * figures ending in figure_suffix ("_gradcam.png"), or report_file_name()
@@ -93,10 +96,11 @@ bool report_is_own_file(const cli_settings *s, const char *figure_suffix, const 
 /* `fxcam batch --report` (batch_report.c). */
 struct batch_run;
 struct batch_item;
-/* Thumbnail of a finished item (image i of result); a failure is a warning
- * (the card then has no picture), not a failed image. */
+/* Thumbnail of a finished item (image i of result; info as the loader
+ * reported it, may be NULL); a failure is a warning (the card then has no
+ * picture), not a failed image. */
 void batch_report_thumbnail(struct batch_run *run, const struct batch_item *item, const fx_image *image,
-                            const fx_result *result, size_t i);
+                            const fx_image_info *info, const fx_result *result, size_t i);
 /* index.html for the items [0, limit) and the carried and ignored ones. */
 bool batch_write_report(const struct batch_run *run, size_t limit);
 
@@ -112,12 +116,13 @@ typedef struct eval_report {
     size_t count, capacity;
 } eval_report;
 void eval_report_init(eval_report *r, int32_t first_method);
-/* Writes the figure (cli_write_output, boxes in green) and thumbnail of image
+/* Writes the figure (cli_write_output_info with info, what the loader
+ * reported of image, may be NULL; boxes in green) and thumbnail of image
  * i of result (method index 0) and records its card; a write failure is a
  * warning and a card without a picture. The peak flag compares method 0's
  * map peak with a's boxes (none: no flag). */
 void eval_report_add(eval_report *r, const cli_settings *s, const fx_model *model, const fx_image *image,
-                     const fx_result *result, size_t i, const struct cli_annotation *a);
+                     const fx_image_info *info, const fx_result *result, size_t i, const struct cli_annotation *a);
 /* An image that could not be evaluated, with the reason. */
 void eval_report_fail(eval_report *r, const char *file, const char *what, const char *why);
 /* index.html (report_file_name) in s->output_dir. */
