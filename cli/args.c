@@ -44,7 +44,7 @@ static const cli_option options[OPT_COUNT] = {
      "class whose map is computed, by index or name; default: the predicted class"},
     {OPT_ALPHA, "alpha", NULL, 0, "A", "heatmap weight in the overlay, 0..1 (default 0.4)"},
     {OPT_COLORMAP, "colormap", NULL, 0, "NAME",
-     "jet (default), hot, viridis, plasma, inferno, turbo, magma, bone or gray"},
+     "colormap of heatmaps and overlays (default jet)"},
     {OPT_DEVICE, "device", NULL, 'd', "DEV", "auto (default), cpu, cuda or cuda:N"},
     {OPT_THREADS, "threads", NULL, 't', "N", "CPU threads; 0 (default) = all CPUs"},
     {OPT_HEATMAP_ONLY, "heatmap-only", "heatmap_only", 0, NULL,
@@ -109,7 +109,8 @@ static const cli_option options[OPT_COUNT] = {
      "normalization mean, one value per channel (default: fxcam.json, else ImageNet's; 0.5 for 1 channel)"},
     {OPT_STD, "std", NULL, 0, "a,b,c", "normalization std, one value per channel, each > 0"},
     {OPT_CLASS_NAMES, "class-names", "class_names", 0, "A,B",
-     "class names in output order, comma-separated (default: fxcam.json, else 'class K')"},
+     "class names in output order, comma-separated (default: fxcam.json, else 'class K', or 'negative', "
+     "'positive' for a single-logit model)"},
 };
 
 static void print_message(const char *command, const char *fmt, va_list ap)
@@ -183,6 +184,10 @@ void cli_print_command_help(const cli_command *command, FILE *to)
             char names[512];
             snprintf(with_names, sizeof with_names, "%s; one of: %s (see 'fxcam methods')", help,
                      cli_method_names(names, sizeof names));
+            help = with_names;
+        } else if (*o == OPT_COLORMAP) { /* the list comes from the library's table */
+            char names[512];
+            snprintf(with_names, sizeof with_names, "%s; one of: %s", help, cli_colormap_names(names, sizeof names));
             help = with_names;
         }
         print_option(&options[*o], help, to);
@@ -576,16 +581,9 @@ static int set_value(cli_settings *s, const cli_option *o, const char *v)
     }
     case OPT_COLORMAP:
         if (fx_colormap_from_name(v, &s->colormap) != FX_OK) {
-            /* the library's table is the only list */
-            char valid[512];
-            size_t used = 0;
-            valid[0] = '\0';
-            for (uint32_t i = 0; i < fx_colormap_count() && used < sizeof valid; i++) {
-                int n = snprintf(valid + used, sizeof valid - used, "%s%s", i ? ", " : "",
-                                 fx_colormap_name(fx_colormap_at(i)));
-                used += n > 0 ? (size_t)n : 0;
-            }
-            return cli_usage_error(s->command, "unknown --colormap '%s'; valid colormaps: %s", cli_name(v), valid);
+            char valid[512]; /* the library's table is the only list */
+            return cli_usage_error(s->command, "unknown --colormap '%s'; valid colormaps: %s", cli_name(v),
+                                   cli_colormap_names(valid, sizeof valid));
         }
         break;
     case OPT_DEVICE:

@@ -195,6 +195,9 @@ int cli_compute_failed(const char *command, fx_status status);
 const char *cli_method_title(int32_t method);
 const char *cli_method_slug(int32_t method);
 const char *cli_method_names(char *buf, size_t cap);
+/* "jet, hot, ...": every colormap name, from the library's table (the
+ * --colormap help and errors); cut when cap is too small. Returns buf. */
+const char *cli_colormap_names(char *buf, size_t cap);
 /* Position of the largest value of a 1-channel F32 heatmap (first one in
  * row-major order). */
 void cli_heatmap_peak(const fx_image *heatmap, uint32_t *x, uint32_t *y);

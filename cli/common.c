@@ -556,9 +556,35 @@ const char *cli_model_name(const cli_settings *s)
     return embedded ? embedded->name : "embedded model";
 }
 
+/* The figures' time from SOURCE_DATE_EPOCH (seconds since 1970, the
+ * reproducible-builds convention), so that two runs can give byte-identical
+ * figures; NULL (the current time) when it is not set. A value that is not a
+ * whole number of seconds is reported, not guessed at. */
+static const char *fixed_figure_time(void)
+{
+    static _Thread_local char stamp[32];
+    const char *epoch = getenv("SOURCE_DATE_EPOCH");
+    if (!epoch || !epoch[0]) {
+        return NULL;
+    }
+    char *end = NULL;
+    errno = 0;
+    long long seconds = strtoll(epoch, &end, 10);
+    time_t t = (time_t)seconds;
+    struct tm tm;
+    if (errno || *end || seconds < 0 || !gmtime_r(&t, &tm) ||
+        strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+        fprintf(stderr, "fxcam: warning: SOURCE_DATE_EPOCH '%s' is not a whole number of seconds since 1970; "
+                        "figures show the current time\n", cli_name(epoch));
+        return NULL;
+    }
+    return stamp;
+}
+
 void cli_figure_options(const cli_settings *s, fx_figure_options *f)
 {
     fx_figure_options_init(f);
+    f->timestamp = fixed_figure_time();
     f->alpha = s->alpha;
     f->colormap = s->colormap;
     f->threshold = s->threshold;

@@ -71,24 +71,28 @@ static const cli_command commands[] = {
     {"single", "Heatmap of one image: a figure (original | heatmap | overlay) with the prediction.",
      "fxcam single --image PATH [--output PATH] [--model PATH] [options]",
      "Writes a figure with the original image, the heatmap and the overlay, a caption\n"
-     "(predicted class, confidence, method, layer, time) and a color bar, and prints\n"
-     "the prediction, e.g. \"fracture (93.4%)  ->  xray_gradcam.png\".\n"
+     "(predicted class, confidence, method, layer, input file and model, time) and a\n"
+     "color bar, and prints the prediction, e.g.\n"
+     "\"fracture (93.4%)  ->  xray_gradcam.png\".\n"
      "With --heatmap-only or --overlay-only it writes that single image instead.\n\n"
      "Example:\n"
      "  fxcam single --image wrist.png --output wrist_cam.png --method gradcam++\n",
      single_options, single_help, cli_run_single},
-    {"batch", "Heatmap figures for every PNG of a folder, with summary.txt and summary.csv.",
+    {"batch", "Heatmap figures for every image (PNG, JPEG, DICOM) of a folder, with summary.txt and summary.csv.",
      "fxcam batch --image-dir DIR --output-dir DIR [--model PATH] [options]",
-     "Processes every *.png of --image-dir in sorted order (subfolders with\n"
-     "--recursive), several images per forward pass, and writes one figure per image\n"
+     "Processes every image of --image-dir in sorted order (subfolders with\n"
+     "--recursive): files named .png, .jpg, .jpeg, .dcm or .dicom (any case), and\n"
+     "other files whose first bytes are PNG, JPEG or DICOM (DICOM from a PACS often\n"
+     "has no extension); the decoder goes by the content. Several images go through\n"
+     "each forward pass, and it writes one figure per image\n"
      "as <name>_<method>.png into --output-dir, plus summary.txt (counts per class,\n"
      "mean confidence, failures, timings) and summary.csv (file, predicted_class,\n"
      "confidence, peak_x, peak_y, output, status). Files are written atomically.\n"
-     "An image that cannot be read is reported and skipped; files without the .png\n"
-     "extension and anything but regular files (FIFOs, sockets, devices) are listed\n"
-     "and ignored. Exit status 1 when any image failed.\n"
-     "Output names: <name>_<method>.png; when names differ only in the case of\n"
-     "their extension (a.png, a.PNG), the others keep it: a_PNG_<method>.png.\n"
+     "An image that cannot be read is reported and skipped; other files and anything\n"
+     "but regular files (FIFOs, sockets, devices) are listed, with the reason, and\n"
+     "ignored. Exit status 1 when any image failed.\n"
+     "Output names: <name>_<method>.png; when names differ only in their extension\n"
+     "(a.png, a.PNG, a.jpg), the others keep it: a_PNG_<method>.png, a_jpg_<method>.png.\n"
      "Images are decoded as their forward pass needs them; a pass holds at most\n"
      "--batch-size images and --batch-memory bytes of decoded images and maps.\n"
      "The underscore spellings --image_dir, --output_dir, --max_images also work.\n\n"
@@ -144,7 +148,7 @@ static const size_t command_count = sizeof commands / sizeof commands[0];
 
 static void print_tool_help(FILE *to)
 {
-    char method_names[512];
+    char method_names[512], colormap_names[512];
     fprintf(to,
             "Usage: fxcam COMMAND [options]\n\n"
             "Grad-CAM heatmaps for TorchScript image classifiers: where does the network\n"
@@ -162,14 +166,15 @@ static void print_tool_help(FILE *to)
             "  --layer NAME       target layer (see 'fxcam layers')\n"
             "  --class K|NAME     class whose map is computed (default: the predicted one)\n"
             "  --alpha A          heatmap weight in the overlay, 0..1 (default 0.4)\n"
-            "  --colormap NAME    jet (default), hot, viridis, plasma, inferno, turbo, magma, bone, gray\n"
+            "  --colormap NAME    colormap (default jet): %s\n"
             "  --device DEV       auto (default), cpu, cuda, cuda:N\n"
             "  --threads N        CPU threads (default: all)\n\n"
             "Run 'fxcam COMMAND --help' for a command's options. Try 'fxcam demo' first.\n"
             "Exit status: 0 success, 1 runtime error or some images failed, 2 usage error.\n"
             "  -h, --help         show this help\n"
             "  -V, --version      show the version of fxcam and of the library\n",
-            cli_method_names(method_names, sizeof method_names));
+            cli_method_names(method_names, sizeof method_names),
+            cli_colormap_names(colormap_names, sizeof colormap_names));
 }
 
 static void print_version(void)

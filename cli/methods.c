@@ -18,6 +18,19 @@ const char *cli_method_names(char *buf, size_t cap)
     return buf;
 }
 
+const char *cli_colormap_names(char *buf, size_t cap)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (uint32_t i = 0; i < fx_colormap_count() && used < cap; i++) {
+        int w = snprintf(buf + used, cap - used, "%s%s", i ? ", " : "", fx_colormap_name(fx_colormap_at(i)));
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+    return buf;
+}
+
 const char *cli_method_title(int32_t method)
 {
     const char *title = fx_cam_method_title(method);
@@ -42,13 +55,29 @@ static const char *needs_text(uint32_t needs)
     return "forward only";
 }
 
-/* One line per method: name, title, needs, description, aliases. */
+static int wider(int width, const char *text)
+{
+    int n = (int)strlen(text);
+    return n > width ? n : width;
+}
+
+/* One line per method: name, title, needs, description, aliases, in columns
+ * as wide as their widest entry (a fixed width broke the alignment when the
+ * registry grew, e.g. "extra forward passes"). */
 int cli_run_methods(const cli_settings *s)
 {
     (void)s;
+    int name_w = 0, title_w = 0, needs_w = 0;
     for (size_t i = 0; i < fx_cam_method_count(); i++) {
         const fx_cam_method_info *m = fx_cam_method_at(i);
-        printf("%-20s %-22s %-13s %s", m->name, m->title, needs_text(m->needs), m->description);
+        name_w = wider(name_w, m->name);
+        title_w = wider(title_w, m->title);
+        needs_w = wider(needs_w, needs_text(m->needs));
+    }
+    for (size_t i = 0; i < fx_cam_method_count(); i++) {
+        const fx_cam_method_info *m = fx_cam_method_at(i);
+        printf("%-*s  %-*s  %-*s  %s", name_w, m->name, title_w, m->title, needs_w, needs_text(m->needs),
+               m->description);
         if (m->aliases[0]) {
             char aliases[128];
             snprintf(aliases, sizeof aliases, "%s", m->aliases);

@@ -177,6 +177,52 @@ def test_methods_lists_the_registry():
     assert re.search(r"^  methods\s", tool_help, re.M)
 
 
+def test_methods_columns_line_up():
+    """`fxcam methods`: title, needs and description start in the same column
+    on every line, however long an entry ("extra forward passes" once pushed
+    its description out of line)."""
+    lines = run("methods").stdout.splitlines()
+    methods = registry()
+    starts = [(line.index("  " + title) if title else -1, line.index(description))
+              for line, (_, _, title, description) in zip(lines, methods)]
+    assert len(set(s[1] for s in starts)) == 1, lines
+    name_w = max(len(m[0]) for m in methods)
+    assert all(line[name_w:name_w + 2] == "  " and line[name_w + 2] != " " for line in lines), lines
+
+
+def colormap_names():
+    """Every colormap name the library accepts (fx_colormap_at, fx_colormap_name)."""
+    import ctypes
+    lib = ctypes.CDLL(os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(FXCAM))), "libfxcam.so"))
+    lib.fx_colormap_count.restype = ctypes.c_uint32
+    lib.fx_colormap_at.restype = ctypes.c_int32
+    lib.fx_colormap_at.argtypes = [ctypes.c_uint32]
+    lib.fx_colormap_name.restype = ctypes.c_char_p
+    lib.fx_colormap_name.argtypes = [ctypes.c_int32]
+    return [lib.fx_colormap_name(lib.fx_colormap_at(i)).decode() for i in range(lib.fx_colormap_count())]
+
+
+def test_help_lists_every_colormap():
+    """--colormap's help and its error list every map of the library, in its
+    order (the help once named 9 of 23)."""
+    names = colormap_names()
+    assert len(names) >= 20 and "jet" in names and "twilight" in names
+    listed = ", ".join(names)
+    assert listed in run("--help").stdout
+    assert listed in run("single", "--help").stdout
+    assert listed in run("single", "--image", "x.png", "--colormap", "rainbo").stderr
+
+
+def test_batch_help_names_every_format():
+    """batch reads PNG, JPEG and DICOM (by content too), and its help says so."""
+    tool_help = run("--help").stdout
+    batch_help = run("batch", "--help").stdout
+    assert "every PNG" not in tool_help and "every *.png" not in batch_help
+    assert re.search(r"^  batch .*PNG, JPEG, DICOM", tool_help, re.M)
+    for ext in (".png", ".jpg", ".jpeg", ".dcm", ".dicom"):
+        assert ext in batch_help, ext
+
+
 def test_no_arguments_is_a_usage_error():
     r = run()
     assert r.returncode == 2
@@ -297,6 +343,27 @@ def test_single_figure(tiny_model, tmp_path):
     # three panels of the image's height side by side, plus caption and legend
     assert fig.shape[1] >= 3 * W and fig.shape[0] > H
     assert not list(tmp_path.glob("*.tmp"))
+
+
+@torch_only
+def test_figure_time_from_source_date_epoch(tiny_model, tmp_path, monkeypatch):
+    """SOURCE_DATE_EPOCH fixes the time in the caption: runs a second apart
+    give the same bytes, another epoch other pixels; a value that is not a
+    whole number is reported and the current time is shown."""
+    import time
+    cv2.imwrite(str(tmp_path / "frac.png"), make_image(1, True))
+    args = ("single", "--model", tiny_model, "--image", str(tmp_path / "frac.png"), "--output")
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1796059800")
+    assert run(*args, str(tmp_path / "a.png")).returncode == 0
+    time.sleep(1.1)
+    assert run(*args, str(tmp_path / "b.png")).returncode == 0
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1796059801")
+    assert run(*args, str(tmp_path / "c.png")).returncode == 0
+    assert (tmp_path / "c.png").read_bytes() != (tmp_path / "a.png").read_bytes()
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
+    r = run(*args, str(tmp_path / "d.png"))
+    assert r.returncode == 0 and "SOURCE_DATE_EPOCH 'yesterday' is not a whole number" in r.stderr
 
 
 @torch_only

@@ -16,6 +16,13 @@ torch_only = pytest.mark.torch
 PAGE = 4096
 
 
+@pytest.fixture(autouse=True)
+def fixed_figure_time(monkeypatch):
+    """Figures show the time in their caption; runs compared byte for byte
+    fix it (SOURCE_DATE_EPOCH), else two runs a second apart differ."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1796059800")
+
+
 def sample_dir(tmp_path, copies=1):
     """The bundled samples (copies times, renamed), one unreadable .png and
     one file that is not an image, so that failed and ignored rows are in
