@@ -2,6 +2,7 @@
 #include "annotations.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -155,6 +156,32 @@ void cli_annotations_free(cli_annotations *a)
     }
     free(a->items);
     memset(a, 0, sizeof *a);
+}
+
+bool cli_boxes_check_fit(const char *command, const cli_annotation *a, uint32_t width, uint32_t height,
+                         char *why, size_t why_size)
+{
+    bool all_touch = true;
+    for (size_t b = 0; b < a->box_count; b++) {
+        const cli_box *box = &a->boxes[b];
+        bool inside = box->x0 >= 0 && box->y0 >= 0 && box->x1 < (int64_t)width && box->y1 < (int64_t)height;
+        if (inside) {
+            continue;
+        }
+        bool disjoint = box->x1 < 0 || box->y1 < 0 || box->x0 >= (int64_t)width || box->y0 >= (int64_t)height;
+        fprintf(stderr, "fxcam %s: warning: %s: box %" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 " is %s the "
+                "%ux%u image (boxes are in the image's pixel coordinates: x 0..%u, y 0..%u)%s\n", command,
+                cli_name(a->file), box->x0, box->y0, box->x1, box->y1, disjoint ? "entirely outside" : "partly outside",
+                width, height, width ? width - 1 : 0, height ? height - 1 : 0,
+                disjoint ? "; the image is not scored" : "; only the part inside is scored");
+        if (disjoint && all_touch) {
+            snprintf(why, why_size, "box %" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 " lies entirely outside the "
+                     "%ux%u image (boxes are in the image's pixel coordinates)", box->x0, box->y0, box->x1, box->y1,
+                     width, height);
+            all_touch = false;
+        }
+    }
+    return all_touch;
 }
 
 bool cli_point_in_boxes(const cli_annotation *a, uint32_t x, uint32_t y)

@@ -40,6 +40,13 @@ bool cli_is_inside_name(const char *name);
 bool cli_read_regular_file(const char *path, char **data, size_t *size);
 const cli_annotation *cli_annotations_find(const cli_annotations *a, const char *file);
 
+/* Checks a's boxes against a width x height image (boxes are in its pixel
+ * coordinates, 0..width-1, 0..height-1). Prints a warning naming each box that
+ * is partly or entirely outside, prefixed "fxcam <command>: warning: <file>: ".
+ * Returns false when a box lies entirely outside (it can score nothing: the
+ * image should be refused), and then writes the first such box into why. */
+bool cli_boxes_check_fit(const char *command, const cli_annotation *a, uint32_t width, uint32_t height,
+                         char *why, size_t why_size);
 /* Whether (x, y) lies inside one of the boxes. */
 bool cli_point_in_boxes(const cli_annotation *a, uint32_t x, uint32_t y);
 /* Share of the heatmap's sum that lies inside the union of the boxes; 0 for

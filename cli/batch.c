@@ -834,6 +834,15 @@ static void mark_resumed(batch_run *run, batch_item *item)
     }
 }
 
+/* An earlier ok row whose output file is gone (deleted, moved) must not be
+ * carried over as ok: nothing on disk backs it any more. The file checked is
+ * the one this run names for the image, as --resume checks within the limit. */
+static bool earlier_output_missing(const summary_row *row, const char *output)
+{
+    struct stat st;
+    return strncmp(row->field[COL_STATUS], "ok", 2) == 0 && (lstat(output, &st) != 0 || !S_ISREG(st.st_mode));
+}
+
 static void prepare_items(batch_run *run, size_t limit)
 {
     const cli_settings *s = run->s;
@@ -850,6 +859,7 @@ static void prepare_items(batch_run *run, size_t limit)
             if (row) {
                 item->state = ITEM_EARLIER;
                 item->earlier = row;
+                item->output_missing = earlier_output_missing(row, item->output);
             }
         }
     }

@@ -18,6 +18,10 @@ enum item_state {
     ITEM_EARLIER  /* not in this run; its row comes from the previous summary */
 };
 
+/* The status of an earlier ok row beyond --max-images whose output file is gone. */
+#define MISSING_OUTPUT_NOTE "not processed: the output of the earlier run is missing (rerun with --resume " \
+                            "and a --max-images that includes it)"
+
 /* The 7 columns of summary.csv, in order. */
 enum { COL_FILE, COL_CLASS, COL_CONFIDENCE, COL_PEAK_X, COL_PEAK_Y, COL_OUTPUT, COL_STATUS, COL_COUNT };
 #define BATCH_CSV_HEADER "file,predicted_class,confidence,peak_x,peak_y,output,status"
@@ -46,6 +50,7 @@ typedef struct batch_item {
     float confidence;
     uint32_t peak_x, peak_y;
     const summary_row *earlier; /* the previous run's row of this file, when carried over */
+    bool output_missing; /* ITEM_EARLIER: its row said ok, but that output file no longer exists */
 } batch_item;
 
 typedef struct item_list {

@@ -42,6 +42,11 @@ static int peak_state(const batch_run *run, const char *rel, uint32_t x, uint32_
 static void from_earlier(const batch_run *run, const batch_item *item, report_entry *e, char **owned)
 {
     const summary_row *row = item->earlier;
+    if (item->output_missing) {
+        e->kind = REPORT_FAILED;
+        e->note = MISSING_OUTPUT_NOTE;
+        return;
+    }
     if (strncmp(row->field[COL_STATUS], "ok", 2) != 0) {
         e->kind = REPORT_FAILED;
         e->note = row->field[COL_STATUS];

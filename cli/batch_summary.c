@@ -181,13 +181,16 @@ const summary_row *batch_previous_by_output(const previous_summary *p, const cha
 
 static bool carried_ok(const batch_item *item)
 {
-    return item->earlier && strncmp(item->earlier->field[COL_STATUS], "ok", 2) == 0;
+    return item->earlier && !item->output_missing && strncmp(item->earlier->field[COL_STATUS], "ok", 2) == 0;
 }
 
 static const char *state_text(const batch_item *item, char *buf, size_t size)
 {
     if (carried_ok(item)) {
         return EARLIER_OK;
+    }
+    if (item->output_missing) {
+        return MISSING_OUTPUT_NOTE;
     }
     switch (item->state) {
     case ITEM_DONE: return "ok";
@@ -207,7 +210,7 @@ static void append_csv_row(cli_text *csv, const batch_run *run, const batch_item
     if (item->state == ITEM_DONE) {
         cli_text_csv_field(csv, fx_model_class_name(run->model, (uint32_t)item->predicted), false);
         cli_text_printf(csv, "%.4f,%u,%u,", (double)item->confidence, item->peak_x, item->peak_y);
-    } else if (item->earlier) {
+    } else if (item->earlier && !item->output_missing) {
         for (int c = COL_CLASS; c <= COL_PEAK_Y; c++) {
             cli_text_csv_field(csv, item->earlier->field[c], false);
         }
@@ -215,7 +218,7 @@ static void append_csv_row(cli_text *csv, const batch_run *run, const batch_item
         cli_text_printf(csv, ",,,,");
     }
     const char *output = item->state == ITEM_DONE || item->state == ITEM_RESUMED ? item->output
-                         : item->earlier ? item->earlier->field[COL_OUTPUT] : "";
+                         : item->earlier && !item->output_missing ? item->earlier->field[COL_OUTPUT] : "";
     cli_text_csv_field(csv, output, false);
     cli_text_csv_field(csv, state_text(item, buf, sizeof buf), true);
 }
@@ -286,7 +289,7 @@ int batch_write_summaries(batch_run *run, double total_seconds, size_t processed
 {
     const cli_settings *s = run->s;
     const item_list *pngs = &run->pngs;
-    size_t done = 0, failed = 0, resumed = 0, carried = 0, beyond = 0;
+    size_t done = 0, failed = 0, resumed = 0, carried = 0, beyond = 0, missing = 0;
     class_stats st = {fx_model_result_class_count(run->model), NULL, NULL};
     st.count = calloc(st.classes + 1, sizeof *st.count);
     st.confidence = calloc(st.classes + 1, sizeof *st.confidence);
@@ -299,8 +302,9 @@ int batch_write_summaries(batch_run *run, double total_seconds, size_t processed
         done += item->state == ITEM_DONE;
         failed += item->state == ITEM_FAILED;
         resumed += item->state == ITEM_RESUMED;
-        carried += item->earlier != NULL;
-        beyond += item->state == ITEM_EARLIER;
+        carried += item->earlier != NULL && !item->output_missing;
+        beyond += item->state == ITEM_EARLIER && !item->output_missing;
+        missing += item->output_missing;
         if (item->state == ITEM_DONE) {
             count_class(&st, item->predicted, item->confidence);
         } else if (carried_ok(item)) {
@@ -319,11 +323,22 @@ int batch_write_summaries(batch_run *run, double total_seconds, size_t processed
         free(st.confidence);
         return CLI_EXIT_FAILURE;
     }
+    /* The files counted are the rows of summary.csv (this run's plus the
+     * earlier rows carried beyond --max-images), so that the two agree. */
+    size_t listed = processed_limit + beyond + missing;
     cli_text_printf(&txt, "images:       %zu files (PNG, JPEG, DICOM), %zu processed, %zu failed, %zu skipped (output existed)\n",
-                    processed_limit, done, failed, resumed);
+                    listed, done, failed, resumed);
+    if (listed != processed_limit) {
+        cli_text_printf(&txt, "this run:     %zu files (--max-images); the other %zu rows come from the previous "
+                        "summary\n", processed_limit, listed - processed_limit);
+    }
     if (carried) {
         cli_text_printf(&txt, "earlier run:  %zu results of the previous summary included (%zu skipped now, %zu "
                         "beyond --max-images)\n", carried, carried - beyond, beyond);
+    }
+    if (missing) {
+        cli_text_printf(&txt, "missing:      %zu results of the previous summary left out: their output files no "
+                        "longer exist (listed as not processed)\n", missing);
     }
     if (run->stopped) {
         cli_text_printf(&txt, "stopped:      %s\n", cli_name(run->stopped));

@@ -371,6 +371,33 @@ static void print_resize(const fx_model *model, uint32_t width, uint32_t height)
     }
 }
 
+/* Why the model's output kind is what it is. The library decides it at load
+ * (the option, the graph's final activation, fxcam.json "output", the
+ * probe's values: fxcam.h, FX_OUTPUT_AUTO) but does not say which step did;
+ * the CLI knows the option it passed, and the load's FX_WARN_OUTPUT_KIND
+ * warning says the probe guessed, or that fxcam.json contradicted the graph
+ * (which then decided). Without either, a probability output came from the
+ * graph or fxcam.json, and a logit output from fxcam.json or the default. */
+static const char *output_kind_reason(const cli_settings *s, const fx_model *model)
+{
+    if (s->output_kind != FX_OUTPUT_AUTO) {
+        return "(set by --output-kind)";
+    }
+    for (size_t i = 0; i < fx_model_warning_count(model); i++) {
+        int32_t code = 0;
+        const char *message = fx_model_warning(model, i, &code);
+        if (code == FX_WARN_OUTPUT_KIND && message) {
+            return strncmp(message, "fxcam.json says", 15) == 0 ? "(graph: final activation; fxcam.json disagrees, "
+                                                                  "see the warning)"
+                                                                : "(guessed from the probe's values; see the warning)";
+        }
+    }
+    return fx_model_output_kind(model) == FX_OUTPUT_PROBABILITIES
+               ? "(graph: final softmax/log_softmax/sigmoid, or fxcam.json \"output\")"
+               : "(fxcam.json \"output\", or the default: no final activation and the probe's values are not "
+                 "probabilities)";
+}
+
 int cli_run_info(const cli_settings *s)
 {
     fx_model *model = NULL;
@@ -401,9 +428,8 @@ int cli_run_info(const cli_settings *s)
     print_intensity(model);
     print_resize(model, width, height);
     printf("logits:         %u\n", fx_model_class_count(model));
-    int32_t kind = fx_model_output_kind(model);
-    printf("output:         %s\n", kind == FX_OUTPUT_PROBABILITIES ? "probabilities (the model ends in an activation)"
-                                    : "logits");
+    printf("output:         %s %s\n", fx_model_output_kind(model) == FX_OUTPUT_PROBABILITIES ? "probabilities" : "logits",
+           output_kind_reason(s, model));
     int32_t positive = fx_model_positive_class(model);
     printf("classes:       ");
     for (uint32_t i = 0; i < fx_model_result_class_count(model); i++) {

@@ -104,8 +104,16 @@ static int evaluate_chunk(evaluation *ev, const cli_annotation *items, size_t n)
         }
         char *path = cli_strdup_printf("%s/%s", ev->s->image_dir, items[k].file);
         const char *why = NULL;
+        char misplaced[256];
         if (cli_load_image_info(ev->s, path, &images[count], &infos[count], &why) == FX_OK) {
-            loaded[count++] = &items[k];
+            if (cli_boxes_check_fit(ev->s->command, &items[k], images[count].width, images[count].height, misplaced,
+                                    sizeof misplaced)) {
+                loaded[count++] = &items[k];
+            } else {
+                fx_image_free(&images[count]);
+                memset(&images[count], 0, sizeof images[count]);
+                record_failure(ev, &items[k], "refused", misplaced);
+            }
         } else {
             record_failure(ev, &items[k], "cannot read the image", why);
         }
