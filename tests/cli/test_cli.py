@@ -1192,10 +1192,10 @@ def test_output_kind_and_strict(tmp_path):
 
     r = run("info", "--model", softmax_model)
     assert r.returncode == 0, r.stderr
-    assert "output:         probabilities (the model ends in an activation)" in r.stdout
+    assert "output:         probabilities (graph: final softmax" in r.stdout
     r = run("info", "--model", softmax_model, "--output-kind", "logits")
     assert r.returncode == 0, r.stderr
-    assert re.search(r"^output:\s+logits$", r.stdout, re.M)
+    assert re.search(r"^output:\s+logits \(set by --output-kind\)$", r.stdout, re.M)
 
     def confidence(*extra):
         out = tmp_path / ("out" + "".join(extra))
