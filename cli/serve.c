@@ -91,6 +91,7 @@ typedef struct request {
     /* decoded by the HTTP thread before queueing */
     explain_params params;
     fx_image image;
+    fx_image_info info; /* what the loader found (bits stored): the pass and the view both read it */
     /* set by the model thread before it resumes the connection: either a
      * pass and this request's row in it, or an error answer */
     pass *pass;
@@ -431,7 +432,9 @@ static void answer_result(server *srv, request *r)
     cli_text_printf(t, ",\"threshold\":");
     serve_json_number(t, r->params.threshold);
     fx_image rgb = {0};
-    if (fx_image_to_rgb8(image, &rgb) == FX_OK) {
+    /* The image as the model read it (its intensity rule and the loader's
+     * bits), as the CLI's figures show it. */
+    if (cli_model_view(m, image, &r->info, &rgb) == FX_OK) {
         json_png(t, "image_png", &rgb);
     }
     cli_text_printf(t, ",\"heatmaps\":[");
@@ -508,11 +511,14 @@ static void compute_group(server *srv, request **group, size_t n)
 {
     const explain_params *p = &group[0]->params;
     fx_image images[MAX_BATCH];
+    fx_image_info infos[MAX_BATCH];
     for (size_t k = 0; k < n; k++) {
         images[k] = group[k]->image; /* shallow: the requests keep ownership */
+        infos[k] = group[k]->info;
     }
     fx_gradcam_options opts;
     fx_gradcam_options_init(&opts);
+    opts.image_info = infos; /* 12-bit sBIT data read as the CLI reads it */
     opts.layer = p->layer[0] ? p->layer : NULL;
     opts.target_class = p->target_class;
     opts.methods = p->methods;
@@ -830,6 +836,9 @@ static enum MHD_Result finish_upload(server *srv, request *r, struct MHD_Connect
     }
     fx_load_options limits;
     fx_load_options_init(&limits);
+    memset(&r->info, 0, sizeof r->info);
+    r->info.struct_size = sizeof r->info;
+    limits.info = &r->info;
     fx_status status = fx_image_load_memory(r->body.data, r->body.size, &limits, &r->image);
     serve_bytes_free(&r->body); /* the upload is not kept past decoding */
     if (status != FX_OK) {
