@@ -47,18 +47,22 @@ static fx_status write_figures(const cli_settings *s, fx_model *model, const dem
     if (status == FX_OK) {
         (*written)++;
         fx_figure_options f;
-        fx_figure_options_init(&f);
+        cli_figure_options(s, &f); /* the settings and figure time of every other figure */
         int32_t predicted = fx_result_predicted_class(result, i);
         f.label = fx_model_class_name(model, (uint32_t)predicted);
         f.confidence = fx_result_confidence(result, i);
         char source[400];
         cli_source(s, sample->asset->name, source, sizeof source);
-        f.method = "Grad-CAM vs Grad-CAM++";
+        char title[160];
+        snprintf(title, sizeof title, "%s vs %s", cli_method_title(FX_CAM_GRADCAM),
+                 cli_method_title(FX_CAM_GRADCAM_PLUSPLUS));
+        f.method = title;
         f.source = source;
         f.layer = fx_result_layer(result);
         fx_image figure = {0};
-        status = fx_figure_compare(&rgb, fx_result_heatmap(result, i, 0), "Grad-CAM", fx_result_heatmap(result, i, 1),
-                                   "Grad-CAM++", &f, &figure);
+        status = fx_figure_compare(&rgb, fx_result_heatmap(result, i, 0), cli_method_title(FX_CAM_GRADCAM),
+                                   fx_result_heatmap(result, i, 1), cli_method_title(FX_CAM_GRADCAM_PLUSPLUS), &f,
+                                   &figure);
         if (status == FX_OK) {
             status = fx_image_save(compare, &figure, NULL);
         }
