@@ -486,7 +486,9 @@ fx_status fx_image_load(const char *path, const fx_load_options *opts, fx_image 
         return st;
 
     char err[128];
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer; only regular
+     * files are read (a FIFO or device could block or never end). */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return fx__error(FX_ERR_IO, "cannot open '%s': %s", path, errno_text(errno, err, sizeof err));
     struct stat info;
@@ -494,6 +496,13 @@ fx_status fx_image_load(const char *path, const fx_load_options *opts, fx_image 
         close(fd);
         return fx__error(FX_ERR_IO, "cannot read '%s': it is a directory, not an image file", path);
     }
+    if (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
+        close(fd);
+        return fx__error(FX_ERR_IO, "cannot read '%s': it is not a regular file (a FIFO, socket or device)", path);
+    }
+    int flags = fcntl(fd, F_GETFL);
+    if (flags >= 0)
+        (void)fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
     FILE *file = fdopen(fd, "rb");
     if (!file) {
         int e = errno;

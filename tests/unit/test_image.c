@@ -1223,6 +1223,17 @@ static void test_load_missing_file_and_directory(void **state)
     assert_error_contains(g_dir);
     assert_error_contains("directory");
     assert_untouched(&img);
+
+    /* A FIFO named like an image: refused at once, never waited on (the
+     * alarm turns a hang into a failure). */
+    path_in_dir(path, sizeof path, "fifo.png");
+    assert_int_equal(mkfifo(path, 0600), 0);
+    alarm(30);
+    assert_int_equal(fx_image_load(path, NULL, &img), FX_ERR_IO);
+    alarm(0);
+    assert_error_contains("not a regular file");
+    assert_untouched(&img);
+    unlink(path);
 }
 
 static void test_load_not_a_png(void **state)
