@@ -246,8 +246,10 @@ void parse_metadata(Metadata &md, const std::string &text)
     json j;
     try {
         j = json::parse(text);
-    } catch (const json::parse_error &e) {
-        // nlohmann quotes the last token read, which can be the whole file.
+    } catch (const json::exception &e) {
+        // nlohmann quotes the last token read, which can be the whole file:
+        // a syntax error (parse_error) or a number too large for any type
+        // (out_of_range 406, found by the fuzzer with a 377-digit number).
         throw std::runtime_error("fxcam.json is not valid JSON: " + printable(e.what(), 200));
     }
     if (!j.is_object())
@@ -300,7 +302,7 @@ extern "C" fx_status fx__shim_metadata_check(const char *text, size_t size)
     } catch (const std::bad_alloc &) {
         return fx__error(FX_ERR_OUT_OF_MEMORY, "fxcam.json: out of memory");
     } catch (const std::exception &e) {
-        return fx__error(FX_ERR_MODEL, "%s", e.what());
+        return fx__error(FX_ERR_MODEL, "%s", fxshim::printable(e.what(), 300).c_str());
     } catch (...) {
         return fx__error(FX_ERR_INTERNAL, "fxcam.json: unknown exception");
     }

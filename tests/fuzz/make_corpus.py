@@ -35,6 +35,8 @@ put("json", "float_positive_class", '{"positive_class": -0.5}')
 put("json", "float_channels", '{"channels": 3.7}')
 put("json", "float_input_size", '{"input_size": [32.9, 40.99]}')
 put("json", "huge_channels", '{"channels": 1e300}')  # UB float->int cast before
+# A number no type holds: nlohmann's out_of_range 406 quoted all of it (found by the fuzzer in CI).
+put("json", "crash_number_overflow", "-99" + "3" * 370 + "91999999999")
 put("json", "huge_input_size", '{"input_size": [16384, 16384]}')
 put("json", "escape_in_string", '{"class_names": "\\u001b[2J' + "x" * 500 + '"}')
 put("json", "bad_utf8", b'{"class_names": ["\xff\xfe"]}')
