@@ -123,3 +123,101 @@ def test_cli_rejects_bad_arguments(tmp_path):
                             capture_output=True, text=True)
     assert result.returncode == 2
     assert "--count >= 1" in result.stderr
+
+
+# ---- the same scene at any size (issue 10, item 5) ---------------------------------
+
+def _antialiased(image, size):
+    """Reference downscale: torch's antialiased bilinear (what torchvision's
+    Resize does to tensors, and fxcam's stretch-antialias)."""
+    import torch
+    import torch.nn.functional as F
+    x = torch.from_numpy(image.astype(np.float32))[None, None]
+    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)[0, 0].numpy()
+
+
+def _masks(index, seed, size):
+    """From the scene's geometry (mm), independently of the rendering: bone =
+    more than 3 mm of bone on the ray; soft tissue/air = farther than one and
+    a half radii from every bone's axis."""
+    _, bones, _ = sr.scene(index, seed)
+    x, y = sr.pixel_centres_mm(size)
+    bone = np.zeros((size, size), bool)
+    away = np.ones((size, size), bool)
+    for b in bones:
+        cortex, marrow = b.paths(x, y)
+        bone |= (cortex + marrow) > 3.0
+        _, s = b.local(x, y)
+        away &= np.abs(s) > 1.5 * b.radius
+    return bone, away
+
+
+SCALE_CASES = [(0, 1024), (1, 1024), (2, 2048), (3, 1024), (4, 2048), (6, 1024)]
+
+
+@pytest.mark.parametrize("index,size", SCALE_CASES)
+def test_large_image_downscaled_matches_the_256_px_image(index, size):
+    """The physics is per mm, not per pixel: the large image averaged down to
+    256 px (antialiased) is the 256 px image within noise, and at full size its
+    bone and soft tissue have the 256 px image's grey levels (the old generator
+    accumulated attenuation per pixel: at 768 px bone saturated to white)."""
+    small, label, boxes = sr.generate(index, seed=11, size=256)
+    large, label_l, boxes_l = sr.generate(index, seed=11, size=size)
+    assert label_l == label and len(boxes_l) == len(boxes)
+    down = _antialiased(large, 256)
+    assert np.corrcoef(small.ravel(), down.ravel())[0, 1] > 0.99
+    assert np.abs(down - small).mean() < 0.02 * sr.MAX_VALUE
+    bone, soft = _masks(index, 11, 256)
+    bone_l, soft_l = _masks(index, 11, size)
+    assert bone.mean() > 0.05 and soft.mean() > 0.05
+    for mask, mask_l in ((bone, bone_l), (soft, soft_l)):
+        for q in (10, 50, 90):
+            a = np.percentile(small[mask], q)
+            b = np.percentile(large[mask_l], q)
+            assert abs(a - b) < 0.03 * sr.MAX_VALUE, (q, a, b)
+    # Bone keeps its texture at full size: not clipped flat, a real spread of grey levels.
+    top = int(large.max())
+    assert (large[bone_l] == top).mean() < 0.05 + (small[bone] == int(small.max())).mean()
+    assert large[bone_l].std() > 0.5 * small[bone].std()
+
+
+def test_boxes_scale_with_the_image():
+    """A fracture box covers the same mm of the scene at every size: the box at
+    N px divided by k = N / 256 is the 256 px box within rounding: an edge at X
+    (in 256 px units) is floor(X - 0.5) at 256 px and floor(k X - 0.5) / k at
+    N px, which differ by less than 1.5 - 0.5 / k (same for ceil)."""
+    checked = 0
+    for index in range(60):
+        _, _, fractures = sr.scene(index, seed=11)
+        for f in fractures:
+            ref = np.array(f.box(256), float)
+            for size in (512, 1024, 2048):
+                scaled = np.array(f.box(size), float) * 256.0 / size
+                inside = (ref > 0) & (ref < 255)  # not clipped at the border
+                assert np.all(np.abs(scaled - ref)[inside] < 1.5 - 0.5 * 256.0 / size), (index, size, ref, scaled)
+            checked += 1
+    assert checked >= 15
+    # The boxes generate() returns are the scene's, at that size.
+    index = next(i for i in range(60) if sr.scene(i, seed=11)[2])
+    _, _, boxes = sr.generate(index, seed=11, size=512)
+    assert boxes == [f.box(512) for f in sr.scene(index, seed=11)[2]]
+
+
+def test_fracture_lines_inside_their_boxes_at_1024_px():
+    """The lucent lines of a 1024 px image lie inside its 1024 px boxes."""
+    checked = 0
+    for i in range(12):
+        image, label, boxes = sr.generate(i, seed=3, size=1024)
+        if label == 0:
+            continue
+        plain, _, _ = sr.generate(i, seed=3, size=1024, lucency=False)
+        diff = np.clip(plain.astype(np.int32) - image.astype(np.int32), 0, None).astype(np.float64)
+        inside = np.zeros(diff.shape, bool)
+        for x0, y0, x1, y1 in boxes:
+            inside[y0:y1 + 1, x0:x1 + 1] = True
+            assert diff[y0:y1 + 1, x0:x1 + 1].max() > 100
+        assert diff[inside].sum() > 0.97 * diff.sum()
+        checked += 1
+        if checked == 3:
+            break
+    assert checked == 3
