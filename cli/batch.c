@@ -509,7 +509,8 @@ static void finish_item(batch_run *run, batch_item *item, const fx_image *image,
 /* A wrong layer (or device) fails every image the same way: stop at once. */
 static bool is_fatal(fx_status status)
 {
-    return status == FX_ERR_LAYER || status == FX_ERR_DEVICE || status == FX_ERR_NOT_AVAILABLE;
+    return status == FX_ERR_LAYER || status == FX_ERR_DEVICE || status == FX_ERR_NOT_AVAILABLE ||
+           status == FX_ERR_CANCELLED; /* Ctrl-C during Score-/Ablation-CAM: no one-image retries */
 }
 
 /* One forward pass and the items it covers: every pending item of its span
@@ -746,7 +747,11 @@ static chunk *load_chunk(batch_run *run)
 
 static void *pipeline_load(void *user)
 {
-    return load_chunk(user);
+    batch_run *run = user;
+    double start = cli_now();
+    chunk *c = load_chunk(run);
+    run->read_seconds += cli_now() - start;
+    return c;
 }
 
 static bool pipeline_compute(void *user, void *unit)
@@ -756,7 +761,10 @@ static bool pipeline_compute(void *user, void *unit)
 
 static void pipeline_write(void *user, void *unit)
 {
-    write_chunk(user, unit);
+    batch_run *run = user;
+    double start = cli_now();
+    write_chunk(run, unit);
+    run->write_seconds += cli_now() - start;
 }
 
 /* Runs the pending items: read, model, write; with --io-threads >= 1 the
@@ -875,6 +883,8 @@ int cli_run_batch(const cli_settings *s)
     run.method = s->method_count ? s->methods[0] : FX_CAM_GRADCAM;
     run.suffix = cli_strdup_printf("_%s%s.png", cli_method_slug(run.method),
                                    s->heatmap_only ? "_heatmap" : s->overlay_only ? "_overlay" : "");
+    cli_channel_progress channel_progress;
+    bool slow = false;
     int rc = check_dirs(&run);
     if (rc == CLI_EXIT_OK) {
         rc = cli_load_model(s, &run.model);
@@ -886,6 +896,10 @@ int cli_run_batch(const cli_settings *s)
         run.opts.method_count = 1;
         run.opts.batch_size = s->batch_size;
         rc = cli_resolve_class(s, run.model, &run.opts.target_class);
+        slow = cli_methods_need_channel_forwards(&run.method, 1);
+        if (slow) { /* Score-CAM, Ablation-CAM: an estimate, and Ctrl-C cancels (progress_methods.c) */
+            cli_channel_progress_init(&channel_progress, s, run.model, &run.method, 1, false, &run.opts);
+        }
     }
     if (rc == CLI_EXIT_OK) {
         double start = cli_now();
@@ -919,7 +933,13 @@ int cli_run_batch(const cli_settings *s)
                       s->recursive ? "" : " (use --recursive to include subfolders)");
             rc = CLI_EXIT_FAILURE;
         } else {
+            if (slow) {
+                cli_channel_progress_begin();
+            }
             rc = run_items(&run, limit);
+            if (slow) {
+                cli_channel_progress_end(&channel_progress);
+            }
             if (rc == CLI_EXIT_OK) {
                 rc = batch_write_summaries(&run, cli_now() - start, limit);
                 /* also when some images failed: the report lists them */

@@ -82,7 +82,8 @@ typedef struct batch_run {
     previous_summary previous;
     cli_progress progress;
     const char *layer;    /* from the first result */
-    double compute_seconds;
+    double compute_seconds; /* thread time of each stage (summary.txt's stages: line) */
+    double read_seconds, write_seconds;
     size_t next, limit;   /* the reading stage's next item; items below limit are processed */
     fx_status fatal;      /* the status that stopped every image (a wrong layer), or FX_OK */
     pthread_mutex_t stop_lock;

@@ -350,6 +350,10 @@ int batch_write_summaries(batch_run *run, double total_seconds, size_t processed
     cli_format_duration(total_seconds, total, sizeof total);
     cli_text_printf(&txt, "\ntime:         %.2f s total (%s), %.3f s per processed image, batch size %u\n",
                     total_seconds, total, done ? total_seconds / (double)done : 0.0, s->batch_size);
+    /* Wall time inside each stage (reading includes waiting for --batch-memory);
+     * with --io-threads 1 the three overlap, so they may add up to more than the total. */
+    cli_text_printf(&txt, "stages:       read + decode %.2f s, model %.2f s, figures + write %.2f s (--io-threads %u)\n",
+                    run->read_seconds, run->compute_seconds, run->write_seconds, s->io_threads);
     cli_text_printf(&txt, "\nfailures:     %zu\n", failed);
     for (size_t i = 0; i < pngs->count; i++) {
         const batch_item *item = &pngs->items[i];

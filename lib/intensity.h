@@ -24,6 +24,13 @@ fx_status fx__intensity_resolve(const fx_intensity *rule, const fx_image *img, c
 /* Channel c of pixel (x, y) of img in [0,1] through map. */
 float fx__unit_sample(const fx__unit_map *map, const fx_image *img, uint32_t x, uint32_t y, uint32_t c);
 
+/* For 8- and 16-bit images: table[v] = the [0,1] value of stored sample v
+ * through map, for every v below 2^bits of the container (256 or 65536
+ * floats), the same float fx__unit_sample gives, so that per-pixel loops can
+ * look values up instead of computing them. false (table untouched) for F32
+ * images. */
+bool fx__unit_table(const fx__unit_map *map, const fx_image *img, float *table);
+
 /* Color samples (alpha excluded) that the map clamps: above 1 (*high) or
  * below 0 (*low). Always 0 for containers, min-max and F32. */
 void fx__intensity_clipped(const fx__unit_map *map, const fx_image *img, uint64_t *low, uint64_t *high);

@@ -79,6 +79,11 @@ static void convert_to_rgb8(const fx_image *src, fx_image *dst)
 {
     uint32_t colors = color_channels(src->channels);
     uint16_t lo = 0, hi = 0;
+    if (src->pixel_type == FX_PIXEL_U8 && src->channels == 3) { /* already RGB8 (figures pass their view) */
+        for (uint32_t y = 0; y < src->height; y++)
+            memcpy(fx__row(dst, y), fx__row(src, y), (size_t)src->width * 3);
+        return;
+    }
     if (src->pixel_type == FX_PIXEL_U16) {
         u16_range(src, &lo, &hi);
         if (u16_to_rgb8_by_table(src, dst, lo, hi))

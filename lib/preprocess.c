@@ -208,16 +208,36 @@ fx_status fx__resample_antialias(const float *src, uint32_t src_w, uint32_t src_
 
 /* ---- Image to model input --------------------------------------------------- */
 
-/* The image as float [0,1] with the model's channel count, alpha dropped. */
-static void to_model_channels(const fx_image *src, const fx__unit_map *map, uint32_t channels, fx_image *dst)
+/* Channel c of pixel x of row y in [0,1]: looked up in table (fx__unit_table)
+ * when there is one, else through the map. */
+static inline float unit_at(const fx__unit_map *map, const float *table, const fx_image *src, const uint8_t *row,
+                            uint32_t x, uint32_t y, uint32_t c)
+{
+    size_t i = (size_t)x * src->channels + c;
+    if (!table)
+        return fx__unit_sample(map, src, x, y, c);
+    return table[src->pixel_type == FX_PIXEL_U8 ? row[i] : ((const uint16_t *)(const void *)row)[i]];
+}
+
+/* The image as float [0,1] with the model's channel count, alpha dropped.
+ * table: NULL or fx__unit_table's values for src. */
+static void to_model_channels(const fx_image *src, const fx__unit_map *map, const float *table, uint32_t channels,
+                              fx_image *dst)
 {
     uint32_t color = src->channels >= 3 ? 3 : 1;
     for (uint32_t y = 0; y < src->height; y++) {
         float *out = (float *)(void *)fx__row(dst, y);
+        const uint8_t *row = fx__row(src, y);
+        if (table && color == 1 && channels == 1 && src->pixel_type == FX_PIXEL_U16 && src->channels == 1) {
+            const uint16_t *in = (const uint16_t *)(const void *)row;
+            for (uint32_t x = 0; x < src->width; x++)
+                out[x] = table[in[x]];
+            continue;
+        }
         for (uint32_t x = 0; x < src->width; x++) {
             float v[3];
             for (uint32_t c = 0; c < color; c++)
-                v[c] = fx__unit_sample(map, src, x, y, c);
+                v[c] = unit_at(map, table, src, row, x, y, c);
             if (channels == 1) {
                 out[x] = color == 3 ? 0.299f * v[0] + 0.587f * v[1] + 0.114f * v[2] : v[0];
             } else {
@@ -248,10 +268,21 @@ fx_status fx__preprocess_image(const fx_image *img, const fx__unit_map *map, con
                                const float *mean, const float *std, float *dst)
 {
     fx_image unit = {0}, resized = {0};
-    fx_status st = fx_image_alloc(&unit, img->width, img->height, channels, FX_PIXEL_F32);
+    /* A gray image gives every model channel the same values: resample one
+     * channel and copy it (the same arithmetic per channel, a third of it). */
+    uint32_t work = img->channels >= 3 ? channels : 1;
+    fx_status st = fx_image_alloc(&unit, img->width, img->height, work, FX_PIXEL_F32);
     if (st != FX_OK)
         return st;
-    to_model_channels(img, map, channels, &unit);
+    /* One value per possible stored sample (256 KiB for 16 bits) instead of
+     * a division per sample: the same floats (fx__unit_table). */
+    float *table = img->pixel_type == FX_PIXEL_F32 ? NULL : malloc(65536 * sizeof *table);
+    if (table && !fx__unit_table(map, img, table)) {
+        free(table);
+        table = NULL;
+    }
+    to_model_channels(img, map, table, work, &unit);
+    free(table);
     st = resample(&unit, g, &resized);
     fx_image_free(&unit);
     if (st != FX_OK)
@@ -262,10 +293,10 @@ fx_status fx__preprocess_image(const fx_image *img, const fx__unit_map *map, con
         for (uint32_t x = 0; x < g->input_w; x++) {
             int64_t rx = (int64_t)x - g->offset_x;
             bool inside = rx >= 0 && ry >= 0 && rx < (int64_t)g->resized_w && ry < (int64_t)g->resized_h;
-            const float *px = inside ? (const float *)(const void *)fx__row(&resized, (uint32_t)ry) + rx * channels
+            const float *px = inside ? (const float *)(const void *)fx__row(&resized, (uint32_t)ry) + rx * work
                                      : NULL;
             for (uint32_t c = 0; c < channels; c++) {
-                float v = px ? px[c] : 0.0f; /* padding is black before normalization */
+                float v = px ? px[work == 1 ? 0 : c] : 0.0f; /* padding is black before normalization */
                 dst[c * plane + (size_t)y * g->input_w + x] = (v - mean[c]) / std[c];
             }
         }
