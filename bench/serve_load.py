@@ -89,7 +89,11 @@ class Checker:
             a = json.loads(data)
             assert a["prediction"]["index"] == self.ref["prediction"]["index"]
             assert abs(a["prediction"]["confidence"] - self.ref["prediction"]["confidence"]) < 1e-5
-            assert np.abs(heatmap_of(a) - self.ref_map).max() <= 1
+            # Most answers carry the very bytes of the reference: decoding the
+            # PNG (PIL, under the GIL) only when they differ keeps the client's
+            # CPU time, which competes with the server's on this machine, small.
+            if a["heatmaps"][0]["png"] != self.ref["heatmaps"][0]["png"]:
+                assert np.abs(heatmap_of(a) - self.ref_map).max() <= 1
             assert a["figure_png"]
             if a["timing"]["batch_size"] == 1:
                 with self.lock:

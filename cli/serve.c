@@ -61,9 +61,12 @@ typedef struct serve_config {
     const char *token;       /* NULL = none */
     unsigned queue_capacity;
     unsigned timeout;        /* seconds of client inactivity */
+    unsigned results_max;    /* results kept for return=ref */
+    unsigned results_mb;     /* their PNG bytes, MB */
+    unsigned results_ttl;    /* seconds a kept result is served */
 } serve_config;
 
-enum route { ROUTE_PAGE, ROUTE_HEALTH, ROUTE_MODEL, ROUTE_METHODS, ROUTE_COLORMAPS, ROUTE_EXPLAIN };
+enum route { ROUTE_PAGE, ROUTE_HEALTH, ROUTE_MODEL, ROUTE_METHODS, ROUTE_COLORMAPS, ROUTE_EXPLAIN, ROUTE_RESULT };
 
 typedef struct server server;
 
@@ -81,7 +84,9 @@ typedef struct request {
     server *srv;
     struct MHD_Connection *conn;
     enum route route;
-    double start, queued;
+    /* cli_now() at: first call, body complete, decoded, queued, resumed
+     * after its pass (the "timing" of an answer, docs/serve.md) */
+    double start, received, decoded, queued, resumed;
     /* upload */
     serve_bytes body;
     bool too_large;
@@ -92,6 +97,11 @@ typedef struct request {
     explain_params params;
     fx_image image;
     fx_image_info info; /* what the loader found (bits stored): the pass and the view both read it */
+    /* made by the HTTP thread after queueing, while the pass runs; the
+     * model thread never touches them */
+    fx_image view;
+    serve_bytes view_png;
+    double view_ms;
     /* set by the model thread before it resumes the connection: either a
      * pass and this request's row in it, or an error answer */
     pass *pass;
@@ -108,6 +118,7 @@ struct server {
     struct MHD_Daemon *daemon;
     cli_text model_json, methods_json, colormaps_json;
     const char **class_names; /* the model's, for serve_parse_explain */
+    serve_results *results;  /* PNGs of return=ref answers */
     pthread_mutex_t lock;
     pthread_cond_t wake;
     request **queue;         /* ring of cfg.queue_capacity */
@@ -343,18 +354,6 @@ static unsigned status_for_compute(fx_status status)
                                                                          : MHD_HTTP_INTERNAL_SERVER_ERROR;
 }
 
-static void json_png(cli_text *t, const char *key, const fx_image *img)
-{
-    serve_bytes png = {0};
-    serve_json_key(t, key, false);
-    if (serve_png_encode(img, &png)) {
-        serve_json_base64(t, png.data, png.size);
-    } else {
-        cli_text_printf(t, "null");
-    }
-    serve_bytes_free(&png);
-}
-
 /* index -1 (a target that was a weighted sum of classes) is named
  * "weighted classes" (cli_target_name). */
 static void json_class(cli_text *t, const fx_model *m, int32_t index)
@@ -394,6 +393,183 @@ static fx_status compose_figure(server *srv, const request *r, const fx_image *i
     return fx_figure_compose(image, fx_result_heatmap(res, i, 0), &f, figure);
 }
 
+/* The PNGs of one answer, encoded once, then inlined as base64 or kept in
+ * the results store. */
+typedef struct answer_files {
+    serve_result_file items[2 + 2 * FX_CAM_METHOD_COUNT];
+    size_t count;
+    double png_ms, figure_ms, overlay_ms; /* encoding all PNGs; composing figure and overlays */
+} answer_files;
+
+/* Encodes img as PNG under name; false (nothing added) when it cannot. */
+static bool add_png(answer_files *f, const char *name, const char *suffix, const fx_image *img, bool drawn)
+{
+    serve_result_file *item = &f->items[f->count];
+    memset(item, 0, sizeof *item);
+    snprintf(item->name, sizeof item->name, "%s%s%s", name, suffix ? "-" : "", suffix ? suffix : "");
+    double t0 = cli_now();
+    bool ok = serve_png_encode(img, drawn, &item->png);
+    f->png_ms += (cli_now() - t0) * 1000.0;
+    f->count += ok;
+    return ok;
+}
+
+static const serve_result_file *file_named(const answer_files *f, const char *name, const char *suffix)
+{
+    char full[48];
+    snprintf(full, sizeof full, "%s%s%s", name, suffix ? "-" : "", suffix ? suffix : "");
+    for (size_t i = 0; i < f->count; i++) {
+        if (strcmp(f->items[i].name, full) == 0) {
+            return &f->items[i];
+        }
+    }
+    return NULL;
+}
+
+/* "key":"<base64>" inline, "key_url":"/api/v1/results/<id>/<name>.png" by
+ * reference, null when the file could not be made. */
+static void json_file(cli_text *t, const char *key, const answer_files *f, const char *name, const char *suffix,
+                      const char *id)
+{
+    const serve_result_file *file = file_named(f, name, suffix);
+    if (id) {
+        char url_key[64];
+        snprintf(url_key, sizeof url_key, "%s_url", key);
+        serve_json_key(t, url_key, false);
+        if (file) {
+            cli_text_printf(t, "\"/api/v1/results/%s/%s.png\"", id, file->name);
+        } else {
+            cli_text_printf(t, "null");
+        }
+        return;
+    }
+    serve_json_key(t, key, false);
+    if (file) {
+        serve_json_base64(t, file->png.data, file->png.size);
+    } else {
+        cli_text_printf(t, "null");
+    }
+}
+
+/* Every PNG of row i: the image as the model read it, each method's 8-bit
+ * heatmap, its overlay (by reference only: the page blends its own), and the
+ * figure when asked for. figure_error receives the library's message when
+ * the figure could not be composed. */
+static void encode_files(server *srv, request *r, const fx_image *rgb, answer_files *f, char *figure_error,
+                         size_t error_size)
+{
+    const fx_result *res = r->pass->result;
+    size_t i = r->row;
+    f->count = 0;
+    f->png_ms = f->figure_ms = f->overlay_ms = 0.0;
+    if (r->view_png.data) {
+        /* encoded while the pass ran (prepare_view) */
+        serve_result_file *item = &f->items[f->count++];
+        snprintf(item->name, sizeof item->name, "image");
+        item->png = r->view_png;
+        memset(&r->view_png, 0, sizeof r->view_png);
+    }
+    for (uint32_t j = 0; j < fx_result_method_count(res); j++) {
+        const fx_image *map = fx_result_heatmap(res, i, j);
+        const char *method = fx_cam_method_name(fx_result_method(res, j));
+        fx_image gray = {0};
+        if (serve_heatmap_gray8(map, &gray)) {
+            add_png(f, "heatmap", method, &gray, false);
+        }
+        fx_image_free(&gray);
+        if (r->params.by_ref && rgb->data) {
+            fx_overlay_options o;
+            fx_overlay_options_init(&o);
+            o.alpha = r->params.alpha;
+            o.colormap = r->params.colormap;
+            o.threshold = r->params.threshold;
+            fx_image overlay = {0};
+            double t0 = cli_now();
+            fx_status made = fx_overlay(rgb, map, &o, &overlay);
+            f->overlay_ms += (cli_now() - t0) * 1000.0;
+            if (made == FX_OK) {
+                add_png(f, "overlay", method, &overlay, false);
+            }
+            fx_image_free(&overlay);
+        }
+    }
+    if (r->params.figure) {
+        fx_image figure = {0};
+        double t0 = cli_now();
+        fx_status made = compose_figure(srv, r, rgb, res, i, &figure);
+        f->figure_ms = (cli_now() - t0) * 1000.0;
+        if (made == FX_OK) {
+            add_png(f, "figure", NULL, &figure, true);
+        } else {
+            snprintf(figure_error, error_size, "%s", fx_last_error());
+        }
+        fx_image_free(&figure);
+    }
+}
+
+/* Keeps f's PNGs in the store (they move there) and writes the id; false
+ * with r's error answer set when it cannot. */
+static bool keep_files(server *srv, request *r, answer_files *f, char id[SERVE_RESULT_ID_SIZE])
+{
+    serve_put_status put = serve_results_put(srv->results, f->items, f->count, cli_now(), id);
+    if (put == SERVE_PUT_OK) {
+        return true;
+    }
+    answer_error(r, put == SERVE_PUT_TOO_LARGE ? 413 : MHD_HTTP_SERVICE_UNAVAILABLE,
+                 put == SERVE_PUT_TOO_LARGE ? "this result's PNGs are larger than the results store "
+                                              "(--results-mb): ask with return=inline"
+                 : put == SERVE_PUT_NO_RANDOM ? "no random id could be made (getrandom failed)" : "out of memory");
+    return false;
+}
+
+/* "result": the id, when it expires and the URL of every file. */
+static void json_result_ref(cli_text *t, server *srv, const answer_files *f, const char *id)
+{
+    cli_text_printf(t, ",\"result\":{\"id\":\"%s\",\"expires_in_s\":%u,\"files\":{", id, srv->cfg.results_ttl);
+    for (size_t k = 0; k < f->count; k++) {
+        serve_json_key(t, f->items[k].name, k == 0);
+        cli_text_printf(t, "\"/api/v1/results/%s/%s.png\"", id, f->items[k].name);
+    }
+    cli_text_printf(t, "}}");
+}
+
+/* Where the request's time went, in ms (docs/serve.md, "timing"). */
+static void json_timing(cli_text *t, const request *r, const answer_files *f)
+{
+    const pass *p = r->pass;
+    double now = cli_now();
+    const struct { const char *key; double ms; } items[] = {
+        {"upload_ms", (r->received - r->start) * 1000.0},
+        {"decode_ms", (r->decoded - r->received) * 1000.0},
+        {"queue_ms", (p->started - r->queued) * 1000.0},
+        {"compute_ms", p->compute_ms},
+        {"handoff_ms", (r->resumed - p->started) * 1000.0 - p->compute_ms},
+        {"view_ms", r->view_ms},
+        {"figure_ms", f->figure_ms},
+        {"overlay_ms", f->overlay_ms},
+        {"png_ms", f->png_ms},
+        {"answer_ms", (now - r->resumed) * 1000.0},
+    };
+    cli_text_printf(t, ",\"timing\":{");
+    for (size_t k = 0; k < sizeof items / sizeof items[0]; k++) {
+        serve_json_key(t, items[k].key, k == 0);
+        serve_json_number(t, items[k].ms);
+    }
+    cli_text_printf(t, ",\"batch_size\":%zu}}\n", p->size);
+}
+
+/* The image as the model read it (its intensity rule and the loader's bits),
+ * as the CLI's figures show it, and its PNG. Needs only the upload, so the
+ * request's HTTP thread does it while the model thread runs the pass. */
+static void prepare_view(server *srv, request *r)
+{
+    double t0 = cli_now();
+    if (cli_model_view(srv->model, &r->image, &r->info, &r->view) == FX_OK) {
+        (void)serve_png_encode(&r->view, false, &r->view_png);
+    }
+    r->view_ms = (cli_now() - t0) * 1000.0;
+}
+
 /* Writes request r's answer from row i of its pass. */
 static void answer_result(server *srv, request *r)
 {
@@ -401,6 +577,23 @@ static void answer_result(server *srv, request *r)
     const fx_image *image = &r->image;
     const fx_result *res = r->pass->result;
     size_t i = r->row;
+    /* The image as the model read it (its intensity rule and the loader's
+     * bits), as the CLI's figures show it. */
+    if (!r->view.data) {
+        prepare_view(srv, r);
+    }
+    answer_files files;
+    char figure_error[512] = "";
+    encode_files(srv, r, &r->view, &files, figure_error, sizeof figure_error);
+    fx_image_free(&r->view);
+    char id_text[SERVE_RESULT_ID_SIZE] = "";
+    const char *id = NULL;
+    if (r->params.by_ref) {
+        if (!keep_files(srv, r, &files, id_text)) {
+            return;
+        }
+        id = id_text;
+    }
     cli_text *t = &r->answer;
     cli_text_free(t);
     r->status = MHD_HTTP_OK;
@@ -431,12 +624,7 @@ static void answer_result(server *srv, request *r)
     serve_json_number(t, r->params.alpha);
     cli_text_printf(t, ",\"threshold\":");
     serve_json_number(t, r->params.threshold);
-    fx_image rgb = {0};
-    /* The image as the model read it (its intensity rule and the loader's
-     * bits), as the CLI's figures show it. */
-    if (cli_model_view(m, image, &r->info, &rgb) == FX_OK) {
-        json_png(t, "image_png", &rgb);
-    }
+    json_file(t, "image_png", &files, "image", NULL, id);
     cli_text_printf(t, ",\"heatmaps\":[");
     for (uint32_t j = 0; j < fx_result_method_count(res); j++) {
         const fx_image *map = fx_result_heatmap(res, i, j);
@@ -448,11 +636,10 @@ static void answer_result(server *srv, request *r)
         serve_json_key(t, "title", false);
         serve_json_string(t, cli_method_title(method));
         cli_text_printf(t, ",\"peak\":{\"x\":%u,\"y\":%u}", px, py);
-        fx_image gray = {0};
-        if (serve_heatmap_gray8(map, &gray)) {
-            json_png(t, "png", &gray);
+        json_file(t, "png", &files, "heatmap", fx_cam_method_name(method), id);
+        if (id) {
+            json_file(t, "overlay_png", &files, "overlay", fx_cam_method_name(method), id);
         }
-        fx_image_free(&gray);
         cli_text_printf(t, "}");
     }
     cli_text_printf(t, "],\"warnings\":[");
@@ -470,25 +657,19 @@ static void answer_result(server *srv, request *r)
         first = false;
     }
     cli_text_printf(t, "]");
-    if (r->params.figure) {
-        fx_image figure = {0};
-        if (compose_figure(srv, r, &rgb, res, i, &figure) == FX_OK) {
-            json_png(t, "figure_png", &figure);
-        } else {
-            serve_json_key(t, "figure_error", false);
-            serve_json_string(t, fx_last_error());
-        }
-        fx_image_free(&figure);
+    if (r->params.figure && figure_error[0]) {
+        serve_json_key(t, "figure_error", false);
+        serve_json_string(t, figure_error);
+    } else if (r->params.figure) {
+        json_file(t, "figure_png", &files, "figure", NULL, id);
     }
-    fx_image_free(&rgb);
-    double answer_ms = (cli_now() - r->pass->started) * 1000.0 - r->pass->compute_ms;
-    cli_text_printf(t, ",\"timing\":{\"queue_ms\":");
-    serve_json_number(t, (r->pass->started - r->queued) * 1000.0);
-    cli_text_printf(t, ",\"compute_ms\":");
-    serve_json_number(t, r->pass->compute_ms);
-    cli_text_printf(t, ",\"answer_ms\":");
-    serve_json_number(t, answer_ms);
-    cli_text_printf(t, ",\"batch_size\":%zu}}\n", r->pass->size);
+    if (id) {
+        json_result_ref(t, srv, &files, id);
+    }
+    for (size_t k = 0; k < files.count; k++) {
+        serve_bytes_free(&files.items[k].png); /* already moved (zeroed) when kept */
+    }
+    json_timing(t, r, &files);
 }
 
 /* Lets go of r's pass; the last request of a pass frees its result. Called
@@ -709,6 +890,8 @@ static enum MHD_Result on_form_part(void *cls, enum MHD_ValueKind kind, const ch
     return size == 0 || append_body(r, data, size) ? MHD_YES : MHD_NO;
 }
 
+#define RESULTS_PREFIX "/api/v1/results/"
+
 static enum route route_of(const char *url)
 {
     static const struct { const char *path; enum route route; } routes[] = {
@@ -724,7 +907,55 @@ static enum route route_of(const char *url)
             return routes[i].route;
         }
     }
-    return (enum route) - 1;
+    return strncmp(url, RESULTS_PREFIX, strlen(RESULTS_PREFIX)) == 0 ? ROUTE_RESULT : (enum route) - 1;
+}
+
+/* Splits "<id>/<name>.png" (after RESULTS_PREFIX) into id and name; false
+ * unless the id is 32 lowercase hex digits and the name is letters, digits,
+ * '-' and '+' (method names such as gradcam++): nothing else reaches the store. */
+static bool parse_result_path(const char *rest, char id[SERVE_RESULT_ID_SIZE], char name[48])
+{
+    const char *slash = strchr(rest, '/');
+    if (!slash || slash - rest != SERVE_RESULT_ID_SIZE - 1) {
+        return false;
+    }
+    for (const char *p = rest; p < slash; p++) {
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'))) {
+            return false;
+        }
+    }
+    const char *file = slash + 1;
+    size_t len = strlen(file);
+    if (len <= 4 || len - 4 >= 48 || strcmp(file + len - 4, ".png") != 0) {
+        return false;
+    }
+    for (size_t i = 0; i < len - 4; i++) {
+        char c = file[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '+')) {
+            return false;
+        }
+    }
+    memcpy(id, rest, SERVE_RESULT_ID_SIZE - 1);
+    id[SERVE_RESULT_ID_SIZE - 1] = '\0';
+    memcpy(name, file, len - 4);
+    name[len - 4] = '\0';
+    return true;
+}
+
+/* GET /api/v1/results/<id>/<name>.png: a kept PNG, or 404 once it expired
+ * or was evicted (the same answer as for an id that never existed). */
+static enum MHD_Result send_result_file(server *srv, struct MHD_Connection *conn, request *r, const char *url)
+{
+    char id[SERVE_RESULT_ID_SIZE], name[48];
+    serve_bytes png = {0};
+    if (!parse_result_path(url + strlen(RESULTS_PREFIX), id, name) ||
+        !serve_results_get(srv->results, id, name, cli_now(), &png)) {
+        return send_error(conn, r, MHD_HTTP_NOT_FOUND, "no such result file: results are kept for --results-ttl "
+                          "seconds and while fewer than --results newer ones (and --results-mb) fill the store; "
+                          "ask POST /api/v1/explain again");
+    }
+    r->status = MHD_HTTP_OK;
+    return send_text(conn, MHD_HTTP_OK, "image/png", (char *)png.data, png.size, MHD_RESPMEM_MUST_FREE, false);
 }
 
 static enum MHD_Result send_page(struct MHD_Connection *conn, request *r)
@@ -777,6 +1008,7 @@ static enum MHD_Result start_request(server *srv, request *r, struct MHD_Connect
     case ROUTE_MODEL: return send_copy(conn, r, &srv->model_json);
     case ROUTE_METHODS: return send_copy(conn, r, &srv->methods_json);
     case ROUTE_COLORMAPS: return send_copy(conn, r, &srv->colormaps_json);
+    case ROUTE_RESULT: return send_result_file(srv, conn, r, url);
     case ROUTE_EXPLAIN: break;
     }
     const char *length = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -841,6 +1073,7 @@ static enum MHD_Result finish_upload(server *srv, request *r, struct MHD_Connect
     limits.info = &r->info;
     fx_status status = fx_image_load_memory(r->body.data, r->body.size, &limits, &r->image);
     serve_bytes_free(&r->body); /* the upload is not kept past decoding */
+    r->decoded = cli_now();
     if (status != FX_OK) {
         snprintf(why, sizeof why, "the upload is not an image fxcam can read: %s",
                  fx_last_error()[0] ? fx_last_error() : fx_status_str(status));
@@ -849,6 +1082,9 @@ static enum MHD_Result finish_upload(server *srv, request *r, struct MHD_Connect
     if (!enqueue(srv, r)) {
         return send_error(conn, r, MHD_HTTP_SERVICE_UNAVAILABLE, BUSY_MESSAGE);
     }
+    /* The connection is suspended; if the pass ends first, libmicrohttpd
+     * resumes it on this thread only after this function returns. */
+    prepare_view(srv, r);
     return MHD_YES;
 }
 
@@ -872,6 +1108,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (r->ready) {
         r->ready = false;
+        r->resumed = cli_now();
         if (r->pass) {
             answer_result(srv, r);
             release_pass(r);
@@ -905,6 +1142,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         return MHD_YES;
     }
+    r->received = cli_now();
     return finish_upload(srv, r, conn);
 }
 
@@ -931,6 +1169,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **state, e
     serve_bytes_free(&r->body);
     release_pass(r);
     fx_image_free(&r->image);
+    fx_image_free(&r->view);
+    serve_bytes_free(&r->view_png);
     cli_text_free(&r->answer);
     free(r);
     *state = NULL;
@@ -942,7 +1182,8 @@ static void print_serve_help(FILE *to)
 {
     fprintf(to,
             "Usage: fxcam serve [--model PATH] [--host 127.0.0.1] [--port 8080] [--workers N]\n"
-            "                   [--max-upload MB] [--token T] [--queue N] [--timeout S]\n\n"
+            "                   [--max-upload MB] [--token T] [--queue N] [--timeout S]\n"
+            "                   [--results N] [--results-mb MB] [--results-ttl S]\n\n"
             "Serves the page (upload a radiograph, see the prediction and where the model\n"
             "looks) and the JSON API under /api/v1 (docs/serve.md). The model is loaded once.\n"
             "Binds to loopback unless --host says otherwise; any other address needs --token\n"
@@ -958,6 +1199,11 @@ static void print_serve_help(FILE *to)
             "                    more: 503 with Retry-After\n"
             "  --timeout S       close connections idle for S seconds, and uploads not\n"
             "                    finished after 2 x S seconds (default 30)\n"
+            "  --results N       results kept for explain?return=ref, 1..4096 (default 64);\n"
+            "                    the least recently used goes first\n"
+            "  --results-mb MB   PNG bytes those may hold, 1..65536 (default 256)\n"
+            "  --results-ttl S   seconds a kept result is served, 1..86400 (default 300);\n"
+            "                    after that GET /api/v1/results/... answers 404\n"
             "  --device DEV      auto (default), cpu, cuda, cuda:N\n"
             "  --threads N       CPU threads (default: all)\n"
             "SIGINT or SIGTERM stops the server cleanly.\n", MAX_BATCH);
@@ -986,6 +1232,9 @@ static int parse_serve_args(int argc, char **argv, serve_config *c, bool *help)
     c->max_upload = 64ull << 20;
     c->queue_capacity = 32;
     c->timeout = 30;
+    c->results_max = 64;
+    c->results_mb = 256;
+    c->results_ttl = 300;
     c->token = getenv("FXCAM_SERVE_TOKEN");
     if (c->token && !c->token[0]) {
         c->token = NULL;
@@ -998,7 +1247,8 @@ static int parse_serve_args(int argc, char **argv, serve_config *c, bool *help)
             return CLI_EXIT_OK;
         }
         static const char *const with_value[] = {"--model", "--host", "--port", "--workers", "--max-upload",
-                                                 "--token", "--queue", "--timeout", "--device", "--threads", NULL};
+                                                 "--token", "--queue", "--timeout", "--device", "--threads",
+                                                 "--results", "--results-mb", "--results-ttl", NULL};
         const char *name = NULL, *value = NULL;
         for (size_t k = 0; with_value[k]; k++) {
             size_t n = strlen(with_value[k]);
@@ -1047,6 +1297,21 @@ static int parse_serve_args(int argc, char **argv, serve_config *c, bool *help)
                 return cli_usage_error("serve", "--timeout '%s': give 1..3600 seconds", cli_name(value));
             }
             c->timeout = (unsigned)v;
+        } else if (strcmp(name, "--results") == 0) {
+            if (!parse_count(value, 1, 4096, &v)) {
+                return cli_usage_error("serve", "--results '%s': give 1..4096", cli_name(value));
+            }
+            c->results_max = (unsigned)v;
+        } else if (strcmp(name, "--results-mb") == 0) {
+            if (!parse_count(value, 1, 65536, &v)) {
+                return cli_usage_error("serve", "--results-mb '%s': give 1..65536 (MB)", cli_name(value));
+            }
+            c->results_mb = (unsigned)v;
+        } else if (strcmp(name, "--results-ttl") == 0) {
+            if (!parse_count(value, 1, 86400, &v)) {
+                return cli_usage_error("serve", "--results-ttl '%s': give 1..86400 seconds", cli_name(value));
+            }
+            c->results_ttl = (unsigned)v;
         } else if (strcmp(name, "--threads") == 0) {
             if (!parse_count(value, 0, 1024, &v)) {
                 return cli_usage_error("serve", "--threads '%s': give 0..1024 (0 = all CPUs)", cli_name(value));
@@ -1095,6 +1360,7 @@ static void server_free(server *srv)
     cli_text_free(&srv->colormaps_json);
     free(srv->queue);
     free(srv->class_names);
+    serve_results_free(srv->results);
 }
 
 int cli_run_serve(int argc, char **argv)
@@ -1142,10 +1408,11 @@ int cli_run_serve(int argc, char **argv)
     describe_methods(&srv);
     describe_colormaps(&srv);
     srv.queue = calloc(srv.cfg.queue_capacity, sizeof *srv.queue);
+    srv.results = serve_results_new(srv.cfg.results_max, (size_t)srv.cfg.results_mb << 20, srv.cfg.results_ttl);
     pthread_mutex_init(&srv.lock, NULL);
     pthread_cond_init(&srv.wake, NULL);
 
-    if (!srv.queue || !srv.class_names || pthread_create(&srv.worker, NULL, worker_main, &srv) != 0) {
+    if (!srv.queue || !srv.class_names || !srv.results || pthread_create(&srv.worker, NULL, worker_main, &srv) != 0) {
         cli_error("serve", "cannot start the worker thread");
         server_free(&srv);
         return CLI_EXIT_FAILURE;

@@ -11,7 +11,7 @@
 #include <strings.h>
 
 static const char *const explain_keys[] = {"method", "methods", "layer", "class", "alpha", "threshold", "colormap",
-                                           "figure", NULL};
+                                           "figure", "return", NULL};
 
 static bool parse_unit(const char *text, float *out)
 {
@@ -110,7 +110,7 @@ static bool check_keys(const serve_param *params, size_t count, char *why, size_
         }
         if (!known) {
             snprintf(why, why_size, "unknown parameter '%.60s'; valid: method, methods, layer, class, alpha, "
-                     "threshold, colormap, figure", key);
+                     "threshold, colormap, figure, return", key);
             return false;
         }
         for (size_t j = 0; j < i; j++) {
@@ -185,6 +185,15 @@ bool serve_parse_explain(const serve_param *params, size_t count, const char *co
             return false;
         }
         p->figure = figure[0] == '1';
+    }
+    const char *answer = value_of(params, count, "return");
+    if (answer) {
+        if (strcmp(answer, "inline") != 0 && strcmp(answer, "ref") != 0) {
+            snprintf(why, why_size, "return must be 'inline' (PNGs as base64 in the answer, the default) or 'ref' "
+                     "(PNGs kept for GET /api/v1/results/<id>/<name>.png)");
+            return false;
+        }
+        p->by_ref = strcmp(answer, "ref") == 0;
     }
     return true;
 }
