@@ -16,7 +16,7 @@
  * with the reason, on stderr and in the summaries: never skipped silently. */
 #include "batch.h"
 #include "lib/atomic_file.h"
-#include "pipeline.h"
+#include "lib/stages.h"
 #include "report.h"
 #include "shard.h"
 
@@ -779,8 +779,8 @@ static int run_items(batch_run *run, size_t limit)
     run->next = 0;
     run->limit = limit;
     cli_progress_start(&run->progress, stderr, pending);
-    cli_pipeline stages = {run, pipeline_load, pipeline_compute, pipeline_write};
-    cli_pipeline_run(&stages, run->s->io_threads > 0);
+    fx__stages stages = {run, pipeline_load, pipeline_compute, pipeline_write};
+    fx__stages_run(&stages, run->s->io_threads > 0);
     cli_progress_finish(&run->progress);
     if (run->stopped) {
         cli_error(run->s->command, "%s", cli_message(run->stopped));

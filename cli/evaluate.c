@@ -6,6 +6,7 @@
 #include "faithfulness.h"
 #include "report.h"
 #include "shard.h"
+#include "lib/stages.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -80,91 +81,204 @@ static void record_failure(evaluation *ev, const cli_annotation *a, const char *
     free(status);
 }
 
-/* Evaluates annotations [first, first + n). Returns CLI_EXIT_OK, or the exit
- * status of an error that would fail every image (wrong layer). */
-static int evaluate_chunk(evaluation *ev, const cli_annotation *items, size_t n)
-{
-    fx_image *images = calloc(n, sizeof *images);
+/* One pass of evaluate's pipeline (lib/stages.h, as fxcam batch): the
+ * annotations [first, first + n), the images read for them, and the result. */
+typedef struct eval_chunk {
+    const cli_annotation *items;
+    size_t n, count;                 /* count: images read */
+    fx_image *images;
     /* what the loader found out about each image (bits stored): the
      * intensity rule of the pass, the figures and the faithfulness copies */
-    fx_image_info *infos = calloc(n, sizeof *infos);
-    const cli_annotation **loaded = calloc(n, sizeof *loaded);
-    if (!images || !infos || !loaded) {
+    fx_image_info *infos;
+    const cli_annotation **loaded;
+    const char **fail_what;          /* per item: why it was not read (NULL if read) ... */
+    char **fail_why;                 /* ... and the details (malloc) */
+    fx_result *result;               /* of the whole pass, or NULL when the pass failed ... */
+    fx_result **alone;               /* ... and then one per image (NULL where it failed ... */
+    char **alone_why;                /* ... for this reason) */
+    bool computed;                   /* the compute stage ran (not after a fatal error) */
+} eval_chunk;
+
+typedef struct eval_run {
+    evaluation *ev;
+    const cli_annotations *annotations;
+    size_t next, total;              /* the reading stage's next annotation */
+    int rc;                          /* CLI_EXIT_OK, or the exit status of an error that fails every image */
+    cli_progress progress;
+} eval_run;
+
+static void chunk_free(eval_chunk *c)
+{
+    for (size_t k = 0; k < c->count; k++) {
+        fx_image_free(&c->images[k]);
+    }
+    for (size_t k = 0; k < c->n; k++) {
+        free(c->fail_why[k]);
+    }
+    for (size_t k = 0; c->alone && k < c->count; k++) {
+        fx_result_free(c->alone[k]);
+        free(c->alone_why[k]);
+    }
+    free(c->alone);
+    free(c->alone_why);
+    fx_result_free(c->result);
+    free(c->images);
+    free(c->infos);
+    free(c->loaded);
+    free(c->fail_what);
+    free(c->fail_why);
+    free(c);
+}
+
+static void chunk_refuse(eval_chunk *c, size_t k, const char *what, const char *why)
+{
+    c->fail_what[k] = what;
+    c->fail_why[k] = cli_strdup_printf("%s", why);
+}
+
+/* The reading stage: the next --batch-size annotations, their images read;
+ * failures are kept for the writing stage, which reports them in order. */
+static void *load_chunk(void *user)
+{
+    eval_run *r = user;
+    if (r->next >= r->total) {
+        return NULL;
+    }
+    size_t n = r->total - r->next < r->ev->s->batch_size ? r->total - r->next : r->ev->s->batch_size;
+    eval_chunk *c = calloc(1, sizeof *c);
+    if (!c || !(c->images = calloc(n, sizeof *c->images)) || !(c->infos = calloc(n, sizeof *c->infos)) ||
+        !(c->loaded = calloc(n, sizeof *c->loaded)) || !(c->fail_what = calloc(n, sizeof *c->fail_what)) ||
+        !(c->fail_why = calloc(n, sizeof *c->fail_why))) {
         exit(CLI_EXIT_FAILURE);
     }
-    size_t count = 0;
+    c->items = r->annotations->items + r->next;
+    c->n = n;
+    r->next += n;
+    const cli_settings *s = r->ev->s;
     for (size_t k = 0; k < n; k++) {
+        const cli_annotation *a = &c->items[k];
         /* Only files inside --image-dir are read: a boxes.csv from elsewhere
          * must not make fxcam open (and quote the first bytes of) other files. */
-        if (!cli_is_inside_name(items[k].file)) {
-            record_failure(ev, &items[k], "refused",
-                           "the name is an absolute path or contains '..'; boxes.csv names files relative to "
-                           "--image-dir, inside it");
+        if (!cli_is_inside_name(a->file)) {
+            chunk_refuse(c, k, "refused", "the name is an absolute path or contains '..'; boxes.csv names files "
+                                          "relative to --image-dir, inside it");
             continue;
         }
-        char *path = cli_strdup_printf("%s/%s", ev->s->image_dir, items[k].file);
+        char *path = cli_strdup_printf("%s/%s", s->image_dir, a->file);
         const char *why = NULL;
         char misplaced[256];
-        if (cli_load_image_info(ev->s, path, &images[count], &infos[count], &why) == FX_OK) {
-            if (cli_boxes_check_fit(ev->s->command, &items[k], images[count].width, images[count].height, misplaced,
+        if (cli_load_image_info(s, path, &c->images[c->count], &c->infos[c->count], &why) == FX_OK) {
+            if (cli_boxes_check_fit(s->command, a, c->images[c->count].width, c->images[c->count].height, misplaced,
                                     sizeof misplaced)) {
-                loaded[count++] = &items[k];
+                c->loaded[c->count++] = a;
             } else {
-                fx_image_free(&images[count]);
-                memset(&images[count], 0, sizeof images[count]);
-                record_failure(ev, &items[k], "refused", misplaced);
+                fx_image_free(&c->images[c->count]);
+                memset(&c->images[c->count], 0, sizeof c->images[c->count]);
+                chunk_refuse(c, k, "refused", misplaced);
             }
         } else {
-            record_failure(ev, &items[k], "cannot read the image", why);
+            chunk_refuse(c, k, "cannot read the image", why);
         }
         free(path);
     }
-    int rc = CLI_EXIT_OK;
-    fx_result *result = NULL;
-    fx_gradcam_options opts = ev->opts;
-    opts.image_info = infos;
-    fx_status status = count ? fx_gradcam_compute(ev->model, images, count, &opts, &result) : FX_OK;
+    return c;
+}
+
+/* The model's stage. false on an error that would fail every image (wrong
+ * layer): nothing more is read. A pass that fails otherwise is retried one
+ * image at a time by the writing stage. */
+static bool compute_chunk(void *user, void *unit)
+{
+    eval_run *r = user;
+    eval_chunk *c = unit;
+    c->computed = true;
+    fx_gradcam_options opts = r->ev->opts;
+    opts.image_info = c->infos;
+    fx_status status = c->count ? fx_gradcam_compute(r->ev->model, c->images, c->count, &opts, &c->result) : FX_OK;
     if (status == FX_ERR_LAYER || status == FX_ERR_DEVICE) {
-        rc = cli_compute_failed(ev->s->command, status);
-    } else if (status == FX_OK) {
-        cli_warn_result(result, -1, NULL, NULL);
-        for (size_t k = 0; k < count; k++) {
-            cli_warn_result(result, (int64_t)k, loaded[k]->file, NULL);
-            score_image(ev, loaded[k], result, k);
-            if (ev->s->report) {
-                eval_report_add(&ev->report, ev->s, ev->model, &images[k], &infos[k], result, k, loaded[k]);
-            }
-            if (ev->s->faithfulness) {
-                cli_faith_add(&ev->faith, ev->s, ev->model, &images[k], &infos[k], result, k, loaded[k]->file);
+        c->result = NULL;
+        r->rc = cli_compute_failed(r->ev->s->command, status);
+        return false;
+    }
+    if (status != FX_OK) {
+        /* Each image alone, here on the model's thread, to find which one
+         * was at fault without failing the others. */
+        c->result = NULL;
+        c->alone = calloc(c->count, sizeof *c->alone);
+        c->alone_why = calloc(c->count, sizeof *c->alone_why);
+        if (!c->alone || !c->alone_why) {
+            exit(CLI_EXIT_FAILURE);
+        }
+        for (size_t k = 0; k < c->count; k++) {
+            opts.image_info = &c->infos[k];
+            if (fx_gradcam_compute(r->ev->model, &c->images[k], 1, &opts, &c->alone[k]) != FX_OK) {
+                c->alone[k] = NULL;
+                c->alone_why[k] = cli_strdup_printf("%s", fx_last_error());
             }
         }
-    } else {
-        for (size_t k = 0; k < count; k++) {
-            fx_result *one = NULL;
-            opts.image_info = &infos[k];
-            if (fx_gradcam_compute(ev->model, &images[k], 1, &opts, &one) == FX_OK) {
-                cli_warn_result(one, CLI_ALL_IMAGES, loaded[k]->file, NULL);
-                score_image(ev, loaded[k], one, 0);
-                if (ev->s->report) {
-                    eval_report_add(&ev->report, ev->s, ev->model, &images[k], &infos[k], one, 0, loaded[k]);
-                }
-                if (ev->s->faithfulness) {
-                    cli_faith_add(&ev->faith, ev->s, ev->model, &images[k], &infos[k], one, 0, loaded[k]->file);
-                }
+    }
+    return true;
+}
+
+/* Scores, the report's figure and the faithfulness measures of image k. */
+static void finish_image(evaluation *ev, eval_chunk *c, size_t k, const fx_result *result, size_t i)
+{
+    score_image(ev, c->loaded[k], result, i);
+    if (ev->s->report) {
+        eval_report_add(&ev->report, ev->s, ev->model, &c->images[k], &c->infos[k], result, i, c->loaded[k]);
+    }
+    if (ev->s->faithfulness) {
+        cli_faith_add(&ev->faith, ev->s, ev->model, &c->images[k], &c->infos[k], result, i, c->loaded[k]->file);
+    }
+}
+
+/* The writing stage, in input order: refusals and read failures first, then
+ * the images of the pass (as evaluate has always listed them). */
+static void write_chunk(void *user, void *unit)
+{
+    eval_run *r = user;
+    eval_chunk *c = unit;
+    evaluation *ev = r->ev;
+    for (size_t k = 0; k < c->n && c->computed; k++) {
+        if (c->fail_what[k]) {
+            record_failure(ev, &c->items[k], c->fail_what[k], c->fail_why[k]);
+        }
+    }
+    if (c->computed && c->result) {
+        cli_warn_result(c->result, -1, NULL, NULL);
+        for (size_t k = 0; k < c->count; k++) {
+            cli_warn_result(c->result, (int64_t)k, c->loaded[k]->file, NULL);
+            finish_image(ev, c, k, c->result, k);
+        }
+    } else if (c->computed && c->alone) {
+        for (size_t k = 0; k < c->count; k++) {
+            if (c->alone[k]) {
+                cli_warn_result(c->alone[k], CLI_ALL_IMAGES, c->loaded[k]->file, NULL);
+                finish_image(ev, c, k, c->alone[k], 0);
             } else {
-                record_failure(ev, loaded[k], "cannot compute the heatmaps", fx_last_error());
+                record_failure(ev, c->loaded[k], "cannot compute the heatmaps", c->alone_why[k]);
             }
-            fx_result_free(one);
         }
     }
-    fx_result_free(result);
-    for (size_t k = 0; k < count; k++) {
-        fx_image_free(&images[k]);
+    if (c->computed && r->progress.terminal) {
+        for (size_t k = 0; k < c->n; k++) {
+            cli_progress_step(&r->progress, c->items[k].file, "", false);
+        }
     }
-    free(images);
-    free(infos);
-    free(loaded);
-    return rc;
+    chunk_free(c);
+}
+
+/* Evaluates the first total annotations: read, model, write overlap with
+ * --io-threads 1 (lib/stages.c), except with --faithfulness, whose extra
+ * passes run in the writing stage and so must not run beside the model's. */
+static int evaluate_all(evaluation *ev, const cli_annotations *annotations, size_t total)
+{
+    eval_run r = {.ev = ev, .annotations = annotations, .total = total, .rc = CLI_EXIT_OK};
+    cli_progress_start(&r.progress, stderr, total);
+    fx__stages stages = {&r, load_chunk, compute_chunk, write_chunk};
+    fx__stages_run(&stages, ev->s->io_threads > 0 && !ev->s->faithfulness);
+    cli_progress_finish(&r.progress);
+    return r.rc;
 }
 
 static void print_report(const evaluation *ev)
@@ -283,18 +397,7 @@ int cli_run_evaluate(const cli_settings *s)
         if (s->max_images && s->max_images < total) {
             total = s->max_images;
         }
-        cli_progress progress;
-        cli_progress_start(&progress, stderr, total);
-        for (size_t first = 0; first < total && rc == CLI_EXIT_OK; first += s->batch_size) {
-            size_t n = total - first < s->batch_size ? total - first : s->batch_size;
-            rc = evaluate_chunk(&ev, annotations.items + first, n);
-            if (progress.terminal) {
-                for (size_t k = 0; k < n; k++) {
-                    cli_progress_step(&progress, annotations.items[first + k].file, "", false);
-                }
-            }
-        }
-        cli_progress_finish(&progress);
+        rc = evaluate_all(&ev, &annotations, total);
     }
     if (rc == CLI_EXIT_OK) {
         print_report(&ev);

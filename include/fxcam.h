@@ -296,9 +296,14 @@ FX_API fx_status fx_resize_bilinear(const fx_image *src, fx_image *out);
 #define FX_CAM_SCORECAM 8    /* gradient-free, one forward per channel (0.2) */
 #define FX_CAM_ABLATIONCAM 9 /* gradient-free, one forward per channel (0.2) */
 #define FX_CAM_SMOOTH_GRADCAM_PLUSPLUS 10 /* Grad-CAM++ on noise-averaged gradients (0.2) */
+/* Input-space saliency (0.2; fx_result_saliency): the input gradient
+ * through ReLUs that pass only positive gradients at positive inputs, and
+ * that times the upsampled Grad-CAM map. */
+#define FX_CAM_GUIDED_BACKPROP 11
+#define FX_CAM_GUIDED_GRADCAM 12
 /* Methods known to this header at compile time. A newer library may know
  * more: ask fx_cam_method_count() at run time. */
-#define FX_CAM_METHOD_COUNT 11
+#define FX_CAM_METHOD_COUNT 13
 
 /* What a method needs from the model (fx_cam_method_info.needs, a bit set). */
 #define FX_CAM_NEEDS_GRADIENTS 1u       /* d score / d activations of the target layer */
@@ -745,7 +750,32 @@ typedef struct fx_gradcam_options {
     uint32_t smooth_samples;
     float smooth_noise;
     uint64_t smooth_seed;
+    /* Added in 0.2, refinements any method takes (docs/algorithms.md,
+     * "Refinements"; pytorch-grad-cam's aug_smooth, eigen_smooth and
+     * target_layers). aug_smooth non-zero: test-time augmentation, 6 runs
+     * per batch (no flip / horizontal flip x the normalized input times 1.0,
+     * 1.1, 0.9); each run's map is min-max scaled at the model input size,
+     * flipped back, and the 6 are averaged. Targets are decided on the
+     * unaugmented input. Works for any input size (a horizontal flip keeps
+     * width and height). eigen_smooth non-zero: each map is the first
+     * principal component of the method's weighted activations (as
+     * Eigen-CAM; sign pinned to agree with the plain map) instead of their
+     * channel sum; no effect on Eigen-CAM and EigenGrad-CAM, which already
+     * are. layers: NULL (default) or layer_count (1..FX_MAX_LAYERS_PER_CALL)
+     * dotted names, each a valid target layer, no repeats; overrides layer.
+     * Each layer's map is min-max scaled at the layer's size, upsampled to
+     * the model input size, averaged over the layers and min-max scaled
+     * again. With aug_smooth or several layers, fx_result_lowres is that
+     * combined map at the model input size and fx_result_layer names the
+     * layers joined by ','. */
+    int32_t aug_smooth;
+    int32_t eigen_smooth;
+    const char *const *layers;
+    uint32_t layer_count;
 } fx_gradcam_options;
+
+/* Bound on fx_gradcam_options.layer_count. */
+#define FX_MAX_LAYERS_PER_CALL 16
 
 FX_API void fx_gradcam_options_init(fx_gradcam_options *opts);
 
@@ -827,6 +857,23 @@ FX_API const fx_image *fx_result_heatmap(const fx_result *result, size_t i, uint
 FX_API const fx_image *fx_result_raw_heatmap(const fx_result *result, size_t i, uint32_t j);
 /* Low-resolution map at the layer's size (after ReLU, before upsampling). */
 FX_API const fx_image *fx_result_lowres(const fx_result *result, size_t i, uint32_t j);
+/* Guided methods (needs FX_CAM_NEEDS_INPUT_GRADIENTS: FX_CAM_GUIDED_BACKPROP,
+ * FX_CAM_GUIDED_GRADCAM; docs/algorithms.md): the input-space saliency of
+ * image i for method index j, FX_PIXEL_F32 with the model's input channels
+ * (3 RGB, or 1), at the image's size, values in [0, 1]. It is the map p at
+ * the model input (guided backprop: gb = d score / d normalized input with
+ * every ReLU's backward replaced by g * (x > 0) * (g > 0); Guided Grad-CAM:
+ * gb times the Grad-CAM heatmap at the model input size, Selvaraju et al.
+ * 2017, section 3) through pytorch-grad-cam's deprocess_image without its
+ * uint8 step: clip((p - mean) / (std + 1e-5) * 0.1 + 0.5, 0, 1), mean and
+ * population std over all channels and pixels of the image; 0.5 = no
+ * gradient. Then brought into the image's geometry like heatmaps (bilinear
+ * per channel; crops and letterboxing as fx_result_heatmap; 0 outside the
+ * seen region). For these methods fx_result_heatmap is max over channels of
+ * |p| (Simonyan et al. 2014), normalized like every heatmap, and
+ * fx_result_lowres is that magnitude at the model input size. Owned by the
+ * result; NULL for other methods or when out of range. */
+FX_API const fx_image *fx_result_saliency(const fx_result *result, size_t i, uint32_t j);
 
 /* ---- Faithfulness metrics ---------------------------------------------------
  * Does a map point at what the model uses? Each metric perturbs the image
@@ -969,6 +1016,58 @@ FX_API size_t fx_result_warning_count(const fx_result *result);
  * warning concerns, or -1 when it concerns the whole call. */
 FX_API const char *fx_result_warning(const fx_result *result, size_t index, int32_t *code,
                                      int64_t *image);
+
+/* ---- Pipelined batches over files (0.2) ----------------------------------
+ * fx_pipeline_run reads and decodes the next pass's images and hands the
+ * previous pass's results to the caller while the model runs the current
+ * pass (three stages, as `fxcam batch --io-threads 1`), in input order, with
+ * memory bounded by four passes whatever the number of files. */
+
+/* One image's outcome, valid only during the callback (copy what you keep). */
+typedef struct fx_pipeline_item {
+    uint32_t struct_size;       /* sizeof(fx_pipeline_item) of the library; check before newer fields */
+    size_t index;               /* position in paths[] (items come in this order: 0, 1, 2, ...) */
+    const char *path;           /* paths[index] */
+    fx_status status;           /* FX_OK, or why this image has no result (read or compute error) */
+    const char *error;          /* the message for that status ("" when FX_OK); never NULL */
+    const fx_image *image;      /* the decoded image (NULL when it could not be read) */
+    const fx_image_info *info;  /* what the loader found out (bits stored); NULL with image */
+    const fx_result *result;    /* the pass's result (NULL unless FX_OK) ... */
+    size_t result_index;        /* ... and this image's index i in it (fx_result_heatmap(result, i, j)) */
+} fx_pipeline_item;
+
+/* Called once per path, in input order, from one thread at a time (with
+ * io_threads 1 a thread of the pipeline, not the caller's). Return 0 to go
+ * on, nonzero to stop: no more images are read, the passes in flight are
+ * dropped without callbacks, and fx_pipeline_run returns FX_ERR_CANCELLED. */
+typedef int32_t (*fx_pipeline_fn)(void *user, const fx_pipeline_item *item);
+
+typedef struct fx_pipeline_options {
+    uint32_t struct_size;       /* sizeof(fx_pipeline_options) */
+    uint32_t batch_size;        /* images per pass, 1..4096; default 8 */
+    uint64_t batch_memory;      /* decoded bytes per pass (an image larger than this runs alone);
+                                 * default 1 GiB; at most 4 passes are alive at once */
+    uint32_t io_threads;        /* 0: read, compute, callback one after another on the calling
+                                 * thread; 1 (default): reading and callbacks on two threads beside
+                                 * the model's pass */
+    const fx_gradcam_options *gradcam; /* NULL = defaults; its image_info is set per pass */
+    const fx_load_options *load;       /* NULL = defaults; its info is set per image */
+} fx_pipeline_options;
+
+FX_API void fx_pipeline_options_init(fx_pipeline_options *opts);
+
+/* Explains paths[0..n) with model in passes of opts->batch_size images and
+ * calls callback for each path in input order. An image that cannot be read,
+ * or whose pass fails for a reason of its own (the pass is then retried one
+ * image at a time), is an item with its status and message, and the run goes
+ * on. Returns FX_OK when every item was delivered; FX_ERR_CANCELLED when the
+ * callback stopped it; FX_ERR_LAYER, FX_ERR_DEVICE or FX_ERR_NOT_AVAILABLE
+ * (the error that every image would have; items before it were delivered,
+ * none after); FX_ERR_INVALID_ARGUMENT (NULL model/callback, NULL paths with
+ * n > 0, bad options); FX_ERR_OUT_OF_MEMORY. The model must not be used by
+ * another thread during the call. */
+FX_API fx_status fx_pipeline_run(fx_model *model, const char *const *paths, size_t n,
+                                 const fx_pipeline_options *opts, fx_pipeline_fn callback, void *user);
 
 #ifdef __cplusplus
 }
