@@ -127,7 +127,7 @@ def test_expired_results_are_404_and_the_token_guards_them(sample_bytes):
 def test_store_stays_within_its_bytes(sample_bytes):
     """--results-mb 1: older results go so that the kept PNGs fit in 1 MiB;
     the newest is always kept and what is kept is a run of the newest."""
-    s = Server("--results-mb", "1")
+    s = Server("--results-mb", "1", env=FIXED_TIME)
     try:
         ids = [s.json("POST", "/api/v1/explain?return=ref", body=sample_bytes)["result"]
                for _ in range(8)]
@@ -143,6 +143,21 @@ def test_store_stays_within_its_bytes(sample_bytes):
         assert all(kept[first:]), kept
         assert sum(sz for sz, k in zip(sizes, kept) if k) <= 1 << 20
         # one more would not have fitted: the store dropped only what it had to
-        assert sum(sizes[first - 1:]) > 1 << 20
+        # (every result is the same image at a fixed time: the same bytes)
+        kept_sizes = {sz for sz, k in zip(sizes, kept) if k}
+        assert len(kept_sizes) == 1, kept_sizes
+        assert (len(kept) - first + 1) * kept_sizes.pop() > 1 << 20
     finally:
         s.stop()
+
+
+def test_two_methods_each_have_their_files(keeper, sample_bytes):
+    inline = keeper.json("POST", "/api/v1/explain?methods=gradcam,gradcam%2B%2B&figure=0", body=sample_bytes)
+    ref = keeper.json("POST", "/api/v1/explain?methods=gradcam,gradcam%2B%2B&figure=0&return=ref",
+                      body=sample_bytes)
+    assert sorted(ref["result"]["files"]) == ["heatmap-gradcam", "heatmap-gradcam++", "image", "overlay-gradcam",
+                                              "overlay-gradcam++"]
+    for k, h in enumerate(ref["heatmaps"]):
+        for url in (h["png_url"], h["png_url"].replace("+", "%2B")):
+            status, ctype, data = get(keeper, url)
+            assert status == 200 and data == base64.b64decode(inline["heatmaps"][k]["png"]), url
