@@ -75,7 +75,9 @@ class FigureOptions(ctypes.Structure):
                 ("alpha", ctypes.c_float), ("colormap", ctypes.c_int32), ("threshold", ctypes.c_float),
                 ("panel_height", ctypes.c_uint32),
                 # added in 0.2: the input file and model, shown in the caption band
-                ("source", ctypes.c_char_p)]
+                ("source", ctypes.c_char_p),
+                # added in 0.2: a guided method's saliency image, drawn as a 4th panel
+                ("saliency", ctypes.POINTER(FxImage))]
 
 
 class ModelOptions(ctypes.Structure):
@@ -120,7 +122,10 @@ class GradcamOptions(ctypes.Structure):
                 ("progress_user", ctypes.c_void_p),
                 # 0.2: per-image targets and class weights; Smooth Grad-CAM++ samples, noise and seed
                 ("target_classes", c_int32_p), ("class_weights", c_float_p), ("class_weight_count", ctypes.c_uint32),
-                ("smooth_samples", ctypes.c_uint32), ("smooth_noise", ctypes.c_float), ("smooth_seed", ctypes.c_uint64)]
+                ("smooth_samples", ctypes.c_uint32), ("smooth_noise", ctypes.c_float), ("smooth_seed", ctypes.c_uint64),
+                # 0.2: refinements (test-time augmentation, principal component, several layers)
+                ("aug_smooth", ctypes.c_int32), ("eigen_smooth", ctypes.c_int32),
+                ("layers", ctypes.POINTER(ctypes.c_char_p)), ("layer_count", ctypes.c_uint32)]
 
 
 class FaithfulnessOptions(ctypes.Structure):
@@ -149,6 +154,22 @@ ScoreBatchCallback = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.PO
 # int (*progress)(void *user, uint64_t done, uint64_t total) of fx_gradcam_options;
 # keep a reference to the wrapped callable while the call runs.
 ProgressCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint64)
+
+
+# fx_pipeline_run (0.2): one image's outcome, and the per-image callback.
+class PipelineItem(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_uint32), ("index", ctypes.c_size_t), ("path", ctypes.c_char_p),
+                ("status", ctypes.c_int32), ("error", ctypes.c_char_p), ("image", ctypes.POINTER(FxImage)),
+                ("info", ctypes.POINTER(ImageInfo)), ("result", ctypes.c_void_p), ("result_index", ctypes.c_size_t)]
+
+
+class PipelineOptions(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_uint32), ("batch_size", ctypes.c_uint32), ("batch_memory", ctypes.c_uint64),
+                ("io_threads", ctypes.c_uint32), ("gradcam", ctypes.POINTER(GradcamOptions)),
+                ("load", ctypes.POINTER(LoadOptions))]
+
+
+PipelineCallback = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.POINTER(PipelineItem))
 
 
 # Constants of include/fxcam.h (pinned values).
@@ -244,6 +265,7 @@ PROTOTYPES = {
     "fx_result_heatmap": (_img_p, [_handle, _size, _u32]),
     "fx_result_raw_heatmap": (_img_p, [_handle, _size, _u32]),
     "fx_result_lowres": (_img_p, [_handle, _size, _u32]),
+    "fx_result_saliency": (_img_p, [_handle, _size, _u32]),
     "fx_faithfulness_options_init": (None, [ctypes.POINTER(FaithfulnessOptions)]),
     "fx_faithfulness_compute": (_status, [_img_p, _img_p, ScoreBatchCallback, ctypes.c_void_p,
                                           ctypes.POINTER(FaithfulnessOptions), ctypes.POINTER(Faithfulness)]),
@@ -257,6 +279,9 @@ PROTOTYPES = {
     "fx_model_warning": (_str, [_handle, _size, c_int32_p]),
     "fx_result_warning_count": (_size, [_handle]),
     "fx_result_warning": (_str, [_handle, _size, c_int32_p, ctypes.POINTER(ctypes.c_int64)]),
+    "fx_pipeline_options_init": (None, [ctypes.POINTER(PipelineOptions)]),
+    "fx_pipeline_run": (_status, [_handle, ctypes.POINTER(ctypes.c_char_p), _size, ctypes.POINTER(PipelineOptions),
+                                  PipelineCallback, ctypes.c_void_p]),
 }
 
 # Functions added after 0.1.0: bound when the loaded library has them.
@@ -265,7 +290,8 @@ OPTIONAL = {"fx_colormap_count", "fx_colormap_at", "fx_model_load_memory", "fx_m
             "fx_intensity_init", "fx_intensity_name", "fx_intensity_from_name", "fx_image_to_unit",
             "fx_image_to_rgb8_intensity", "fx_resize_mode_name", "fx_resize_mode_from_name", "fx_model_predict",
             "fx_faithfulness_options_init", "fx_faithfulness_compute", "fx_faithfulness_summarize",
-            "fx_result_seen_region", "fx_model_intensity", "fx_model_resize_mode"}
+            "fx_result_seen_region", "fx_model_intensity", "fx_model_resize_mode",
+            "fx_pipeline_options_init", "fx_pipeline_run", "fx_result_saliency"}
 
 
 def _package_dir():

@@ -5,7 +5,7 @@ import tempfile
 import time
 
 from . import image as _image
-from ._arrays import HAVE_NUMPY, as_input, is_path
+from ._arrays import HAVE_NUMPY, as_input, is_path, wrap_borrowed
 from .cam import _check_layer, _check_model, compute, method_id, method_title, model_view
 from .errors import DeviceError, FxError, LayerError, NotAvailableError
 from ._lib import lib
@@ -323,3 +323,97 @@ def batch_visualize(model, images, output_dir, layer_name=None, method="gradcam"
                  _summary_text(run, source, items, ignored, time.monotonic() - start))
     write_atomic(os.path.join(output_dir, "summary.csv"), _csv(items + ignored))
     return [item.output for item in items if item.state == "ok"]
+
+
+# ---- fx_pipeline_run: files in, one row per file in input order ----------------
+
+def run_pipeline(model, paths, methods=("gradcam",), layer_name=None, target_class=None, batch_size=8,
+                  batch_memory=None, io_threads=1, on_item=None, keep_heatmaps=False):
+    """Explain image files with the library's pipeline (fx_pipeline_run): the
+    next pass is read and decoded and the previous pass handed over while the
+    model runs the current one, memory bounded by four passes of at most
+    batch_size images (and batch_memory decoded bytes, default 1 GiB) however
+    many paths there are.
+
+    Returns one dict per path, in the order of paths: index, path, status
+    ("ok" or "failed"), error (the library's message, "" when ok),
+    predicted_class, predicted_name, confidence, peak ((x, y) of the first
+    maximum of the first method's map, as the CLI's summary.csv), and with
+    keep_heatmaps=True "heatmaps" (one HxW float32 copy per method). An image
+    that cannot be read or computed is a "failed" row; the run goes on.
+
+    on_item: None, or a callable on_item(row) called for each row as soon as
+    it is ready, in input order, on a thread of the pipeline when
+    io_threads=1 (the rows are then not kept: returns []). Returning True
+    stops the run with fxcam.CancelledError; an exception raised inside it
+    stops the run and is raised again here. Errors of the whole run (a wrong
+    layer) raise fxcam.LayerError and so on, as compute() does."""
+    model = _check_model(model)
+    if isinstance(paths, (str, bytes)) or is_path(paths):
+        raise TypeError("paths must be a sequence of file paths, not one path")
+    paths = [os.fsencode(p) for p in paths]
+    ids = [method_id(m) for m in methods]
+    if not ids:
+        raise ValueError("methods is empty; give at least one (e.g. ('gradcam',))")
+    for name, value, low in (("batch_size", batch_size, 1), ("io_threads", io_threads, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value < 2 ** 32:
+            raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+    if batch_memory is not None and (isinstance(batch_memory, bool) or not isinstance(batch_memory, int)
+                                     or not 1 <= batch_memory < 2 ** 64):
+        raise ValueError(f"batch_memory must be None (1 GiB) or an int >= 1 (bytes), got {batch_memory!r}")
+    _check_layer(model, layer_name)
+
+    from ._lib import GradcamOptions, PipelineCallback, PipelineOptions, check
+    import ctypes
+    gradcam = GradcamOptions()
+    lib.fx_gradcam_options_init(ctypes.byref(gradcam))
+    method_array = (ctypes.c_int32 * len(ids))(*ids)
+    gradcam.methods = method_array
+    gradcam.method_count = len(ids)
+    gradcam.layer = None if layer_name is None else layer_name.encode("utf-8")
+    gradcam.target_class = -1 if target_class is None else model.class_index(target_class)
+    opts = PipelineOptions()
+    lib.fx_pipeline_options_init(ctypes.byref(opts))
+    opts.batch_size = batch_size
+    opts.io_threads = io_threads
+    if batch_memory is not None:
+        opts.batch_memory = batch_memory
+    opts.gradcam = ctypes.pointer(gradcam)
+    path_array = (ctypes.c_char_p * max(len(paths), 1))(*paths)
+    rows, raised = [], []
+
+    def row_of(item):
+        row = {"index": item.index, "path": os.fsdecode(item.path), "status": "ok", "error": "",
+               "predicted_class": None, "predicted_name": None, "confidence": None, "peak": None}
+        if item.status != 0:
+            row["status"], row["error"] = "failed", item.error.decode("utf-8", "replace")
+            return row
+        result, i = item.result, item.result_index
+        predicted = lib.fx_result_predicted_class(result, i)
+        maps = []
+        for j in range(len(ids)):
+            heatmap = wrap_borrowed(lib.fx_result_heatmap(result, i, j), None)
+            maps.append(heatmap.copy() if hasattr(heatmap, "copy") else [list(r) for r in heatmap])
+        row.update(predicted_class=predicted, predicted_name=model.class_names[predicted],
+                   confidence=float(lib.fx_result_confidence(result, i)), peak=_peak(maps[0]))
+        if keep_heatmaps:
+            row["heatmaps"] = maps
+        return row
+
+    def deliver(user, item_ptr):
+        try:
+            row = row_of(item_ptr.contents)
+            if on_item is None:
+                rows.append(row)
+                return 0
+            return 1 if on_item(row) is True else 0
+        except BaseException as e:  # re-raised on the calling thread
+            raised.append(e)
+            return 1
+
+    callback = PipelineCallback(deliver)
+    status = lib.fx_pipeline_run(model.handle, path_array, len(paths), ctypes.byref(opts), callback, None)
+    if raised:
+        raise raised[0]
+    check(status)
+    return rows
