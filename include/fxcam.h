@@ -486,6 +486,9 @@ typedef struct fx_figure_options {
     /* Added in 0.2 (struct_size tells which fields a caller knows). */
     const char *source;    /* input file and model (e.g. "chest.png | model resnet.pt"), shown
                             * in the caption band after the layer; NULL = not shown */
+    const fx_image *saliency; /* fx_figure_compose: an input-space saliency image (fx_result_saliency:
+                               * FX_PIXEL_F32 in [0,1], 1 or 3 channels, the image's size) drawn as a
+                               * 4th panel "Saliency (<method>)" as it is, without colormap; NULL = none */
 } fx_figure_options;
 
 FX_API void fx_figure_options_init(fx_figure_options *opts);
@@ -1045,8 +1048,8 @@ typedef int32_t (*fx_pipeline_fn)(void *user, const fx_pipeline_item *item);
 typedef struct fx_pipeline_options {
     uint32_t struct_size;       /* sizeof(fx_pipeline_options) */
     uint32_t batch_size;        /* images per pass, 1..4096; default 8 */
-    uint64_t batch_memory;      /* decoded bytes per pass (an image larger than this runs alone);
-                                 * default 1 GiB; at most 4 passes are alive at once */
+    uint64_t batch_memory;      /* a pass ends once its decoded bytes reach this (so it holds at most
+                                 * this plus one image); default 1 GiB; at most 4 passes are alive */
     uint32_t io_threads;        /* 0: read, compute, callback one after another on the calling
                                  * thread; 1 (default): reading and callbacks on two threads beside
                                  * the model's pass */
