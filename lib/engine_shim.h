@@ -175,6 +175,36 @@ fx__shim_model *fx__model_shim(fx_model *model);
 fx_status fx__model_capture(fx_model *model, const fx_image *image, const char *layer, int32_t target_class,
                             fx__shim_capture *out);
 
+/* ---- Guided backpropagation (shim/shim_guided.cpp; lib/guided.c decides) ----
+ * The forward graph with every aten::relu / aten::relu_ (module ReLUs and
+ * functional ones alike) replaced by fxcam::guided_relu, whose forward is
+ * relu and whose backward is g * (x > 0) * (g > 0) (Springenberg et al.
+ * 2015; pytorch-grad-cam's GuidedBackpropReLU). Other activations keep
+ * their own gradients. One forward serves both the guided input gradient
+ * and, with a layer, Grad-CAM's plain gradient at the layer: the network
+ * after the layer runs twice, once with plain ReLUs from a detached copy of
+ * the layer's output, once guided from the layer's output itself. */
+typedef struct fx__shim_guided fx__shim_guided;
+
+/* Runs input ([n][c][h][w], the probe's size) through the guided graph of
+ * layer with the input requiring grad. capture (may be NULL) receives the
+ * logits and the layer's activations as fx__shim_forward does (its pass
+ * stays NULL: the layer's gradient comes from fx__shim_guided_backward).
+ * Errors: FX_ERR_MODEL when the graph has no ReLU (the guided gradient would
+ * be the plain input gradient) or the forward fails; FX_ERR_LAYER when the
+ * network after the layer modifies in place a tensor computed before it. */
+fx_status fx__shim_guided_forward(fx__shim_model *model, const float *input, uint32_t n, const char *layer,
+                                  fx__shim_capture *capture, fx__shim_guided **out);
+/* The guided gradient of score = sum(logits * weights) ([n][classes]) with
+ * respect to the input, kept in the handle; with capture != NULL also the
+ * plain gradient at the layer into capture->gradients. Once per forward. */
+fx_status fx__shim_guided_backward(fx__shim_guided *guided, const float *weights, fx__shim_capture *capture);
+/* [n][c][h][w] floats after fx__shim_guided_backward, owned by the handle; NULL before. */
+const float *fx__shim_guided_input_gradients(const fx__shim_guided *guided);
+/* Number of ReLUs the guided graph replaced (>= 1). */
+size_t fx__shim_guided_relu_count(const fx__shim_guided *guided);
+void fx__shim_guided_free(fx__shim_guided *guided);
+
 #ifdef __cplusplus
 }
 #endif

@@ -150,6 +150,7 @@ void fx_figure_options_init(fx_figure_options *opts)
     opts->threshold = 0.0f;
     opts->panel_height = 0;
     opts->source = NULL;
+    opts->saliency = NULL;
 }
 
 /* ---- Argument checks ---------------------------------------------------- */
@@ -641,10 +642,21 @@ fx_status fx_figure_compose(const fx_image *image, const fx_image *heatmap, cons
     else
         snprintf(text.titles[1], TEXT_MAX, "Heatmap");
     snprintf(text.titles[2], TEXT_MAX, "Overlay");
+    uint32_t count = o.saliency ? 4 : 3;
+    if (o.saliency) {
+        snprintf(text.titles[3], TEXT_MAX, "Saliency (%s)", o.method ? o.method : "input gradient");
+        st = fx__image_check(o.saliency, "fx_figure_options.saliency");
+        if (st == FX_OK && (o.saliency->width != image->width || o.saliency->height != image->height))
+            st = fx__error(FX_ERR_INVALID_ARGUMENT, "fx_figure_options.saliency is %ux%u but the image is %ux%u; "
+                                                    "they must match (fx_result_saliency has the image's size)",
+                           o.saliency->width, o.saliency->height, image->width, image->height);
+        if (st != FX_OK)
+            return st;
+    }
     format_caption(&o, &text);
 
-    /* panels[0..2]: original, colored heatmap, overlay; map: the resized heatmap */
-    fx_image panels[3] = {{0}}, map = {0};
+    /* panels[0..3]: original, colored heatmap, overlay, saliency as it is; map: the resized heatmap */
+    fx_image panels[4] = {{0}}, map = {0};
     fx_overlay_options ov = overlay_options(&o);
     st = image_panel(image, pw, ph, &panels[0]);
     if (st == FX_OK)
@@ -653,10 +665,12 @@ fx_status fx_figure_compose(const fx_image *image, const fx_image *heatmap, cons
         st = fx_colormap_apply(&map, o.colormap, &panels[1]);
     if (st == FX_OK)
         st = fx_overlay(&panels[0], &map, &ov, &panels[2]);
+    if (st == FX_OK && o.saliency)
+        st = image_panel(o.saliency, pw, ph, &panels[3]);
     color_bar bar = unit_bar(2);
     if (st == FX_OK)
-        st = draw_figure(panels, 3, &text, o.colormap, &bar, 1, out);
-    free_images(panels, 3);
+        st = draw_figure(panels, count, &text, o.colormap, &bar, 1, out);
+    free_images(panels, 4);
     fx_image_free(&map);
     return st;
 }

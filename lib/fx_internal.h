@@ -99,7 +99,7 @@ static inline bool fx__ascii_equal_nocase(const char *a, const char *b)
  * into buf (cap bytes, truncated if short): "gradcam, gradcam++ (or
  * gradcampp,gradcam_plusplus), ..." and "0 (gradcam), 1 (gradcam++), ...".
  * Return buf. */
-#define FX__CAM_VALID_NAMES_MAX 512
+#define FX__CAM_VALID_NAMES_MAX 1024
 const char *fx__cam_valid_names(char *buf, size_t cap);
 const char *fx__cam_valid_ids(char *buf, size_t cap);
 

@@ -65,6 +65,19 @@ static const fx_cam_method_info registry[] = {
      "Omeiza et al., Smooth Grad-CAM++: An Enhanced Inference Level Visualization Technique for Deep "
      "Convolutional Neural Network Models, arXiv:1908.01224 (2019)",
      FX_CAM_NEEDS_GRADIENTS | FX_CAM_NEEDS_EXTRA_FORWARDS},
+    {sizeof(fx_cam_method_info), FX_CAM_GUIDED_BACKPROP, "guided-backprop", "guidedbackprop,guided_backprop",
+     "Guided Backpropagation", "guided_backprop",
+     "input gradient through ReLUs that pass only positive gradients at positive inputs; an RGB saliency image "
+     "(fx_result_saliency), not a layer map",
+     "Springenberg et al., Striving for Simplicity: The All Convolutional Net, ICLR Workshop 2015",
+     FX_CAM_NEEDS_INPUT_GRADIENTS},
+    {sizeof(fx_cam_method_info), FX_CAM_GUIDED_GRADCAM, "guided-gradcam", "guidedgradcam,guided_gradcam",
+     "Guided Grad-CAM", "guided_gradcam",
+     "guided backpropagation times the upsampled Grad-CAM map: pixel-fine and class-discriminative; an RGB "
+     "saliency image (fx_result_saliency)",
+     "Selvaraju et al., Grad-CAM: Visual Explanations from Deep Networks via Gradient-based Localization, ICCV "
+     "2017 (section 3)",
+     FX_CAM_NEEDS_GRADIENTS | FX_CAM_NEEDS_INPUT_GRADIENTS},
 };
 
 #define REGISTRY_SIZE (sizeof registry / sizeof registry[0])

@@ -97,6 +97,9 @@ struct fx__shim_model {
     // Per target layer: the network after the layer, whose output is an input
     // (Ablation-CAM), built on first use.
     std::map<std::string, std::shared_ptr<fxshim::CaptureGraph>> ablations;
+    // Per target layer and strip setting: the guided-backpropagation graph
+    // (shim_guided.cpp), built on first use.
+    std::map<std::string, std::shared_ptr<fxshim::CaptureGraph>> guided;
 };
 
 #endif
