@@ -14,6 +14,7 @@
 #define CLI_EXIT_OK 0
 #define CLI_EXIT_FAILURE 1 /* runtime error, or some images failed */
 #define CLI_EXIT_USAGE 2   /* bad command line */
+#define CLI_EXIT_INTERRUPTED 130 /* Ctrl-C cancelled a per-channel method (128 + SIGINT, as shells report) */
 
 /* ---- Command-line options (args.c) ------------------------------------- */
 
@@ -63,6 +64,14 @@ enum cli_option_id {
     OPT_MEAN,
     OPT_STD,
     OPT_CLASS_NAMES,
+    /* CAM refinements and method settings (args.c cli_cam_options) */
+    OPT_LAYERS,
+    OPT_CLASS_WEIGHTS,
+    OPT_AUG_SMOOTH,
+    OPT_EIGEN_SMOOTH,
+    OPT_SMOOTH_SAMPLES,
+    OPT_SMOOTH_NOISE,
+    OPT_CHANNEL_BATCH_SIZE,
     OPT_COUNT
 };
 
@@ -118,7 +127,31 @@ typedef struct cli_settings {
     float mean[3], std[3];  /* --mean, --std: one value per channel */
     uint32_t mean_count, std_count;
     const char *class_names; /* --class-names a,b,...: as given (split when the model loads) */
+    /* CAM refinements and method settings (fx_gradcam_options; cli_cam_options applies them). */
+    const char *layers;     /* --layers A,B: several target layers, as given */
+    const char *class_weights; /* --class-weights: as given (resolved against the model) */
+    bool aug_smooth;        /* --aug-smooth */
+    bool eigen_smooth;      /* --eigen-smooth */
+    uint32_t smooth_samples; /* --smooth-samples: 0 = the library's default */
+    float smooth_noise;     /* --smooth-noise: 0 = the library's default */
+    uint32_t channel_batch_size; /* --channel-batch-size: 0 = the library's default */
 } cli_settings;
+
+/* What cli_cam_options points fx_gradcam_options at; release with
+ * cli_cam_options_free. */
+typedef struct cli_cam_extras {
+    char *layer_text;        /* a copy of --layers, split in place */
+    const char *layers[FX_MAX_LAYERS_PER_CALL];
+    float *weights;          /* fx_model_class_count() weights, or NULL */
+} cli_cam_extras;
+
+/* Applies --layer/--layers, --class-weights, --aug-smooth, --eigen-smooth,
+ * --smooth-samples, --smooth-noise and --channel-batch-size to opts (after
+ * fx_gradcam_options_init; --class is the caller's, cli_resolve_class).
+ * Class names in --class-weights are resolved against the model. Returns
+ * CLI_EXIT_OK, or CLI_EXIT_USAGE after printing what was wrong. */
+int cli_cam_options(const cli_settings *s, const fx_model *model, cli_cam_extras *x, fx_gradcam_options *opts);
+void cli_cam_options_free(cli_cam_extras *x);
 
 /* A command's own wording of an option's help, where its default differs. */
 typedef struct cli_option_help {
@@ -328,5 +361,44 @@ void cli_progress_note(cli_progress *p, const char *fmt, ...)
 void cli_progress_finish(cli_progress *p);
 /* "1:05" / "1:02:03". */
 void cli_format_duration(double seconds, char *buf, size_t size);
+
+/* ---- Methods with one forward per channel (progress_methods.c) ---------- */
+
+/* State of the library's progress callback for one command; see the file's
+ * header for what it prints. */
+typedef struct cli_channel_progress {
+    const char *command;
+    FILE *to;
+    bool terminal;       /* a bar redrawn with \r; else a line per tenth */
+    bool show_progress;  /* false in batch, which has its own per-image bar */
+    const char *layer;
+    uint32_t channels;   /* of the layer's output; 0 when unknown */
+    uint32_t method_count; /* per-channel methods in the call */
+    char titles[96];     /* "Score-CAM", "Score-CAM and Ablation-CAM" */
+    double chunk_start;  /* when the current call's done = 0 came */
+    uint64_t chunk_total;
+    unsigned last_decile;
+    bool estimated;
+    bool line_drawn;
+} cli_channel_progress;
+
+/* Whether a method of the list needs extra forward passes (registry's
+ * FX_CAM_NEEDS_EXTRA_FORWARDS): then the command reports progress. */
+bool cli_methods_need_channel_forwards(const int32_t *methods, uint32_t count);
+/* Fills *p and points opts->progress and progress_user at it. */
+void cli_channel_progress_init(cli_channel_progress *p, const cli_settings *s, const fx_model *model,
+                               const int32_t *methods, uint32_t method_count, bool show_progress,
+                               fx_gradcam_options *opts);
+/* Around the computation: a SIGINT from the first callback on cancels (the
+ * callback returns non-zero); before it, SIGINT ends the process as usual.
+ * end restores the previous handler and clears the bar. p may be NULL. */
+void cli_channel_progress_begin(void);
+void cli_channel_progress_end(cli_channel_progress *p);
+int cli_channel_progress_callback(void *user, uint64_t done, uint64_t total);
+/* Whether a SIGINT cancelled the computation. */
+bool cli_interrupted(void);
+/* For FX_ERR_CANCELLED: prints that Ctrl-C interrupted (with the library's
+ * count of forwards done) and returns CLI_EXIT_INTERRUPTED. */
+int cli_cancelled(const char *command);
 
 #endif

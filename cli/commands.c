@@ -94,18 +94,33 @@ static int compute_one(const cli_settings *s, const int32_t *methods, uint32_t m
     opts.methods = methods;
     opts.method_count = method_count;
     opts.image_info = info; /* the bits the file holds: the intensity rule reads them */
+    cli_cam_extras extras = {0};
     rc = cli_resolve_class(s, *model, &opts.target_class);
+    if (rc == CLI_EXIT_OK) {
+        rc = cli_cam_options(s, *model, &extras, &opts); /* --layers, --aug-smooth, ... */
+    }
     if (rc == CLI_EXIT_OK) {
         rc = load_image(s, image, info);
     }
     if (rc == CLI_EXIT_OK) {
+        /* Score-CAM, Ablation-CAM: an estimate, a bar, and Ctrl-C cancels. */
+        cli_channel_progress progress;
+        bool slow = cli_methods_need_channel_forwards(methods, method_count);
+        if (slow) {
+            cli_channel_progress_init(&progress, s, *model, methods, method_count, true, &opts);
+            cli_channel_progress_begin();
+        }
         fx_status status = fx_gradcam_compute(*model, image, 1, &opts, result);
+        if (slow) {
+            cli_channel_progress_end(&progress);
+        }
         if (status != FX_OK) {
             rc = cli_compute_failed(s->command, status);
         } else {
             cli_warn_result(*result, CLI_ALL_IMAGES, NULL, NULL);
         }
     }
+    cli_cam_options_free(&extras);
     if (rc != CLI_EXIT_OK) {
         fx_image_free(image);
         fx_model_free(*model);

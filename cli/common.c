@@ -520,6 +520,9 @@ int cli_resolve_class(const cli_settings *s, const fx_model *model, int32_t *tar
 
 int cli_compute_failed(const char *command, fx_status status)
 {
+    if (status == FX_ERR_CANCELLED) { /* only the Ctrl-C callback cancels (progress_methods.c) */
+        return cli_cancelled(command);
+    }
     cli_error(command, "%s", cli_message(fx_last_error()[0] ? fx_last_error() : fx_status_str(status)));
     if (status == FX_ERR_LAYER) {
         /* The library's message names the C API; a shell user wants the command. */
@@ -657,7 +660,11 @@ static fx_status write_output_view(const cli_settings *s, const fx_model *model,
     }
     fx_image shown = {0}, out = {0};
     fx_status status = FX_OK;
-    if (s->heatmap_only) {
+    /* Guided methods' own picture: the input-space saliency (fx_result_saliency). */
+    const fx_image *saliency = fx_result_saliency(result, i, j);
+    if (s->heatmap_only && saliency) {
+        status = fx_image_to_rgb8(saliency, &out);
+    } else if (s->heatmap_only) {
         status = fx_colormap_apply(heatmap, s->colormap, &out);
     } else if (s->overlay_only) {
         fx_overlay_options o;
@@ -689,6 +696,7 @@ static fx_status write_output_view(const cli_settings *s, const fx_model *model,
         f.method = method;
         f.source = source;
         f.layer = fx_result_layer(result);
+        f.saliency = saliency;
         if (status == FX_OK) {
             status = fx_figure_compose(image, heatmap, &f, &out);
         }
