@@ -81,6 +81,7 @@ class Checker:
         self.ref_map = heatmap_of(ref)
         self.bad = []
         self.alone_compute_ms = []  # the server's own fx_gradcam_compute time of batches of one
+        self.timings = []  # every answer's timing, for the per-batch-size breakdown of (b)
         self.lock = threading.Lock()
 
     def check(self, status, data):
@@ -95,6 +96,8 @@ class Checker:
             if a["heatmaps"][0]["png"] != self.ref["heatmaps"][0]["png"]:
                 assert np.abs(heatmap_of(a) - self.ref_map).max() <= 1
             assert a["figure_png"]
+            with self.lock:
+                self.timings.append(a["timing"])
             if a["timing"]["batch_size"] == 1:
                 with self.lock:
                     self.alone_compute_ms.append(a["timing"]["compute_ms"])
@@ -207,15 +210,19 @@ def main():
         for _ in range(3):
             checker.check(*server.explain(body)[:2])
         seq_wall, seq_lat = sequential(server, body, checker, args.requests)
+        first_concurrent = len(checker.timings)
         con_wall, con_lat, batches = concurrent(server, body, checker, args.clients, args.requests)
+        con_timings = checker.timings[first_concurrent:]
         run = in_process_runner(args.build, args.image, args.threads)
         for _ in range(3):
             run()
-        http_lat, proc_lat = [], []
+        http_lat, proc_lat, timings = [], [], []
         for _ in range(args.pairs):
             status, data, dt = server.explain(body)
             checker.check(status, data)
             http_lat.append(dt)
+            if status == 200:
+                timings.append(dict(json.loads(data)["timing"], http_ms=1e3 * dt))
             dt, predicted = run()
             assert predicted == checker.ref["prediction"]["index"]
             proc_lat.append(dt)
@@ -247,6 +254,25 @@ def main():
           "figure + PNGs median %.0f ms (p90 %.0f): ratio %.2fx (target <= 1.1x)" %
           (args.pairs, 1e3 * http_med, 1e3 * percentile(http_lat, 90), 1e3 * proc_med,
            1e3 * percentile(proc_lat, 90), http_med / proc_med))
+    by_size = {}
+    for t in con_timings:
+        by_size.setdefault(t["batch_size"], []).append(t)
+    print("(b) per batch size: n: pass ms (per image), answer ms -- " + "; ".join(
+        "%d: %.0f (%.1f), %.1f" % (n, statistics.median(t["compute_ms"] for t in ts),
+                                  statistics.median(t["compute_ms"] for t in ts) / n,
+                                  statistics.median(t["answer_ms"] for t in ts)) for n, ts in sorted(by_size.items())))
+    seq_timings = checker.timings[4:first_concurrent]
+    print("(a) lone requests: pass %.1f ms, answer %.1f ms, view %.1f ms (overlapped with the pass)" %
+          (statistics.median(t["compute_ms"] for t in seq_timings), statistics.median(t["answer_ms"] for t in seq_timings),
+           statistics.median(t["view_ms"] for t in seq_timings)))
+    keys = ["http_ms", "total_ms", "upload_ms", "decode_ms", "queue_ms", "compute_ms", "handoff_ms", "view_ms",
+            "figure_ms", "png_ms", "answer_ms"]
+    print("(c) where one HTTP request's time goes, medians in ms (timing of the answers): " +
+          ", ".join("%s %.1f" % (k, statistics.median(t[k] for t in timings)) for k in keys))
+    print("    beyond the engine: http_ms - compute_ms %.1f ms; outside the server (connection, transfer, client "
+          "read): http_ms - total_ms %.1f ms" %
+          (statistics.median(t["http_ms"] - t["compute_ms"] for t in timings),
+           statistics.median(t["http_ms"] - t["total_ms"] for t in timings)))
     alone = statistics.median(checker.alone_compute_ms)
     print("server-side: fx_gradcam_compute of a lone request median %.0f ms (timing.compute_ms); the HTTP "
           "latency of (c) is %.2fx that (decode, figure, PNGs, base64, JSON, HTTP)" %

@@ -549,6 +549,7 @@ static void json_timing(cli_text *t, const request *r, const answer_files *f)
         {"overlay_ms", f->overlay_ms},
         {"png_ms", f->png_ms},
         {"answer_ms", (now - r->resumed) * 1000.0},
+        {"total_ms", (now - r->start) * 1000.0},
     };
     cli_text_printf(t, ",\"timing\":{");
     for (size_t k = 0; k < sizeof items / sizeof items[0]; k++) {
