@@ -29,6 +29,7 @@ def test_other_host_without_token_is_refused():
 def test_bad_values_are_usage_errors():
     if not HAS_MHD:
         return
-    for args in (["--port", "70000"], ["--max-upload", "0"], ["--host", "not-an-address"], ["--bogus"]):
+    for args in (["--port", "70000"], ["--max-upload", "0"], ["--host", "not-an-address"], ["--bogus"],
+                 ["--results", "0"], ["--results-mb", "65537"], ["--results-ttl", "-1"], ["--results-ttl"]):
         p = run(*args)
         assert p.returncode == 2, (args, p.stderr)

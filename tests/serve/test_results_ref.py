@@ -161,3 +161,18 @@ def test_two_methods_each_have_their_files(keeper, sample_bytes):
         for url in (h["png_url"], h["png_url"].replace("+", "%2B")):
             status, ctype, data = get(keeper, url)
             assert status == 200 and data == base64.b64decode(inline["heatmaps"][k]["png"]), url
+
+
+def test_timing_adds_up_within_the_clients_clock(keeper, sample_bytes):
+    """Every stage of `timing` is a part of total_ms, and total_ms is within
+    the round trip the client measured itself."""
+    t0 = time.monotonic()
+    r = keeper.json("POST", "/api/v1/explain", body=sample_bytes)
+    client_ms = (time.monotonic() - t0) * 1000.0
+    t = r["timing"]
+    stages = ["upload_ms", "decode_ms", "queue_ms", "compute_ms", "handoff_ms", "view_ms", "figure_ms",
+              "overlay_ms", "png_ms", "answer_ms", "total_ms"]
+    assert all(t[k] >= 0 for k in stages), t
+    assert t["figure_ms"] + t["png_ms"] <= t["answer_ms"] + 0.01, t
+    assert t["upload_ms"] + t["decode_ms"] + t["queue_ms"] + t["compute_ms"] + t["answer_ms"] <= t["total_ms"] + 0.01, t
+    assert t["total_ms"] <= client_ms, (t, client_ms)
