@@ -111,6 +111,23 @@ static const cli_option options[OPT_COUNT] = {
     {OPT_CLASS_NAMES, "class-names", "class_names", 0, "A,B",
      "class names in output order, comma-separated (default: fxcam.json, else 'class K', or 'negative', "
      "'positive' for a single-logit model)"},
+    {OPT_LAYERS, "layers", NULL, 0, "A,B",
+     "several target layers (up to 16): each layer's map is scaled, upsampled to the model input and the "
+     "maps averaged (pytorch-grad-cam's target_layers); instead of --layer"},
+    {OPT_CLASS_WEIGHTS, "class-weights", "class_weights", 0, "C=W,...",
+     "explain a weighted sum of classes (multi-label findings): NAME=W or K=W pairs (other classes 0), or one "
+     "weight per model output; instead of --class"},
+    {OPT_AUG_SMOOTH, "aug-smooth", "aug_smooth", 0, NULL,
+     "test-time augmentation: 6 runs (no flip / horizontal flip x input times 1.0, 1.1, 0.9), maps flipped back "
+     "and averaged; 6x the time"},
+    {OPT_EIGEN_SMOOTH, "eigen-smooth", "eigen_smooth", 0, NULL,
+     "each map is the first principal component of the weighted activations instead of their sum (less noise)"},
+    {OPT_SMOOTH_SAMPLES, "smooth-samples", "smooth_samples", 0, "N",
+     "Smooth Grad-CAM++: noisy copies of the input, 1..256 (default 8)"},
+    {OPT_SMOOTH_NOISE, "smooth-noise", "smooth_noise", 0, "S",
+     "Smooth Grad-CAM++: noise standard deviation as a fraction of the input's range, (0, 10] (default 0.15)"},
+    {OPT_CHANNEL_BATCH_SIZE, "channel-batch-size", "channel_batch_size", 0, "N",
+     "Score-CAM, Ablation-CAM: masked inputs per forward pass, 1..4096 (default 32); memory grows with it"},
 };
 
 static void print_message(const char *command, const char *fmt, va_list ap)
@@ -470,8 +487,47 @@ static int set_training_value(cli_settings *s, const cli_option *o, const char *
     return CLI_EXIT_OK;
 }
 
+/* The CAM refinements and method settings (cli_cam_options applies them). */
+static int set_cam_value(cli_settings *s, const cli_option *o, const char *v)
+{
+    unsigned long long n = 0;
+    switch (o->id) {
+    case OPT_LAYERS: s->layers = v; break;
+    case OPT_CLASS_WEIGHTS: s->class_weights = v; break;
+    case OPT_SMOOTH_SAMPLES:
+        if (!parse_size(v, 256, &n) || n == 0) {
+            return cli_usage_error(s->command, "invalid --smooth-samples '%s'; expected a whole number from 1 to 256",
+                                   cli_name(v));
+        }
+        s->smooth_samples = (uint32_t)n;
+        break;
+    case OPT_SMOOTH_NOISE: {
+        uint32_t count = 0;
+        if (!parse_floats(v, &s->smooth_noise, 1, &count) || count != 1 || !(s->smooth_noise > 0.0f) ||
+            s->smooth_noise > 10.0f) {
+            return cli_usage_error(s->command, "invalid --smooth-noise '%s'; expected a number in (0, 10], the noise "
+                                   "standard deviation as a fraction of the input's range (e.g. 0.15)", cli_name(v));
+        }
+        break;
+    }
+    case OPT_CHANNEL_BATCH_SIZE:
+        if (!parse_size(v, 4096, &n) || n == 0) {
+            return cli_usage_error(s->command, "invalid --channel-batch-size '%s'; expected a whole number from 1 "
+                                   "to 4096", cli_name(v));
+        }
+        s->channel_batch_size = (uint32_t)n;
+        break;
+    default:
+        return cli_usage_error(s->command, "internal error: option --%s has no value handler", o->name);
+    }
+    return CLI_EXIT_OK;
+}
+
 static int set_value(cli_settings *s, const cli_option *o, const char *v)
 {
+    if (o->id >= OPT_LAYERS) {
+        return set_cam_value(s, o, v);
+    }
     if (o->id >= OPT_INTENSITY) {
         return set_training_value(s, o, v);
     }
@@ -610,6 +666,8 @@ static void set_flag(cli_settings *s, int id)
     case OPT_STRICT: s->strict = true; break;
     case OPT_REPORT: s->report = true; break;
     case OPT_FAITHFULNESS: s->faithfulness = true; break;
+    case OPT_AUG_SMOOTH: s->aug_smooth = true; break;
+    case OPT_EIGEN_SMOOTH: s->eigen_smooth = true; break;
     default: break;
     }
 }
@@ -711,4 +769,141 @@ int cli_parse(const cli_command *command, int argc, char **argv, cli_settings *s
         return cli_usage_error(command->name, "--heatmap-only and --overlay-only exclude each other; give one");
     }
     return check_training_combinations(s);
+}
+
+/* ---- CAM refinements and method settings --------------------------------- */
+
+/* --layers A,B: split into x->layers (names checked by the library). */
+static int split_layer_list(const cli_settings *s, cli_cam_extras *x, uint32_t *count)
+{
+    x->layer_text = cli_strdup_printf("%s", s->layers);
+    *count = 0;
+    for (char *p = x->layer_text; p;) {
+        char *comma = strchr(p, ',');
+        if (comma) {
+            *comma = '\0';
+        }
+        if (*p == '\0' || *count == FX_MAX_LAYERS_PER_CALL) {
+            return cli_usage_error(s->command, "invalid --layers '%s'; expected 1 to %d layer names separated by "
+                                   "commas, e.g. layer4,layer3 (see 'fxcam layers --feature-maps')",
+                                   cli_name(s->layers), FX_MAX_LAYERS_PER_CALL);
+        }
+        x->layers[(*count)++] = p;
+        p = comma ? comma + 1 : NULL;
+    }
+    return CLI_EXIT_OK;
+}
+
+/* One class of --class-weights: an index below the model's output count or
+ * a class name (-1 when neither). */
+static int32_t weight_class(const fx_model *model, const char *name, size_t len)
+{
+    uint32_t outputs = fx_model_class_count(model);
+    char text[256];
+    if (len == 0 || len >= sizeof text) {
+        return -1;
+    }
+    memcpy(text, name, len);
+    text[len] = '\0';
+    unsigned long long n = 0;
+    if (parse_size(text, outputs - 1, &n)) {
+        return (int32_t)n;
+    }
+    for (uint32_t c = 0; c < outputs; c++) {
+        const char *known = fx_model_class_name(model, outputs == 1 ? 1 : c); /* one logit: 'positive' */
+        if (known && strcmp(known, text) == 0) {
+            return (int32_t)c;
+        }
+    }
+    return -1;
+}
+
+/* --class-weights: "NAME=W,K=W" pairs, or one plain weight per output. */
+static int parse_class_weights(const cli_settings *s, const fx_model *model, cli_cam_extras *x, uint32_t *count)
+{
+    uint32_t outputs = fx_model_class_count(model);
+    x->weights = calloc(outputs, sizeof *x->weights);
+    if (!x->weights) {
+        cli_error(s->command, "out of memory");
+        return CLI_EXIT_FAILURE;
+    }
+    *count = outputs;
+    const char *v = s->class_weights;
+    if (!strchr(v, '=')) {
+        uint32_t got = 0;
+        float *all = calloc((size_t)outputs + 1, sizeof *all);
+        bool ok = all && parse_floats(v, all, outputs + 1, &got) && got == outputs;
+        if (ok) {
+            memcpy(x->weights, all, outputs * sizeof *all);
+        }
+        free(all);
+        if (!ok) {
+            return cli_usage_error(s->command, "invalid --class-weights '%s'; expected %u weights (one per model "
+                                   "output) or NAME=W pairs, e.g. %s=1", cli_name(v), outputs,
+                                   fx_model_class_name(model, outputs == 1 ? 1 : 0));
+        }
+        return CLI_EXIT_OK;
+    }
+    for (const char *p = v; *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        const char *eq = memchr(p, '=', len);
+        int32_t c = eq ? weight_class(model, p, (size_t)(eq - p)) : -1;
+        char number[64];
+        size_t nlen = eq ? len - (size_t)(eq + 1 - p) : 0;
+        float w = 0.0f;
+        uint32_t got = 0;
+        if (eq && nlen > 0 && nlen < sizeof number) {
+            memcpy(number, eq + 1, nlen);
+            number[nlen] = '\0';
+        }
+        if (c < 0 || !eq || nlen == 0 || nlen >= sizeof number || !parse_floats(number, &w, 1, &got) || got != 1) {
+            return cli_usage_error(s->command, "invalid --class-weights entry '%.*s'; expected NAME=W or K=W with a "
+                                   "class of the model (0..%u or its name%s) and a number", (int)len, p, outputs - 1,
+                                   outputs == 1 ? "; a single-logit model has one output: positive=W" : "");
+        }
+        x->weights[c] = w;
+        p += len + (end ? 1 : 0);
+    }
+    return CLI_EXIT_OK;
+}
+
+int cli_cam_options(const cli_settings *s, const fx_model *model, cli_cam_extras *x, fx_gradcam_options *opts)
+{
+    memset(x, 0, sizeof *x);
+    if (s->layer && strchr(s->layer, ',')) {
+        return cli_usage_error(s->command, "--layer takes one layer; for several, give --layers %s", cli_name(s->layer));
+    }
+    if (s->layer && s->layers) {
+        return cli_usage_error(s->command, "give --layer or --layers, not both");
+    }
+    int rc = CLI_EXIT_OK;
+    if (s->layers) {
+        uint32_t count = 0;
+        rc = split_layer_list(s, x, &count);
+        opts->layer = NULL;
+        opts->layers = x->layers;
+        opts->layer_count = count;
+    }
+    if (rc == CLI_EXIT_OK && s->class_weights) {
+        if (s->class_name) {
+            return cli_usage_error(s->command, "give --class or --class-weights, not both: the score is one class or "
+                                   "a weighted sum of classes");
+        }
+        rc = parse_class_weights(s, model, x, &opts->class_weight_count);
+        opts->class_weights = x->weights;
+    }
+    opts->aug_smooth = s->aug_smooth;
+    opts->eigen_smooth = s->eigen_smooth;
+    opts->smooth_samples = s->smooth_samples;
+    opts->smooth_noise = s->smooth_noise;
+    opts->channel_batch_size = s->channel_batch_size;
+    return rc;
+}
+
+void cli_cam_options_free(cli_cam_extras *x)
+{
+    free(x->layer_text);
+    free(x->weights);
+    memset(x, 0, sizeof *x);
 }

@@ -884,6 +884,7 @@ int cli_run_batch(const cli_settings *s)
     run.suffix = cli_strdup_printf("_%s%s.png", cli_method_slug(run.method),
                                    s->heatmap_only ? "_heatmap" : s->overlay_only ? "_overlay" : "");
     cli_channel_progress channel_progress;
+    cli_cam_extras cam_extras = {0};
     bool slow = false;
     int rc = check_dirs(&run);
     if (rc == CLI_EXIT_OK) {
@@ -896,6 +897,9 @@ int cli_run_batch(const cli_settings *s)
         run.opts.method_count = 1;
         run.opts.batch_size = s->batch_size;
         rc = cli_resolve_class(s, run.model, &run.opts.target_class);
+        if (rc == CLI_EXIT_OK) {
+            rc = cli_cam_options(s, run.model, &cam_extras, &run.opts); /* --layers, --aug-smooth, ... */
+        }
         slow = cli_methods_need_channel_forwards(&run.method, 1);
         if (slow) { /* Score-CAM, Ablation-CAM: an estimate, and Ctrl-C cancels (progress_methods.c) */
             cli_channel_progress_init(&channel_progress, s, run.model, &run.method, 1, false, &run.opts);
@@ -960,6 +964,7 @@ int cli_run_batch(const cli_settings *s)
     pthread_cond_destroy(&run.memory_freed);
     pthread_mutex_destroy(&run.stop_lock);
     free((char *)run.layer);
+    cli_cam_options_free(&cam_extras);
     fx_model_free(run.model);
     return rc;
 }

@@ -30,6 +30,7 @@ typedef struct evaluation {
     bool labelled;      /* --boxes given: labels and boxes */
     cli_faith faith;    /* --faithfulness */
     eval_report report; /* --report */
+    cli_cam_extras cam; /* what opts points at for --layers, --class-weights */
 } evaluation;
 
 static void score_image(evaluation *ev, const cli_annotation *a, const fx_result *result, size_t i)
@@ -361,8 +362,11 @@ static int setup(evaluation *ev)
     ev->opts.method_count = ev->method_count;
     ev->opts.batch_size = s->batch_size;
     rc = cli_resolve_class(s, ev->model, &ev->opts.target_class);
-    if (ev->opts.target_class < 0) {
+    if (ev->opts.target_class < 0 && !s->class_weights) {
         ev->opts.target_class = ev->positive; /* -1 (each image's predicted class) without one */
+    }
+    if (rc == CLI_EXIT_OK) {
+        rc = cli_cam_options(s, ev->model, &ev->cam, &ev->opts); /* --layers, --aug-smooth, ... */
     }
     if (s->faithfulness) {
         cli_faith_init(&ev->faith, ev->methods, ev->method_count, s->batch_size);
@@ -428,6 +432,7 @@ int cli_run_evaluate(const cli_settings *s)
     if (s->report) {
         eval_report_free(&ev.report);
     }
+    cli_cam_options_free(&ev.cam);
     fx_model_free(ev.model);
     return rc;
 }

@@ -21,15 +21,19 @@
 #define MODEL_OPTIONS OPT_OUTPUT_KIND, OPT_STRICT, OPT_INTENSITY, OPT_BITS, OPT_WINDOW, OPT_RESIZE_MODE, \
     OPT_RESIZE_SIZE, OPT_INPUT_SIZE, OPT_CHANNELS, OPT_MEAN, OPT_STD, OPT_CLASS_NAMES
 
+/* Refinements and method settings of the computing commands (cli_cam_options). */
+#define CAM_OPTIONS OPT_LAYERS, OPT_CLASS_WEIGHTS, OPT_AUG_SMOOTH, OPT_EIGEN_SMOOTH, OPT_SMOOTH_SAMPLES, \
+    OPT_SMOOTH_NOISE, OPT_CHANNEL_BATCH_SIZE
+
 static const int single_options[] = {OPT_HELP, OPT_MODEL, OPT_IMAGE, OPT_OUTPUT, OPT_HEATMAP_ONLY,
-                                     OPT_OVERLAY_ONLY, GLOBAL_OPTIONS, MODEL_OPTIONS, FIGURE_OPTIONS, -1};
+                                     OPT_OVERLAY_ONLY, GLOBAL_OPTIONS, CAM_OPTIONS, MODEL_OPTIONS, FIGURE_OPTIONS, -1};
 static const int batch_options[] = {OPT_HELP, OPT_MODEL, OPT_IMAGE_DIR, OPT_OUTPUT_DIR, OPT_MAX_IMAGES,
                                     OPT_BATCH_SIZE, OPT_BATCH_MEMORY, OPT_RECURSIVE, OPT_RESUME, OPT_HEATMAP_ONLY,
                                     OPT_OVERLAY_ONLY, OPT_SHARD, OPT_REPORT, OPT_IO_THREADS, GLOBAL_OPTIONS, MODEL_OPTIONS, FIGURE_OPTIONS,
-                                    -1};
+                                    CAM_OPTIONS, -1};
 static const int compare_options[] = {OPT_HELP, OPT_MODEL, OPT_IMAGE, OPT_OUTPUT, OPT_METHODS, OPT_LAYER,
                                       OPT_CLASS, OPT_ALPHA, OPT_COLORMAP, OPT_DEVICE, OPT_THREADS,
-                                      MODEL_OPTIONS, FIGURE_OPTIONS, -1};
+                                      MODEL_OPTIONS, FIGURE_OPTIONS, CAM_OPTIONS, -1};
 static const int layers_options[] = {OPT_HELP, OPT_MODEL, OPT_FEATURE_MAPS, OPT_DEVICE, OPT_THREADS,
                                      MODEL_OPTIONS, -1};
 static const int info_options[] = {OPT_HELP, OPT_MODEL, OPT_DEVICE, OPT_THREADS, MODEL_OPTIONS, -1};
@@ -38,7 +42,8 @@ static const int demo_options[] = {OPT_HELP, OPT_OUTPUT_DIR, OPT_DEVICE, OPT_THR
 static const int evaluate_options[] = {OPT_HELP, OPT_MODEL, OPT_IMAGE_DIR, OPT_BOXES, OPT_CSV, OPT_METHOD,
                                        OPT_LAYER, OPT_CLASS, OPT_BATCH_SIZE, OPT_MAX_IMAGES, OPT_DEVICE,
                                        OPT_THREADS, OPT_MAX_PIXELS, OPT_MAX_SIDE, OPT_FRAME, OPT_SHARD, MODEL_OPTIONS,
-                                       OPT_METHODS, OPT_FAITHFULNESS, OPT_REPORT, OPT_OUTPUT_DIR, OPT_IO_THREADS, -1};
+                                       OPT_METHODS, OPT_FAITHFULNESS, OPT_REPORT, OPT_OUTPUT_DIR, OPT_IO_THREADS,
+                                       CAM_OPTIONS, -1};
 
 static const cli_option_help single_help[] = {
     {OPT_BOXES, "draw the image's boxes from this CSV (file,label,x0,y0,x1,y1) in green"},

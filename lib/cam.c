@@ -1,7 +1,7 @@
 /* Class-activation-map math: low-resolution maps from activations and
  * gradients, upsampling and min-max normalization. The formulas and their
  * papers are in docs/algorithms.md. */
-#include "fx_internal.h"
+#include "cam_refine.h"
 
 #include <float.h>
 #include <math.h>
@@ -87,31 +87,20 @@ static double weight_xgradcam(const float *a, const float *g, size_t hw)
 
 typedef double (*channel_weight_fn)(const float *a, const float *g, size_t hw);
 
-/* Adds one channel's contribution to the map. Methods with one weight per
- * channel scale A_k; HiResCAM, LayerCAM and Grad-CAM element-wise weight
- * every position. */
-static void accumulate_channel(int32_t method, const float *a, const float *g, size_t hw, double weight,
-                               double *acc)
+/* One channel's term of the map at one position: methods with one weight
+ * per channel scale A_k; HiResCAM, LayerCAM and Grad-CAM element-wise weight
+ * every position. The plain map sums the terms over the channels;
+ * eigen_smooth projects them on their first principal component. */
+static inline double channel_term(int32_t method, float a, float g, double weight)
 {
     switch (method) {
-    case FX_CAM_HIRESCAM:
-        for (size_t j = 0; j < hw; j++)
-            acc[j] += (double)g[j] * a[j];
-        break;
-    case FX_CAM_LAYERCAM:
-        for (size_t j = 0; j < hw; j++)
-            acc[j] += (g[j] > 0.0f ? (double)g[j] : 0.0) * a[j];
-        break;
-    case FX_CAM_GRADCAM_ELEMENTWISE: /* pytorch-grad-cam's GradCAMElementWise: ReLU before the channel sum */
-        for (size_t j = 0; j < hw; j++) {
-            double ga = (double)g[j] * a[j];
-            acc[j] += ga > 0.0 ? ga : 0.0;
-        }
-        break;
-    default:
-        for (size_t j = 0; j < hw; j++)
-            acc[j] += weight * a[j];
-        break;
+    case FX_CAM_HIRESCAM: return (double)g * a;
+    case FX_CAM_LAYERCAM: return (g > 0.0f ? (double)g : 0.0) * a;
+    case FX_CAM_GRADCAM_ELEMENTWISE: { /* pytorch-grad-cam's GradCAMElementWise: ReLU before the channel sum */
+        double ga = (double)g * a;
+        return ga > 0.0 ? ga : 0.0;
+    }
+    default: return weight * a;
     }
 }
 
@@ -264,22 +253,18 @@ static void orient_projection(double *p, const double *r, size_t hw)
             p[j] = -p[j];
 }
 
-/* Eigen-CAM (M = A) and EigenGrad-CAM (M = G * A): centre each channel of M
- * over the positions, project on the first principal component, orient.
- * acc receives the h*w projection (before ReLU). */
-static fx_status eigen_sample(int32_t method, const float *A, const float *G, uint32_t k, size_t hw, double *acc)
+/* The first principal component of a k x hw matrix x (channel-major,
+ * x[c * hw + j], destroyed), as pytorch-grad-cam's get_2d_projection: each
+ * channel centred over the positions, projected on the first right singular
+ * vector, then oriented (orient_projection) against the channel sum of the
+ * uncentred x. acc receives the hw projection (before ReLU). */
+static fx_status project_channels(double *x, uint32_t k, size_t hw, double *acc)
 {
-    double *x = malloc((size_t)k * hw * sizeof *x);
-    if (!x)
-        return fx__error(FX_ERR_OUT_OF_MEMORY, "fx_cam_lowres: cannot allocate %u x %zu doubles for %s", k, hw,
-                         fx_cam_method_name(method));
-    memset(acc, 0, hw * sizeof *acc);
     double *r = acc; /* the channel sum r is kept in acc until the projection overwrites it */
+    memset(r, 0, hw * sizeof *r);
     for (size_t c = 0; c < k; c++) {
         double *row = x + c * hw, mean = 0.0;
         for (size_t j = 0; j < hw; j++) {
-            size_t i = c * hw + j;
-            row[j] = method == FX_CAM_EIGENCAM ? (double)A[i] : (double)G[i] * A[i];
             r[j] += row[j];
             mean += row[j];
         }
@@ -295,7 +280,6 @@ static fx_status eigen_sample(int32_t method, const float *A, const float *G, ui
         memcpy(acc, p, hw * sizeof *acc);
     }
     free(p);
-    free(x);
     return st;
 }
 
@@ -304,32 +288,52 @@ static bool is_eigen_method(int32_t method)
     return method == FX_CAM_EIGENCAM || method == FX_CAM_EIGENGRADCAM;
 }
 
-/* One sample: A and G point at its [k][h][w] block, map receives h*w floats.
- * Fails, writing nothing useful, when a weight or a map value is not a
- * finite float (a Grad-CAM++ or XGradCAM denominator that cancels to ~0,
- * or a sum beyond FLT_MAX). */
-static fx_status cam_sample(int32_t method, const float *A, const float *G, uint32_t sample, uint32_t k, size_t hw,
-                            double *acc, float *map)
+/* The k x hw matrix whose channel sum is the method's map: Eigen-CAM's A,
+ * EigenGrad-CAM's G * A, else each channel's terms (channel_term). NULL
+ * (with the error set) when out of memory or a channel weight is not finite. */
+static double *channel_terms(int32_t method, const float *A, const float *G, uint32_t sample, uint32_t k, size_t hw,
+                             fx_status *st)
 {
-    channel_weight_fn weight_of = weight_function(method);
-    memset(acc, 0, hw * sizeof *acc);
-    if (is_eigen_method(method)) {
-        fx_status st = eigen_sample(method, A, G, k, hw, acc);
-        if (st != FX_OK)
-            return st;
-        k = 0; /* the projection is the whole map */
+    double *x = malloc((size_t)k * hw * sizeof *x);
+    if (!x) {
+        *st = fx__error(FX_ERR_OUT_OF_MEMORY, "fx_cam_lowres: cannot allocate %u x %zu doubles for %s", k, hw,
+                        fx_cam_method_name(method));
+        return NULL;
     }
+    channel_weight_fn weight_of = weight_function(method);
     for (uint32_t c = 0; c < k; c++) {
         const float *a = A + (size_t)c * hw;
-        const float *g = G + (size_t)c * hw;
+        const float *g = G ? G + (size_t)c * hw : NULL;
+        double *row = x + (size_t)c * hw;
+        if (method == FX_CAM_EIGENCAM) {
+            for (size_t j = 0; j < hw; j++)
+                row[j] = a[j];
+            continue;
+        }
+        if (method == FX_CAM_EIGENGRADCAM) {
+            for (size_t j = 0; j < hw; j++)
+                row[j] = (double)g[j] * a[j];
+            continue;
+        }
         double weight = weight_of ? weight_of(a, g, hw) : 0.0;
-        if (!isfinite(weight))
-            return fx__error(FX_ERR_NUMERIC,
-                             "fx_cam_lowres: %s weight of sample %u, channel %u is not finite (a denominator "
-                             "is ~0: the activations of that channel sum to about minus the eps term)",
-                             fx_cam_method_name(method), sample, c);
-        accumulate_channel(method, a, g, hw, weight, acc);
+        if (!isfinite(weight)) {
+            free(x);
+            *st = fx__error(FX_ERR_NUMERIC,
+                            "fx_cam_lowres: %s weight of sample %u, channel %u is not finite (a denominator "
+                            "is ~0: the activations of that channel sum to about minus the eps term)",
+                            fx_cam_method_name(method), sample, c);
+            return NULL;
+        }
+        for (size_t j = 0; j < hw; j++)
+            row[j] = channel_term(method, a[j], g[j], weight);
     }
+    *st = FX_OK;
+    return x;
+}
+
+/* ReLU, and the float range: the map's last step for every method. */
+static fx_status finish_map(const double *acc, size_t hw, int32_t method, uint32_t sample, float *map)
+{
     for (size_t j = 0; j < hw; j++) {
         double v = acc[j] > 0.0 ? acc[j] : 0.0;
         if (!(v <= FLT_MAX))
@@ -339,6 +343,48 @@ static fx_status cam_sample(int32_t method, const float *A, const float *G, uint
         map[j] = (float)v;
     }
     return FX_OK;
+}
+
+/* One sample: A and G point at its [k][h][w] block, map receives h*w floats.
+ * The channel terms are summed, or (Eigen-CAM, EigenGrad-CAM, eigen_smooth)
+ * projected on their first principal component. Fails, writing nothing
+ * useful, when a weight or a map value is not a finite float (a Grad-CAM++
+ * or XGradCAM denominator that cancels to ~0, or a sum beyond FLT_MAX). */
+static fx_status cam_sample(int32_t method, const float *A, const float *G, uint32_t sample, uint32_t k, size_t hw,
+                            int eigen_smooth, double *acc, float *map)
+{
+    fx_status st;
+    double *x = channel_terms(method, A, G, sample, k, hw, &st);
+    if (!x)
+        return st;
+    if (is_eigen_method(method) || eigen_smooth) {
+        st = project_channels(x, k, hw, acc);
+    } else {
+        memset(acc, 0, hw * sizeof *acc);
+        for (uint32_t c = 0; c < k; c++)
+            for (size_t j = 0; j < hw; j++)
+                acc[j] += x[(size_t)c * hw + j];
+    }
+    free(x);
+    return st == FX_OK ? finish_map(acc, hw, method, sample, map) : st;
+}
+
+fx_status fx__cam_eigen_from_weights(const float *activations, const double *weights, uint32_t k, size_t hw,
+                                     float *map)
+{
+    double *x = malloc((size_t)k * hw * sizeof *x), *acc = malloc(hw * sizeof *acc);
+    fx_status st = x && acc ? FX_OK
+                            : fx__error(FX_ERR_OUT_OF_MEMORY, "eigen_smooth: cannot allocate %u x %zu doubles", k, hw);
+    for (uint32_t c = 0; c < k && st == FX_OK; c++)
+        for (size_t j = 0; j < hw; j++)
+            x[(size_t)c * hw + j] = weights[c] * activations[(size_t)c * hw + j];
+    if (st == FX_OK)
+        st = project_channels(x, k, hw, acc);
+    if (st == FX_OK)
+        st = finish_map(acc, hw, FX_CAM_GRADCAM, 0, map);
+    free(x);
+    free(acc);
+    return st;
 }
 
 /* n*k*h*w elements of 4 bytes must be addressable; h*w maps of doubles too. */
@@ -356,6 +402,12 @@ static fx_status check_tensor_size(uint32_t n, uint32_t k, uint32_t h, uint32_t 
 
 fx_status fx_cam_lowres(int32_t method, const float *activations, const float *gradients, uint32_t n, uint32_t k,
                         uint32_t h, uint32_t w, float *out_maps)
+{
+    return fx__cam_lowres_smooth(method, activations, gradients, n, k, h, w, 0, out_maps);
+}
+
+fx_status fx__cam_lowres_smooth(int32_t method, const float *activations, const float *gradients, uint32_t n,
+                                uint32_t k, uint32_t h, uint32_t w, int eigen_smooth, float *out_maps)
 {
     const fx_cam_method_info *info = fx_cam_method_find(method);
     char valid[FX__CAM_VALID_NAMES_MAX];
@@ -400,7 +452,7 @@ fx_status fx_cam_lowres(int32_t method, const float *activations, const float *g
     size_t block = (size_t)k * hw;
     for (uint32_t s = 0; s < n && st == FX_OK; s++)
         st = cam_sample(method, activations + s * block, needs_gradients ? gradients + s * block : NULL, s, k, hw,
-                        acc, maps + s * hw);
+                        eigen_smooth, acc, maps + s * hw);
     if (st == FX_OK)
         memcpy(out_maps, maps, (size_t)n * hw * sizeof *maps);
     free(acc);
@@ -505,4 +557,63 @@ fx_status fx_cam_upsample(const float *lowres, uint32_t h, uint32_t w, int32_t n
     }
     map_rescale(out, up_lo, up_hi, flat);
     return FX_OK;
+}
+
+/* ---- Refinements: several layers, test-time augmentation ------------------ */
+
+/* pytorch-grad-cam's augmentations (base_cam.py forward_augmentation_
+ * smoothing: ttach's Compose([HorizontalFlip(), Multiply([0.9, 1, 1.1])]),
+ * six products). fxcam runs the identity first so that the targets are
+ * decided on the input as given; the mean does not depend on the order. */
+static const struct {
+    int flip;
+    float factor;
+} augmentations[FX__AUG_COUNT] = {{0, 1.0f}, {0, 1.1f}, {0, 0.9f}, {1, 1.0f}, {1, 1.1f}, {1, 0.9f}};
+
+void fx__augmentation(uint32_t index, int *flip, float *factor)
+{
+    *flip = augmentations[index % FX__AUG_COUNT].flip;
+    *factor = augmentations[index % FX__AUG_COUNT].factor;
+}
+
+void fx__flip_horizontal(float *planes, uint32_t count, uint32_t h, uint32_t w)
+{
+    for (size_t row = 0; row < (size_t)count * h; row++) {
+        float *p = planes + row * w;
+        for (uint32_t x = 0; x < w / 2; x++) {
+            float t = p[x];
+            p[x] = p[w - 1 - x];
+            p[w - 1 - x] = t;
+        }
+    }
+}
+
+void fx__map_scale(float *map, size_t count)
+{
+    float lo = map[0], hi = map[0];
+    for (size_t j = 1; j < count; j++) {
+        lo = fminf(lo, map[j]);
+        hi = fmaxf(hi, map[j]);
+    }
+    /* In float, as numpy does on pytorch-grad-cam's float32 maps. */
+    float scale = 1e-7f + (hi - lo);
+    for (size_t j = 0; j < count; j++)
+        map[j] = (map[j] - lo) / scale;
+}
+
+fx_status fx__map_scale_resize(const float *map, uint32_t h, uint32_t w, uint32_t out_h, uint32_t out_w, float *out)
+{
+    size_t hw = (size_t)h * w;
+    float *scaled = malloc(hw * sizeof *scaled);
+    if (!scaled)
+        return fx__error(FX_ERR_OUT_OF_MEMORY, "cannot allocate a %ux%u map", w, h);
+    memcpy(scaled, map, hw * sizeof *scaled);
+    fx__map_scale(scaled, hw);
+    fx_image src = {.data = scaled, .stride = (size_t)w * sizeof(float), .width = w, .height = h, .channels = 1,
+                    .pixel_type = FX_PIXEL_F32};
+    fx_image dst = {.data = out, .stride = (size_t)out_w * sizeof(float), .width = out_w, .height = out_h,
+                    .channels = 1, .pixel_type = FX_PIXEL_F32};
+    fx_status st = fx_resize_bilinear(&src, &dst);
+    free(scaled);
+    return st;
 }

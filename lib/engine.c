@@ -2,6 +2,8 @@
  * plain C. Everything that touches libtorch sits behind engine_shim.h. */
 #include "engine_shim.h"
 #include "cam_free.h"
+#include "cam_refine.h"
+#include "guided.h"
 #include "preprocess.h"
 
 #include <math.h>
@@ -101,6 +103,7 @@ struct fx_result {
     float *probabilities; /* [n][result_count] */
     int32_t *predicted, *target;
     fx_image *heatmaps, *raw, *lowres; /* [n][method_count] */
+    fx_image *saliency; /* [n][method_count]: guided methods' input-space maps (lib/guided.c), else empty */
     warning_list warnings;
     uint32_t *seen; /* [n][4]: x, y, width, height of the part the model saw */
 };
@@ -723,6 +726,7 @@ void fx_result_free(fx_result *r)
     free_images(r->heatmaps, maps);
     free_images(r->raw, maps);
     free_images(r->lowres, maps);
+    free_images(r->saliency, maps);
     free(r->methods);
     free(r->layer);
     free(r->logits);
@@ -756,8 +760,9 @@ static fx_result *result_new(const fx_model *m, size_t n, const int32_t *methods
     r->seen = calloc(n * 4, sizeof(uint32_t));
     r->heatmaps = calloc(maps, sizeof(fx_image));
     r->lowres = calloc(maps, sizeof(fx_image));
+    r->saliency = calloc(maps, sizeof(fx_image));
     r->raw = keep_raw ? calloc(maps, sizeof(fx_image)) : NULL;
-    if (!r->methods || !r->layer || !r->logits || !r->probabilities || !r->predicted || !r->target || !r->seen || !r->heatmaps || !r->lowres ||
+    if (!r->methods || !r->layer || !r->logits || !r->probabilities || !r->predicted || !r->target || !r->seen || !r->heatmaps || !r->lowres || !r->saliency ||
         (keep_raw && !r->raw)) {
         fx_result_free(r);
         return NULL;
@@ -1137,6 +1142,11 @@ typedef struct channel_work {
                       * forward (it needs the layer's channel count); then 0 */
     size_t images;   /* images of the call */
     float *smooth_gradients; /* [n][k][h][w]: the batch's noise-averaged gradients (Smooth Grad-CAM++), or NULL */
+    const char *const *layers; /* the call's target layers (refinements: several layers) */
+    uint32_t layer_count;
+    int refined;     /* aug_smooth or several layers: maps are combined at the model input size */
+    float *combined; /* refined only: [count][method_count][H][W], the batch's maps being averaged */
+    fx__shim_guided *guided; /* the batch's guided pass (lib/guided.c), or NULL */
 } channel_work;
 
 static uint32_t methods_needs(const fx_result *r)
@@ -1218,7 +1228,9 @@ static fx_status channel_map(int32_t method, fx__shim_capture *cap, uint32_t i, 
             original += (double)w[c] * cap->logits[(size_t)i * work->classes + c];
         st = fx__ablation_cam_weights(original, scores, k, channel_weights);
     }
-    if (st == FX_OK)
+    if (st == FX_OK && work->o->eigen_smooth)
+        st = fx__cam_eigen_from_weights(cap->activations + (size_t)i * k * hw, channel_weights, k, hw, map);
+    else if (st == FX_OK)
         st = fx__cam_from_weights(cap->activations + (size_t)i * k * hw, channel_weights, k, hw, map);
     free(scores);
     free(channel_weights);
@@ -1232,56 +1244,106 @@ static fx_status method_lowres(int32_t method, fx__shim_capture *cap, uint32_t i
     if (is_channel_method(method))
         return channel_map(method, cap, i, work, map);
     size_t sample = (size_t)cap->k * cap->h * cap->w;
+    int eigen = work->o->eigen_smooth != 0;
     if (method == FX_CAM_SMOOTH_GRADCAM_PLUSPLUS) /* Grad-CAM++ of the clean activations, averaged gradients */
-        return fx_cam_lowres(FX_CAM_GRADCAM_PLUSPLUS, cap->activations + i * sample,
-                             work->smooth_gradients + i * sample, 1, cap->k, cap->h, cap->w, map);
+        return fx__cam_lowres_smooth(FX_CAM_GRADCAM_PLUSPLUS, cap->activations + i * sample,
+                                     work->smooth_gradients + i * sample, 1, cap->k, cap->h, cap->w, eigen, map);
     const float *g = info->needs & FX_CAM_NEEDS_GRADIENTS ? cap->gradients + i * sample : NULL;
-    return fx_cam_lowres(method, cap->activations + i * sample, g, 1, cap->k, cap->h, cap->w, map);
+    return fx__cam_lowres_smooth(method, cap->activations + i * sample, g, 1, cap->k, cap->h, cap->w, eigen, map);
+}
+
+/* Stores the final map of image `image`, method slot j: h x w floats at the
+ * layer's size, or at the model input's for refined maps. Warns when it is
+ * all zero, keeps it as the low-resolution map and brings it back into the
+ * image's geometry: crops leave the unseen part 0, letterboxing drops the
+ * padding (lib/preprocess.c). */
+static fx_status store_map(const fx_model *m, fx_result *r, const fx_image *images, size_t image, uint32_t j,
+                           const float *map, uint32_t h, uint32_t w, int keep_raw)
+{
+    fx_status st = FX_OK;
+    size_t slot = image * r->method_count + j;
+    if (all_zero(map, (size_t)h * w)) {
+        int32_t target = r->target[image];
+        char score[160];
+        if (target >= 0)
+            snprintf(score, sizeof score, "class %d ('%s')", (int)target, m->class_names[target]);
+        else
+            snprintf(score, sizeof score, "the weighted sum of classes (class_weights)");
+        st = warning_add(&r->warnings, FX_WARN_ZERO_MAP, (int64_t)image,
+                         "image %zu: the score of %s gets no positive evidence from layer '%s': "
+                         "the %s map is all zero after ReLU, so its heatmap is blank; try another layer or "
+                         "method",
+                         image, score, r->layer, fx_cam_method_name(r->methods[j]));
+    }
+    if (st == FX_OK)
+        st = store_lowres(map, h, w, &r->lowres[slot]);
+    fx__geometry g;
+    uint32_t iw = images[image].width, ih = images[image].height;
+    if (st == FX_OK)
+        st = fx__geometry_plan(m->resize_mode, m->resize_size, iw, ih, m->width, m->height, &g);
+    if (st == FX_OK)
+        st = fx__map_to_image(map, h, w, &g, iw, ih, 1, &r->heatmaps[slot]);
+    if (st == FX_OK && keep_raw)
+        st = fx__map_to_image(map, h, w, &g, iw, ih, 0, &r->raw[slot]);
+    return st;
+}
+
+/* A guided method's maps of image `image`, slot j (lib/guided.c): an
+ * input-space saliency, so the refinements, which average layer maps, do
+ * not apply. */
+static fx_status guided_slot(const fx_model *m, fx_result *r, const fx_image *images, size_t image, uint32_t j,
+                             const fx__shim_capture *cap, uint32_t i, const channel_work *work)
+{
+    if (work->refined)
+        return fx__error(FX_ERR_UNSUPPORTED, "fx_gradcam_compute: %s gives an input-space saliency image; "
+                                             "aug_smooth and several layers average layer maps and do not apply: "
+                                             "ask for it in a call without them",
+                         fx_cam_method_name(r->methods[j]));
+    size_t slot = image * r->method_count + j;
+    uint32_t iw = images[image].width, ih = images[image].height;
+    fx__geometry g;
+    fx__guided_slot out = {&r->lowres[slot], &r->heatmaps[slot], work->o->keep_raw ? &r->raw[slot] : NULL,
+                           &r->saliency[slot]};
+    fx_status st = fx__geometry_plan(m->resize_mode, m->resize_size, iw, ih, m->width, m->height, &g);
+    return st == FX_OK ? fx__guided_maps(r->methods[j], cap, i, work->guided, m->channels, &g, iw, ih, &out) : st;
 }
 
 /* Turns one batch's activations and gradients (or channel passes) into
- * every requested map. */
+ * every requested map: stored, or (refined) scaled, upsampled to the model
+ * input size and added to work->combined (pytorch-grad-cam's
+ * compute_cam_per_layer: scale_cam_image(cam, target_size)). */
 static fx_status make_maps(const fx_model *m, fx_result *r, const fx_image *images, size_t first,
-                           fx__shim_capture *cap, int keep_raw, channel_work *work)
+                           fx__shim_capture *cap, channel_work *work)
 {
-    size_t hw = (size_t)cap->h * cap->w;
+    size_t hw = (size_t)cap->h * cap->w, plane = (size_t)m->width * m->height;
     float *map = malloc(hw * sizeof(float));
-    if (!map)
+    float *up = work->refined ? malloc(plane * sizeof(float)) : NULL;
+    if (!map || (work->refined && !up)) {
+        free(map);
         return fx__error(FX_ERR_OUT_OF_MEMORY, "fx_gradcam_compute: cannot allocate a %ux%u map", cap->w, cap->h);
+    }
     fx_status st = FX_OK;
     for (uint32_t i = 0; i < cap->n && st == FX_OK; i++) {
-        size_t image = first + i;
         for (uint32_t j = 0; j < r->method_count && st == FX_OK; j++) {
-            size_t slot = image * r->method_count + j;
-            st = method_lowres(r->methods[j], cap, i, work, map);
-            if (st == FX_OK && all_zero(map, hw)) {
-                int32_t target = r->target[image];
-                char score[160];
-                if (target >= 0)
-                    snprintf(score, sizeof score, "class %d ('%s')", (int)target, m->class_names[target]);
-                else
-                    snprintf(score, sizeof score, "the weighted sum of classes (class_weights)");
-                st = warning_add(&r->warnings, FX_WARN_ZERO_MAP, (int64_t)image,
-                                 "image %zu: the score of %s gets no positive evidence from layer '%s': "
-                                 "the %s map is all zero after ReLU, so its heatmap is blank; try another layer or "
-                                 "method",
-                                 image, score, r->layer, fx_cam_method_name(r->methods[j]));
+            if (fx_cam_method_find(r->methods[j])->needs & FX_CAM_NEEDS_INPUT_GRADIENTS) {
+                st = guided_slot(m, r, images, first + i, j, cap, i, work);
+                continue;
             }
-            if (st == FX_OK)
-                st = store_lowres(map, cap->h, cap->w, &r->lowres[slot]);
-            /* Back into the image's geometry: crops leave the unseen part 0,
-             * letterboxing drops the padding (lib/preprocess.c). */
-            fx__geometry g;
-            uint32_t iw = images[image].width, ih = images[image].height;
-            if (st == FX_OK)
-                st = fx__geometry_plan(m->resize_mode, m->resize_size, iw, ih, m->width, m->height, &g);
-            if (st == FX_OK)
-                st = fx__map_to_image(map, cap->h, cap->w, &g, iw, ih, 1, &r->heatmaps[slot]);
-            if (st == FX_OK && keep_raw)
-                st = fx__map_to_image(map, cap->h, cap->w, &g, iw, ih, 0, &r->raw[slot]);
+            st = method_lowres(r->methods[j], cap, i, work, map);
+            if (st != FX_OK)
+                break;
+            if (!work->refined) {
+                st = store_map(m, r, images, first + i, j, map, cap->h, cap->w, work->o->keep_raw);
+                continue;
+            }
+            st = fx__map_scale_resize(map, cap->h, cap->w, m->height, m->width, up);
+            float *sum = work->combined + ((size_t)i * r->method_count + j) * plane;
+            for (size_t e = 0; e < plane && st == FX_OK; e++)
+                sum[e] += up[e];
         }
     }
     free(map);
+    free(up);
     return st;
 }
 
@@ -1374,61 +1436,242 @@ static fx_status smooth_gradients(fx_model *m, const char *layer, size_t first, 
     return st;
 }
 
-/* One batch as a plain sequence: forward (logits, activations) -> the
- * targets and score weights, decided here -> backward when a method needs
- * gradients -> per-channel passes for the gradient-free methods that need
- * them -> maps. */
-static fx_status run_batch(fx_model *m, fx_result *r, const fx_image *images, size_t first, uint32_t count,
-                           const float *input, channel_work *work)
+/* One pass of a batch's (possibly augmented) input through one layer, as a
+ * plain sequence: forward (logits, activations) -> the targets and score
+ * weights, decided here on the first pass (*weights NULL: allocated and
+ * kept for the later passes) -> backward when a method needs gradients ->
+ * per-channel passes for the gradient-free methods that need them -> maps. */
+static fx_status layer_pass(fx_model *m, fx_result *r, const fx_image *images, size_t first, uint32_t count,
+                            const float *input, const char *layer, float **weights, channel_work *work)
 {
     uint32_t needs = methods_needs(r);
     uint32_t flags = (needs & FX_CAM_NEEDS_GRADIENTS ? FX__FORWARD_GRADIENTS : 0u) |
                      (channel_method_count(r) ? FX__FORWARD_CHANNELS : 0u);
     fx__shim_capture cap = {0};
-    fx_status st = fx__shim_forward(m->shim, input, count, r->layer, flags, &cap);
-    float *weights = st == FX_OK ? calloc((size_t)count * cap.classes, sizeof(float)) : NULL;
-    if (st == FX_OK && !weights)
-        st = fx__error(FX_ERR_OUT_OF_MEMORY, "fx_gradcam_compute: cannot allocate score weights");
-    score_context ctx = {m, r, first, work->o->target_class, work->o->target_classes, work->o->class_weights};
-    if (st == FX_OK)
-        st = choose_scores(&ctx, cap.logits, count, cap.classes, weights);
-    if (st == FX_OK && (needs & FX_CAM_NEEDS_GRADIENTS))
-        st = fx__shim_backward(&cap, weights);
+    fx__shim_guided *guided = NULL;
+    fx_status st = fx__guided_forward(m->shim, input, count, layer, needs, flags, &cap, &guided);
+    if (st == FX_OK && !*weights) {
+        score_context ctx = {m, r, first, work->o->target_class, work->o->target_classes, work->o->class_weights};
+        *weights = calloc((size_t)count * cap.classes, sizeof(float));
+        st = *weights ? choose_scores(&ctx, cap.logits, count, cap.classes, *weights)
+                      : fx__error(FX_ERR_OUT_OF_MEMORY, "fx_gradcam_compute: cannot allocate score weights");
+    }
+    if (st == FX_OK) /* fx__shim_backward, and the guided input gradients when asked (lib/guided.c) */
+        st = fx__guided_backward(&cap, guided, *weights, needs);
     if (st == FX_OK && wants_method(r, FX_CAM_SMOOTH_GRADCAM_PLUSPLUS))
-        st = smooth_gradients(m, r->layer, first, count, input, weights, &cap, work);
-    work->weights = weights;
+        st = smooth_gradients(m, layer, first, count, input, *weights, &cap, work);
+    work->guided = guided;
+    work->weights = *weights;
     work->classes = cap.classes;
     if (st == FX_OK)
-        st = make_maps(m, r, images, first, &cap, work->o->keep_raw, work);
+        st = make_maps(m, r, images, first, &cap, work);
     work->weights = NULL;
     free(work->smooth_gradients);
     work->smooth_gradients = NULL;
-    free(weights);
+    fx__shim_guided_free(guided);
+    work->guided = NULL;
     fx__shim_capture_free(&cap);
     return st;
 }
 
-static fx_status run_batches(fx_model *m, const fx_image *images, size_t n, const fx_gradcam_options *o,
-                             fx_result *r)
+/* Refinements (docs/algorithms.md): for each augmentation (aug_smooth, else
+ * the identity alone) the batch's input is multiplied and flipped, every
+ * layer's maps are scaled, upsampled and averaged (pytorch-grad-cam's
+ * aggregate_multi_layers: mean over the layers, then scale_cam_image), then
+ * flipped back and averaged over the augmentations
+ * (forward_augmentation_smoothing); the result, at the model input size,
+ * is stored for each image and method. */
+static fx_status refined_batch(fx_model *m, fx_result *r, const fx_image *images, size_t first, uint32_t count,
+                               const float *input, channel_work *work)
 {
-    channel_work work = {o, NULL, 0, 0, 0, (int)channel_method_count(r), n, NULL};
+    uint32_t augs = work->o->aug_smooth ? FX__AUG_COUNT : 1;
+    size_t plane = (size_t)m->width * m->height, inputs = plane * m->channels * count;
+    size_t slots = (size_t)count * r->method_count;
+    float *augmented = malloc(inputs * sizeof(float));
+    float *layer_sum = calloc(slots * plane, sizeof(float)), *total = calloc(slots * plane, sizeof(float));
+    float *weights = NULL;
+    fx_status st = augmented && layer_sum && total
+                       ? FX_OK
+                       : fx__error(FX_ERR_OUT_OF_MEMORY, "fx_gradcam_compute: cannot allocate the %u maps of "
+                                                         "%ux%u being averaged", (unsigned)slots, m->width, m->height);
+    work->combined = layer_sum;
+    for (uint32_t a = 0; a < augs && st == FX_OK; a++) {
+        int flip;
+        float factor;
+        fx__augmentation(a, &flip, &factor);
+        for (size_t e = 0; e < inputs; e++)
+            augmented[e] = input[e] * factor;
+        if (flip)
+            fx__flip_horizontal(augmented, count * m->channels, m->height, m->width);
+        for (uint32_t l = 0; l < work->layer_count && st == FX_OK; l++)
+            st = layer_pass(m, r, images, first, count, augmented, work->layers[l], &weights, work);
+        for (size_t s = 0; s < slots && st == FX_OK; s++) {
+            float *sum = layer_sum + s * plane;
+            for (size_t e = 0; e < plane; e++)
+                sum[e] /= (float)work->layer_count;
+            fx__map_scale(sum, plane);
+            if (flip)
+                fx__flip_horizontal(sum, 1, m->height, m->width);
+            for (size_t e = 0; e < plane; e++)
+                total[s * plane + e] += sum[e];
+            memset(sum, 0, plane * sizeof(float));
+        }
+    }
+    for (size_t s = 0; s < slots && st == FX_OK; s++) {
+        float *map = total + s * plane;
+        for (size_t e = 0; e < plane; e++)
+            map[e] /= (float)augs;
+        st = store_map(m, r, images, first + s / r->method_count, (uint32_t)(s % r->method_count), map, m->height,
+                       m->width, work->o->keep_raw);
+    }
+    work->combined = NULL;
+    free(weights);
+    free(augmented);
+    free(layer_sum);
+    free(total);
+    return st;
+}
+
+/* Hands one prepared batch (count images from index first, normalized into
+ * input) to the caller of for_each_batch. */
+typedef fx_status (*batch_fn)(fx_model *m, const fx_image *images, size_t first, uint32_t count, const float *input,
+                              void *user);
+
+/* The loop every entry point that runs the model shares: the n images in
+ * batches of o->batch_size (0 = 8), each prepared by prepare_batch (so that
+ * they all see the same numbers) and handed to fn. fn_name names the public
+ * function in messages. */
+static fx_status for_each_batch(fx_model *m, const fx_image *images, size_t n, const fx_gradcam_options *o,
+                                const char *fn_name, batch_fn fn, void *user)
+{
     uint32_t batch = o->batch_size ? o->batch_size : FX_DEFAULT_BATCH;
     if (batch > n)
         batch = (uint32_t)n;
     size_t per_image = (size_t)m->channels * m->width * m->height;
     float *input = malloc(per_image * batch * sizeof(float));
     if (!input)
-        return fx__error(FX_ERR_OUT_OF_MEMORY, "fx_gradcam_compute: cannot allocate a batch of %u inputs", batch);
+        return fx__error(FX_ERR_OUT_OF_MEMORY, "%s: cannot allocate a batch of %u inputs", fn_name, batch);
     fx_status st = FX_OK;
     for (size_t first = 0; first < n && st == FX_OK; first += batch) {
         uint32_t count = (uint32_t)(n - first < batch ? n - first : batch);
         st = prepare_batch(m, images, first, count, o, input);
-        if (st != FX_OK)
-            break;
-        st = run_batch(m, r, images, first, count, input, &work);
+        if (st == FX_OK)
+            st = fn(m, images, first, count, input, user);
     }
     free(input);
     return st;
+}
+
+typedef struct compute_job {
+    fx_result *result;
+    channel_work *work;
+} compute_job;
+
+static fx_status compute_batch(fx_model *m, const fx_image *images, size_t first, uint32_t count, const float *input,
+                               void *user)
+{
+    compute_job *job = user;
+    if (job->work->refined)
+        return refined_batch(m, job->result, images, first, count, input, job->work);
+    float *weights = NULL;
+    fx_status st = layer_pass(m, job->result, images, first, count, input, job->work->layers[0], &weights, job->work);
+    free(weights);
+    return st;
+}
+
+/* The channels of a target layer (its probed shape), for the progress total. */
+static uint32_t layer_channels(const fx_model *m, const char *layer)
+{
+    for (size_t i = 0; i < fx__shim_layer_count(m->shim); i++) {
+        const fx__shim_layer *l = fx__shim_layer_at(m->shim, i);
+        if (strcmp(l->name, layer) == 0 && l->rank == 4)
+            return (uint32_t)l->shape[1];
+    }
+    return 0;
+}
+
+static fx_status run_batches(fx_model *m, const fx_image *images, size_t n, const fx_gradcam_options *o,
+                             fx_result *r, const char *const *layers, uint32_t layer_count)
+{
+    channel_work work = {.o = o, .pending = (int)channel_method_count(r), .images = n, .layers = layers,
+                         .layer_count = layer_count, .refined = o->aug_smooth || layer_count > 1};
+    fx_status st = FX_OK;
+    if (work.refined && work.pending) { /* every layer's channels, for every augmentation, known up front */
+        uint64_t channels = 0;
+        for (uint32_t l = 0; l < layer_count; l++)
+            channels += layer_channels(m, layers[l]);
+        work.total = (uint64_t)n * channels * (uint64_t)work.pending * (o->aug_smooth ? FX__AUG_COUNT : 1);
+        work.pending = 0;
+        st = report_progress(&work);
+    }
+    compute_job job = {r, &work};
+    return st == FX_OK ? for_each_batch(m, images, n, o, "fx_gradcam_compute", compute_batch, &job) : st;
+}
+
+/* Guided methods' maps live in input space (lib/guided.c): fxcam does not
+ * average them over augmentations or layers; say so rather than ignore it. */
+static fx_status check_refinements(const fx_gradcam_options *o, const int32_t *methods, uint32_t method_count,
+                                   uint32_t layer_count)
+{
+    if (!o->aug_smooth && layer_count < 2)
+        return FX_OK;
+    for (uint32_t j = 0; j < method_count; j++)
+        if (fx_cam_method_find(methods[j])->needs & FX_CAM_NEEDS_INPUT_GRADIENTS)
+            return fx__error(FX_ERR_UNSUPPORTED, "fx_gradcam_compute: %s with %s is not supported: its map is "
+                                                 "in input space; drop %s or compute it in a separate call",
+                             fx_cam_method_title(methods[j]), o->aug_smooth ? "aug_smooth" : "several layers",
+                             o->aug_smooth ? "aug_smooth" : "the extra layers");
+    return FX_OK;
+}
+
+/* The target layers of a call: options.layers (1..FX_MAX_LAYERS_PER_CALL
+ * valid, distinct names), else options.layer, else the model's default.
+ * *joined (malloc'd) names them joined by ',' for the result. */
+static fx_status resolve_layers(const fx_model *model, const fx_gradcam_options *o, const char *const **layers,
+                                uint32_t *count, const char **single, char **joined)
+{
+    *single = o->layer ? o->layer : model->default_layer;
+    *layers = single;
+    *count = 1;
+    if (o->layers || o->layer_count) {
+        if (!o->layers || o->layer_count == 0 || o->layer_count > FX_MAX_LAYERS_PER_CALL)
+            return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_gradcam_compute: layers is %s with layer_count %u; give "
+                                                      "1..%d layer names (or NULL and 0 for options.layer)",
+                             o->layers ? "set" : "NULL", o->layer_count, FX_MAX_LAYERS_PER_CALL);
+        if (o->layer)
+            return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_gradcam_compute: both layer ('%.64s') and layers are "
+                                                      "given; pass one of them", o->layer);
+        *layers = o->layers;
+        *count = o->layer_count;
+    }
+    if (!(*layers)[0])
+        return fx__error(FX_ERR_LAYER, "fx_gradcam_compute: the model has no layer with a 4-D output of spatial "
+                                       "size > 1; name one in options.layer");
+    size_t length = 1;
+    for (uint32_t l = 0; l < *count; l++) {
+        const char *name = (*layers)[l];
+        if (!name)
+            return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_gradcam_compute: layers[%u] is NULL", l);
+        for (uint32_t e = 0; e < l; e++)
+            if (strcmp((*layers)[e], name) == 0)
+                return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_gradcam_compute: layer '%.64s' is given twice "
+                                                          "(layers[%u] and layers[%u]); give each layer once", name,
+                                 e, l);
+        fx_status st = fx__shim_check_layer(model->shim, name);
+        if (st != FX_OK)
+            return st;
+        length += strlen(name) + 1;
+    }
+    *joined = malloc(length);
+    if (!*joined)
+        return fx__error(FX_ERR_OUT_OF_MEMORY, "fx_gradcam_compute: cannot allocate layer names");
+    (*joined)[0] = '\0';
+    for (uint32_t l = 0; l < *count; l++) {
+        if (l)
+            strcat(*joined, ",");
+        strcat(*joined, (*layers)[l]);
+    }
+    return FX_OK;
 }
 
 fx_status fx_gradcam_compute(fx_model *model, const fx_image *images, size_t n, const fx_gradcam_options *opts,
@@ -1444,24 +1687,29 @@ fx_status fx_gradcam_compute(fx_model *model, const fx_image *images, size_t n, 
         st = check_gradcam_request(model, images, n, &o);
     if (st != FX_OK)
         return st;
-    const char *layer = o.layer ? o.layer : model->default_layer;
-    if (!layer)
-        return fx__error(FX_ERR_LAYER, "fx_gradcam_compute: the model has no layer with a 4-D output of spatial "
-                                       "size > 1; name one in options.layer");
-    st = fx__shim_check_layer(model->shim, layer);
-    if (st != FX_OK)
+    const char *const *layers = NULL, *single = NULL;
+    uint32_t layer_count = 0;
+    char *joined = NULL;
+    st = resolve_layers(model, &o, &layers, &layer_count, &single, &joined);
+    if (st != FX_OK) {
+        free(joined);
         return st;
+    }
     static const int32_t gradcam_only[1] = {FX_CAM_GRADCAM};
     const int32_t *methods = o.methods && o.method_count ? o.methods : gradcam_only;
     uint32_t method_count = o.methods && o.method_count ? o.method_count : 1;
-    fx_result *r = result_new(model, n, methods, method_count, layer, o.keep_raw);
+    st = check_refinements(&o, methods, method_count, layer_count);
+    fx_result *r = st == FX_OK ? result_new(model, n, methods, method_count, joined, o.keep_raw) : NULL;
+    free(joined);
+    if (st != FX_OK)
+        return st;
     if (!r)
         return fx__error(FX_ERR_OUT_OF_MEMORY, "fx_gradcam_compute: cannot allocate results for %zu images", n);
     st = add_scale_warnings(model, images, n, r);
     if (st == FX_OK)
         st = add_input_warnings(model, images, n, &o, r);
     if (st == FX_OK)
-        st = run_batches(model, images, n, &o, r);
+        st = run_batches(model, images, n, &o, r, layers, layer_count);
     if (st != FX_OK) {
         fx_result_free(r);
         return st;
@@ -1482,37 +1730,29 @@ static fx_status check_finite_logits(const float *logits, uint32_t classes, size
     return FX_OK;
 }
 
-/* Runs the n images through the model, batch by batch, without gradients;
- * probs ([n][result_count]) and logits ([n][logit_count]) are the caller's. */
-static fx_status predict_batches(fx_model *m, const fx_image *images, size_t n, const fx_gradcam_options *o,
-                                 float *probs, float *logits)
+typedef struct predict_job {
+    float *probs, *logits; /* [n][result_count], [n][logit_count] */
+} predict_job;
+
+/* One batch of fx_model_predict: a forward without gradients; its logits
+ * and probabilities go to the job's arrays at the batch's images. */
+static fx_status predict_batch(fx_model *m, const fx_image *images, size_t first, uint32_t count, const float *input,
+                               void *user)
 {
-    uint32_t batch = o->batch_size ? o->batch_size : FX_DEFAULT_BATCH;
-    if (batch > n)
-        batch = (uint32_t)n;
-    size_t per_image = (size_t)m->channels * m->width * m->height;
-    float *input = malloc(per_image * batch * sizeof(float));
-    if (!input)
-        return fx__error(FX_ERR_OUT_OF_MEMORY, "fx_model_predict: cannot allocate a batch of %u inputs", batch);
-    fx_status st = FX_OK;
-    for (size_t first = 0; first < n && st == FX_OK; first += batch) {
-        uint32_t count = (uint32_t)(n - first < batch ? n - first : batch);
-        st = prepare_batch(m, images, first, count, o, input);
-        fx__shim_capture cap = {0};
-        if (st == FX_OK)
-            st = fx__shim_forward(m->shim, input, count, NULL, 0, &cap);
-        for (uint32_t i = 0; i < count && st == FX_OK; i++) {
-            const float *l = cap.logits + (size_t)i * m->logit_count;
-            int32_t predicted;
-            st = check_finite_logits(l, m->logit_count, first + i, "fx_model_predict");
-            if (st != FX_OK)
-                break;
-            memcpy(logits + (first + i) * m->logit_count, l, m->logit_count * sizeof(float));
-            predict(m, l, probs + (first + i) * m->result_count, &predicted);
-        }
-        fx__shim_capture_free(&cap);
+    (void)images;
+    predict_job *job = user;
+    fx__shim_capture cap = {0};
+    fx_status st = fx__shim_forward(m->shim, input, count, NULL, 0, &cap);
+    for (uint32_t i = 0; i < count && st == FX_OK; i++) {
+        const float *l = cap.logits + (size_t)i * m->logit_count;
+        int32_t predicted;
+        st = check_finite_logits(l, m->logit_count, first + i, "fx_model_predict");
+        if (st != FX_OK)
+            break;
+        memcpy(job->logits + (first + i) * m->logit_count, l, m->logit_count * sizeof(float));
+        predict(m, l, job->probs + (first + i) * m->result_count, &predicted);
     }
-    free(input);
+    fx__shim_capture_free(&cap);
     return st;
 }
 
@@ -1534,8 +1774,9 @@ fx_status fx_model_predict(fx_model *model, const fx_image *images, size_t n, co
     float *outs = malloc(n * model->logit_count * sizeof(float));
     if (!probs || !outs)
         st = fx__error(FX_ERR_OUT_OF_MEMORY, "fx_model_predict: cannot allocate outputs for %zu images", n);
+    predict_job job = {probs, outs};
     if (st == FX_OK)
-        st = predict_batches(model, images, n, &o, probs, outs);
+        st = for_each_batch(model, images, n, &o, "fx_model_predict", predict_batch, &job);
     if (st == FX_OK) {
         memcpy(probabilities, probs, n * model->result_count * sizeof(float));
         if (logits)
@@ -1667,6 +1908,12 @@ const fx_image *fx_result_raw_heatmap(const fx_result *r, size_t i, uint32_t j)
 const fx_image *fx_result_lowres(const fx_result *r, size_t i, uint32_t j)
 {
     return map_at(r, r ? r->lowres : NULL, i, j);
+}
+
+const fx_image *fx_result_saliency(const fx_result *r, size_t i, uint32_t j)
+{
+    const fx_image *img = map_at(r, r ? r->saliency : NULL, i, j);
+    return img && img->data ? img : NULL;
 }
 
 /* ---- Preprocessing getters ------------------------------------------------ */

@@ -122,6 +122,19 @@ class CamResult:
         """The map at the layer's resolution, after ReLU."""
         return self._map(lib.fx_result_lowres, i, j, "low-resolution map")
 
+    def saliency(self, i=0, j=0):
+        """Guided methods ("guided-backprop", "guided-gradcam") only: the
+        input-space saliency of image i, HxWxC float32 in [0, 1] at the image's
+        size (C = the model's input channels; 0.5 = no gradient), by
+        pytorch-grad-cam's deprocess_image without its uint8 step (fxcam.h,
+        fx_result_saliency). ValueError for other methods."""
+        self._index(i, j)
+        ptr = lib.fx_result_saliency(self._handle.ptr, i, j) if _lib.has("fx_result_saliency") else None
+        if not ptr:
+            raise ValueError(f"method {self.methods()[j]!r} gives no saliency image; only the guided methods "
+                             f"(guided-backprop, guided-gradcam) do")
+        return wrap_borrowed(ptr, self._handle)
+
     def heatmap_address(self, i=0, j=0):
         """Address of the library's heatmap pixels (to check zero-copy)."""
         self._index(i, j)
@@ -173,10 +186,18 @@ def _check_model(model):
 
 
 def _check_layer(model, layer_name):
+    """layer_name: None, a layer name, or a list/tuple of names (several
+    target layers, their maps averaged)."""
     if layer_name is None:
         return None
+    if isinstance(layer_name, (list, tuple)):
+        if not 1 <= len(layer_name) <= 16:
+            raise ValueError(f"layer_name lists {len(layer_name)} layers; give 1..16")
+        if len(set(layer_name)) != len(layer_name):
+            raise ValueError(f"layer_name lists a layer twice: {list(layer_name)}; give each layer once")
+        return tuple(_check_layer(model, name) for name in layer_name)
     if not isinstance(layer_name, str):
-        raise TypeError(f"layer_name must be a str or None, not {type(layer_name).__name__}")
+        raise TypeError(f"layer_name must be a str, a list of str or None, not {type(layer_name).__name__}")
     names = [l.name for l in model.layers]
     if layer_name not in names:
         close = difflib.get_close_matches(layer_name, names, n=3, cutoff=0.5)
@@ -219,8 +240,47 @@ class _Progress:
         check(status)
 
 
+def _count(value, name, low, high, default):
+    if isinstance(value, bool) or not isinstance(value, int) or not (value == 0 or low <= value <= high):
+        raise ValueError(f"{name} must be an int in {low}..{high} (0 = default {default}), got {value!r}")
+    return value
+
+
+def _target_classes(model, target_classes, n):
+    """One class per image (index, name, or None = that image's predicted class)."""
+    if isinstance(target_classes, (str, bytes)) or not hasattr(target_classes, "__len__"):
+        raise TypeError(f"target_classes must be a sequence with one class per image, not "
+                        f"{type(target_classes).__name__}")
+    if len(target_classes) != n:
+        raise ValueError(f"target_classes has {len(target_classes)} entries for {n} images; give one per image "
+                         f"(None = that image's predicted class)")
+    return (ctypes.c_int32 * n)(*[-1 if t is None else model.class_index(t) for t in target_classes])
+
+
+def _class_weights(model, class_weights):
+    """A weight per model output: a sequence of logit_count numbers, or a
+    dict {class index or name: weight} (other classes 0)."""
+    count = model.logit_count
+    if isinstance(class_weights, dict):
+        weights = [0.0] * count
+        for key, value in class_weights.items():
+            index = model.class_index(key)
+            if index >= count:
+                raise ValueError(f"class_weights names class {key!r}, but the model has {count} output(s); a "
+                                 f"single-logit model takes one weight (index 0)")
+            weights[index] = float(value)
+    else:
+        weights = [float(v) for v in class_weights]
+        if len(weights) != count:
+            raise ValueError(f"class_weights has {len(weights)} values but the model has {count} outputs; give one "
+                             f"per output, or a dict {{class: weight}}")
+    return (ctypes.c_float * count)(*weights)
+
+
 def compute(model, images, methods=("gradcam",), layer_name=None, target_class=None, batch_size=0,
-            keep_raw=False, channel_order="rgb", layout=None, progress=None):
+            keep_raw=False, channel_order="rgb", layout=None, progress=None, *, target_classes=None,
+            class_weights=None, aug_smooth=False, eigen_smooth=False, smooth_samples=0, smooth_noise=0.0,
+            smooth_seed=0, channel_batch_size=0):
     """One fx_gradcam_compute call over a sequence of images. The library's
     warnings (an all-zero map, a 1x1 layer, an image scaled far from the
     model input) are raised as fxcam.FxcamWarning and kept in the result's
@@ -234,7 +294,17 @@ def compute(model, images, methods=("gradcam",), layer_name=None, target_class=N
     done = 0 once the total (images x channels x such methods) is known and
     after each batch of passes, on the calling thread. Returning True stops
     the call with fxcam.CancelledError; an exception raised inside it stops
-    the call and is raised again here."""
+    the call and is raised again here.
+
+    layer_name: a name, or a list of names whose maps are upsampled and
+    averaged (pytorch-grad-cam's several target_layers). target_classes: one
+    class per image (index, name or None = predicted). class_weights: the
+    score is sum_c w_c logit_c (a sequence per output, or {class: weight}).
+    aug_smooth: test-time augmentation (flip x [1.0, 1.1, 0.9], 6 runs).
+    eigen_smooth: first principal component of the weighted activations.
+    smooth_samples, smooth_noise, smooth_seed: Smooth Grad-CAM++.
+    channel_batch_size: Score-CAM/Ablation-CAM inputs per forward (0 = 32).
+    docs/algorithms.md gives every definition."""
     model = _check_model(model)
     inputs, array, infos = describe_batch(images, layout=layout, channel_order=channel_order)
     ids = [method_id(m) for m in methods]
@@ -247,8 +317,30 @@ def compute(model, images, methods=("gradcam",), layer_name=None, target_class=N
     method_array = (ctypes.c_int32 * len(ids))(*ids)
     opts.methods = method_array
     opts.method_count = len(ids)
-    opts.layer = None if layer_name is None else layer_name.encode("utf-8")
+    if isinstance(layer_name, (list, tuple)):
+        layer_array = (ctypes.c_char_p * len(layer_name))(*[name.encode("utf-8") for name in layer_name])
+        opts.layers = layer_array
+        opts.layer_count = len(layer_name)
+    else:
+        opts.layer = None if layer_name is None else layer_name.encode("utf-8")
     opts.target_class = -1 if target_class is None else model.class_index(target_class)
+    if target_classes is not None:
+        target_array = _target_classes(model, target_classes, len(inputs))
+        opts.target_classes = target_array
+    if class_weights is not None:
+        weight_array = _class_weights(model, class_weights)
+        opts.class_weights = weight_array
+        opts.class_weight_count = len(weight_array)
+    opts.aug_smooth = 1 if aug_smooth else 0
+    opts.eigen_smooth = 1 if eigen_smooth else 0
+    opts.smooth_samples = _count(smooth_samples, "smooth_samples", 1, 256, 8)
+    if isinstance(smooth_noise, bool) or not isinstance(smooth_noise, (int, float)) or not 0 <= smooth_noise <= 10:
+        raise ValueError(f"smooth_noise must be a number in (0, 10] (0 = default 0.15), got {smooth_noise!r}")
+    opts.smooth_noise = float(smooth_noise)
+    if isinstance(smooth_seed, bool) or not isinstance(smooth_seed, int) or not 0 <= smooth_seed < 2 ** 64:
+        raise ValueError(f"smooth_seed must be an int in 0..2**64-1, got {smooth_seed!r}")
+    opts.smooth_seed = smooth_seed
+    opts.channel_batch_size = _count(channel_batch_size, "channel_batch_size", 1, 2 ** 32 - 1, 32)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 0 <= batch_size < 2 ** 32:
         raise ValueError(f"batch_size must be an int >= 0 (0 = 8), got {batch_size!r}")
     opts.batch_size = batch_size
@@ -284,11 +376,19 @@ class GradCAM:
 
     method = "gradcam"
 
-    def __init__(self, model, layer_name=None, batch_size=0):
+    def __init__(self, model, layer_name=None, batch_size=0, aug_smooth=False, eigen_smooth=False):
+        """layer_name: a name, a list of names (maps averaged) or None;
+        aug_smooth, eigen_smooth: the refinements of compute()."""
         self.model = _check_model(model)
         self.layer_name = _check_layer(model, layer_name)
         self.batch_size = batch_size
+        self.aug_smooth = aug_smooth
+        self.eigen_smooth = eigen_smooth
         self.last_result = None
+
+    def _compute(self, images, target_class, keep_raw, channel_order, layout):
+        return compute(self.model, images, (self.method,), self.layer_name, target_class, self.batch_size, keep_raw,
+                       channel_order, layout, aug_smooth=self.aug_smooth, eigen_smooth=self.eigen_smooth)
 
     @property
     def method_title(self):
@@ -296,14 +396,12 @@ class GradCAM:
 
     def compute(self, image, target_class=None, keep_raw=False, channel_order="rgb", layout=None):
         """CamResult for one image (channel_order="bgr" for cv2.imread arrays)."""
-        self.last_result = compute(self.model, [image], (self.method,), self.layer_name, target_class,
-                                   self.batch_size, keep_raw, channel_order, layout)
+        self.last_result = self._compute([image], target_class, keep_raw, channel_order, layout)
         return self.last_result
 
     def compute_batch(self, images, target_class=None, keep_raw=False, channel_order="rgb", layout=None):
         """CamResult for a sequence of images (batched forward passes)."""
-        self.last_result = compute(self.model, list(images), (self.method,), self.layer_name, target_class,
-                                   self.batch_size, keep_raw, channel_order, layout)
+        self.last_result = self._compute(list(images), target_class, keep_raw, channel_order, layout)
         return self.last_result
 
     def compute_heatmap(self, image, target_class=None, channel_order="rgb", layout=None):
