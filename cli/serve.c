@@ -11,7 +11,9 @@
  * its own answer (figure, PNG encodings, base64, JSON) from the shared result
  * while the model thread runs the next pass. A full queue is answered 503 +
  * Retry-After. The model is loaded once; its getters are thread-safe
- * (fxcam.h), and so are fx_result's getters on a result no one frees. */
+ * (fxcam.h), and so are fx_result's getters on a result no one frees.
+ * Answers asked with return=ref leave their PNGs in a bounded store
+ * (serve_results.c) for GET /api/v1/results/<id>/<name>.png. */
 #include "serve.h"
 
 #include <stdlib.h>
