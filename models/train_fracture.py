@@ -8,12 +8,22 @@ Training is reproducible: the images come from models/synth_radiograph.py with
 fixed seeds (training set seed 1, held-out set seed 1000, which shares no image
 with it), and torch is seeded. It runs on the CPU with 2 threads.
 
+Sizes: the generator's physics is in millimetres (a fixed field of view), so a
+scene looks the same at any pixel count. Each training image is rendered at a
+size drawn from TRAIN_SIZES (256 to 2048 px, mostly small ones: a 2048 px image
+costs ~50 times a 256 px one) and brought to the input size exactly as fxcam
+will at inference: samples / 4095 (what fxcam's "auto" intensity does with the
+files' sBIT 12), then torch.nn.functional.interpolate(bilinear,
+align_corners=False, antialias=True), which is fxcam's "stretch-antialias"
+resize mode (lib/preprocess.c), named in the model's fxcam.json. Only the
+128 x 128 inputs are kept (and cached with --cache).
+
 The model is a small DenseNet with torchvision's layer names (features.conv0,
 features.denseblock1, features.transition1, features.denseblock2,
 features.norm5, classifier). Only two dense blocks, so the map of `features`
 is 16x16 for the 128x128 input: fine enough for a heatmap to sit on a fracture
-line. The input is one channel, the 16-bit image divided by 65535 and resized
-bilinearly (align_corners=False) to 128x128. The first module of `features`
+line. The input is one channel, the 12-bit image divided by 4095 and resized
+to 128x128 with antialiasing (above). The first module of `features`
 standardizes each image (zero mean, unit standard deviation), so the model
 does not depend on the bit depth or exposure of the image: the mean and std
 in fxcam.json are therefore 0 and 1.
@@ -29,6 +39,7 @@ file (peak of the map, upsampled to the image, inside a fracture box).
 """
 
 import argparse
+import hashlib
 import json
 import multiprocessing
 import os
@@ -45,8 +56,12 @@ from torch import nn
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import synth_radiograph  # noqa: E402
 
-IMAGE_SIZE = 256
 INPUT_SIZE = 128
+# Rendering sizes of the training images and their shares: every size from
+# 256 to 2048 px is seen, at a generation cost about 3.5 times that of 256 px alone.
+TRAIN_SIZES = (256, 320, 448, 512, 768, 1024, 1536, 2048)
+TRAIN_SIZE_SHARES = (0.60, 0.10, 0.08, 0.08, 0.06, 0.05, 0.015, 0.015)
+HELDOUT_SIZE = 256
 CLASS_NAMES = ["normal", "fracture"]
 TRAIN_SEED = 1
 FEATURE_STRIDE = 8  # input pixels per cell of the features map
@@ -87,41 +102,77 @@ class FractureDenseNet(torchvision.models.DenseNet):
         return self.classifier(out)
 
 
-def preprocess(images_u16):
-    """What the C engine does: U16 / 65535, bilinear resize (align_corners=False)."""
-    x = torch.from_numpy(images_u16.astype(np.float32) / 65535.0).unsqueeze(1)
-    return F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False)
+def preprocess(image_u16):
+    """What fxcam does with the model's fxcam.json (intensity "auto" on a PNG
+    with sBIT 12: v / 4095; resize_mode "stretch-antialias"): 1 x 1 x 128 x 128."""
+    x = torch.from_numpy(image_u16.astype(np.float32) / 4095.0)[None, None]
+    return F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False, antialias=True)
+
+
+def training_size(seed, index):
+    """The rendering size of one training image, fixed by (seed, index)."""
+    rng = np.random.default_rng([int(seed), int(index), 0x512E])
+    return int(rng.choice(TRAIN_SIZES, p=TRAIN_SIZE_SHARES))
+
+
+def _worker_init():
+    torch.set_num_threads(1)
 
 
 def _generate_one(args):
-    index, seed = args
-    image, label, boxes = synth_radiograph.generate(index, seed, IMAGE_SIZE)
-    return image, label, boxes
+    index, seed, size = args
+    image, label, boxes = synth_radiograph.generate(index, seed, size)
+    return preprocess(image)[0], label, boxes, size
 
 
-def make_set(seed, count, workers):
-    """count generated images as (inputs N x 1 x 128 x 128, labels, boxes)."""
-    jobs = [(i, seed) for i in range(count)]
+def _cache_path(cache, seed, sizes):
+    """A cache file named by everything the set depends on."""
+    digest = hashlib.sha1()
+    for name in ("synth_radiograph.py", "train_fracture.py"):
+        with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), name), "rb") as fh:
+            text = fh.read()
+        if name == "train_fracture.py":  # only the preprocessing part matters for the set
+            text = text[text.index(b"def preprocess"):text.index(b"def _cache_path")]
+        digest.update(text)
+    digest.update(repr((seed, sizes, INPUT_SIZE)).encode())
+    return os.path.join(cache, "fracture_set_%d_%d_%s.pt" % (seed, len(sizes), digest.hexdigest()[:12]))
+
+
+def make_set(seed, count, workers, size=None, cache=None):
+    """count generated images as (inputs N x 1 x 128 x 128, labels, boxes, sizes);
+    size None: each image at its training_size()."""
+    sizes = [size or training_size(seed, i) for i in range(count)]
+    path = _cache_path(cache, seed, sizes) if cache else None
+    if path and os.path.exists(path):
+        return torch.load(path)
+    jobs = [(i, seed, sizes[i]) for i in range(count)]
+    # The big ones first, so the pool does not end on one straggler.
+    jobs.sort(key=lambda j: -j[2])
     if workers > 1:
-        with multiprocessing.Pool(workers) as pool:
-            results = pool.map(_generate_one, jobs, chunksize=64)
+        with multiprocessing.Pool(workers, initializer=_worker_init) as pool:
+            results = pool.map(_generate_one, jobs, chunksize=8)
     else:
         results = [_generate_one(j) for j in jobs]
-    images = np.stack([r[0] for r in results])
+    order = sorted(range(count), key=lambda n: jobs[n][0])
+    results = [results[n] for n in order]
+    inputs = torch.stack([r[0] for r in results])
     labels = torch.tensor([r[1] for r in results], dtype=torch.long)
     boxes = [r[2] for r in results]
-    inputs = torch.cat([preprocess(images[i:i + 256]) for i in range(0, count, 256)])
-    return inputs, labels, boxes
+    data = (inputs, labels, boxes, sizes)
+    if path:
+        os.makedirs(cache, exist_ok=True)
+        torch.save(data, path)
+    return data
 
 
-def box_masks(boxes):
+def box_masks(boxes, sizes):
     """Per cell of the features map: target 1 where the cell's centre lies in a
     fracture box, and weight 0 (ignored) for cells a box only grazes."""
     cells = INPUT_SIZE // FEATURE_STRIDE
-    step = IMAGE_SIZE / cells
     target = torch.zeros(len(boxes), 1, cells, cells)
     weight = torch.ones(len(boxes), 1, cells, cells)
     for n, image_boxes in enumerate(boxes):
+        step = sizes[n] / cells
         for x0, y0, x1, y1 in image_boxes:
             for i in range(cells):
                 for j in range(cells):
@@ -168,14 +219,14 @@ def localization_loss(local, target, weight):
     return fracture + normal
 
 
-def pointing_game(model, inputs, labels, boxes, method="gradcam"):
+def pointing_game(model, inputs, labels, boxes, sizes, method="gradcam"):
     hits, total = 0, 0
     fractured = [i for i in range(len(labels)) if labels[i] == 1]
     for start in range(0, len(fractured), 64):
         chunk = fractured[start:start + 64]
         _, maps = cams(model, inputs[chunk], 1)
         for j, i in enumerate(chunk):
-            x, y = peak(maps[method][j], IMAGE_SIZE)
+            x, y = peak(maps[method][j], sizes[i])
             hits += any(x0 <= x <= x1 and y0 <= y <= y1 for x0, y0, x1, y1 in boxes[i])
             total += 1
     return hits / max(total, 1)
@@ -191,13 +242,21 @@ def accuracy(model, inputs, labels):
 def train(args):
     torch.manual_seed(args.seed)
     t0 = time.time()
-    train_x, train_y, train_boxes = make_set(TRAIN_SEED, args.train_count, args.workers)
-    held_x, held_y, held_boxes = make_set(HELDOUT_SEED, args.eval_count, args.workers)
-    train_target, train_weight = box_masks(train_boxes)
-    print("data: %d training (%d fractured), %d held-out images generated in %.0f s"
-          % (len(train_y), int(train_y.sum()), len(held_y), time.time() - t0), flush=True)
+    train_x, train_y, train_boxes, train_sizes = make_set(TRAIN_SEED, args.train_count, args.workers,
+                                                          cache=args.cache)
+    held_x, held_y, held_boxes, held_sizes = make_set(HELDOUT_SEED, args.eval_count, args.workers,
+                                                      size=args.eval_size, cache=args.cache)
+    train_target, train_weight = box_masks(train_boxes, train_sizes)
+    print("data: %d training (%d fractured; sizes %s), %d held-out images at %d px, generated in %.0f s"
+          % (len(train_y), int(train_y.sum()),
+             ", ".join("%d: %d" % (s, train_sizes.count(s)) for s in TRAIN_SIZES),
+             len(held_y), args.eval_size, time.time() - t0), flush=True)
 
     model = FractureDenseNet()
+    if args.init:
+        # Fine-tuning: start from a saved model's weights (a traced module has the eager one's names).
+        model.load_state_dict(torch.jit.load(args.init).state_dict())
+        print("initialized from %s" % args.init, flush=True)
     steps_per_epoch = len(train_y) // args.batch
     total = steps_per_epoch * args.epochs
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
@@ -227,7 +286,7 @@ def train(args):
                 running = 0.0
         print("epoch %d: held-out accuracy %.4f, Grad-CAM pointing game %.4f (%.0f s training so far)"
               % (epoch + 1, accuracy(model, held_x, held_y),
-                 pointing_game(model, held_x, held_y, held_boxes), time.time() - t_train), flush=True)
+                 pointing_game(model, held_x, held_y, held_boxes, held_sizes), time.time() - t_train), flush=True)
 
     model.eval()
     save(model, args.out)
@@ -245,6 +304,8 @@ def metadata():
         "class_names": CLASS_NAMES,
         "positive_class": 1,
         "target_layer": "features",
+        "intensity": "auto",
+        "resize_mode": "stretch-antialias",
     }
 
 
@@ -289,15 +350,16 @@ def evaluate(args):
     model = torch.jit.load(args.evaluate)
     model.eval()
     t0 = time.time()
-    inputs, labels, boxes = make_set(HELDOUT_SEED, args.eval_count, args.workers)
+    inputs, labels, boxes, sizes = make_set(HELDOUT_SEED, args.eval_count, args.workers, size=args.eval_size,
+                                            cache=args.cache)
     with torch.no_grad():
         logits = torch.cat([model(inputs[i:i + 128]) for i in range(0, len(inputs), 128)])
     predicted = logits.argmax(1)
     acc = (predicted == labels).float().mean().item()
     tp = int(((predicted == 1) & (labels == 1)).sum())
     tn = int(((predicted == 0) & (labels == 0)).sum())
-    print("held-out (seed %d): %d images, %d fractured; accuracy %.4f (sensitivity %d/%d, specificity %d/%d)"
-          % (HELDOUT_SEED, len(labels), int(labels.sum()), acc, tp, int(labels.sum()), tn,
+    print("held-out (seed %d, %d px): %d images, %d fractured; accuracy %.4f (sensitivity %d/%d, specificity %d/%d)"
+          % (HELDOUT_SEED, args.eval_size, len(labels), int(labels.sum()), acc, tp, int(labels.sum()), tn,
              int((labels == 0).sum())))
     hits = {"gradcam": 0, "gradcam++": 0}
     fractured = [i for i in range(len(labels)) if labels[i] == 1]
@@ -306,7 +368,7 @@ def evaluate(args):
         _, maps = cams(model, inputs[chunk], 1)
         for method, batch in maps.items():
             for j, i in enumerate(chunk):
-                x, y = peak(batch[j], IMAGE_SIZE)
+                x, y = peak(batch[j], sizes[i])
                 if any(x0 <= x <= x1 and y0 <= y <= y1 for x0, y0, x1, y1 in boxes[i]):
                     hits[method] += 1
     for method, count in hits.items():
@@ -329,6 +391,10 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--localization-weight", type=float, default=LOCALIZATION_WEIGHT,
                         help="weight of the box-supervised loss on the per-cell logits (0: labels only)")
+    parser.add_argument("--eval-size", type=int, default=HELDOUT_SIZE, help="held-out image size in pixels")
+    parser.add_argument("--cache", metavar="DIR", help="keep the generated 128x128 inputs here (keyed by the "
+                        "generator's and the preprocessing's source), so a rerun skips generation")
+    parser.add_argument("--init", metavar="MODEL", help="start from this saved model's weights (fine-tuning)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2, help="processes generating images")
     args = parser.parse_args(argv)
