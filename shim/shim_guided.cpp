@@ -51,8 +51,9 @@ struct GuidedRelu : public torch::autograd::Function<GuidedRelu> {
                                                    torch::autograd::variable_list grads)
     {
         at::Tensor y = ctx->get_saved_variables()[0];
-        const at::Tensor &g = grads[0];
-        return {g * ((y > 0) & (g > 0)).to(g.scalar_type())};
+        // relu's own kernel on the positive part of g: g where g > 0 and
+        // y > 0, else 0 (two passes instead of five for the masks' product).
+        return {at::threshold_backward(grads[0].clamp_min(0), y, 0)};
     }
 };
 
