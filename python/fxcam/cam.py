@@ -131,7 +131,7 @@ class CamResult:
         self._index(i, j)
         ptr = lib.fx_result_saliency(self._handle.ptr, i, j) if _lib.has("fx_result_saliency") else None
         if not ptr:
-            raise ValueError(f"method {self.methods()[j]!r} gives no saliency image; only the guided methods "
+            raise ValueError(f"method {self.methods[j]!r} gives no saliency image; only the guided methods "
                              f"(guided-backprop, guided-gradcam) do")
         return wrap_borrowed(ptr, self._handle)
 
