@@ -33,6 +33,13 @@ typedef struct evaluation {
     cli_cam_extras cam; /* what opts points at for --layers, --class-weights */
 } evaluation;
 
+/* The target layer(s) as the maps name them: --layers as given (what
+ * fx_result_layer reports), else --layer, else the model's default. */
+static const char *eval_layer(const evaluation *ev)
+{
+    return ev->s->layers ? ev->s->layers : ev->opts.layer ? ev->opts.layer : fx_model_default_layer(ev->model);
+}
+
 static void score_image(evaluation *ev, const cli_annotation *a, const fx_result *result, size_t i)
 {
     int32_t predicted = fx_result_predicted_class(result, i);
@@ -289,7 +296,7 @@ static void print_report(const evaluation *ev)
         printf("accuracy:  - (no --boxes: no labels)\n");
         printf("maps of %s%s%s, layer %s\n", ev->opts.target_class >= 0 ? "class '" : "each image's predicted class",
                ev->opts.target_class >= 0 ? fx_model_class_name(ev->model, (uint32_t)ev->opts.target_class) : "",
-               ev->opts.target_class >= 0 ? "'" : "", ev->opts.layer ? ev->opts.layer : fx_model_default_layer(ev->model));
+               ev->opts.target_class >= 0 ? "'" : "", eval_layer(ev));
         cli_faith_print(&ev->faith, ev->model, ev->opts.target_class);
         return;
     }
@@ -297,7 +304,7 @@ static void print_report(const evaluation *ev)
     printf("accuracy:  %.2f%% (%zu/%zu; label 1 = %s)\n", ev->images ? 100.0 * (double)ev->correct / (double)ev->images : 0.0,
            ev->correct, ev->images, positive);
     printf("maps of class '%s', layer %s\n\n", fx_model_class_name(ev->model, (uint32_t)ev->opts.target_class),
-           ev->opts.layer ? ev->opts.layer : fx_model_default_layer(ev->model));
+           eval_layer(ev));
     printf("%-12s %-22s %s\n", "method", "pointing game", "energy in box (mean)");
     for (uint32_t j = 0; j < ev->method_count; j++) {
         char hits[64];
@@ -411,7 +418,7 @@ int cli_run_evaluate(const cli_settings *s)
             printf("\nper-image results: %s\n", cli_name(s->csv));
         }
         if (s->report) {
-            const char *layer = ev.opts.layer ? ev.opts.layer : fx_model_default_layer(ev.model);
+            const char *layer = eval_layer(&ev);
             if (eval_report_write(&ev.report, s, ev.model, layer, ev.labelled)) {
                 char *page = report_file_name(s);
                 printf("report:    %s/%s\n", cli_name(s->output_dir), cli_name(page));
