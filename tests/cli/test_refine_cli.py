@@ -1,0 +1,53 @@
+"""CLI surface of the refinements and method settings (issue 11): --layers,
+--aug-smooth, --eigen-smooth, --class-weights, --smooth-samples,
+--smooth-noise, --channel-batch-size. Their maps are checked against PyTorch
+in tests/engine/test_refine.c; here: bad values are usage errors that say
+what would be valid, and good values reach the library (the caption names
+the layers)."""
+import os
+import subprocess
+
+import cv2
+import pytest
+
+FXCAM = os.environ.get("FXCAM", "")
+SOURCE_ROOT = os.environ.get("FXCAM_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
+SAMPLE = os.path.join(SOURCE_ROOT, "models", "samples", "synth_2000_00000.png")
+
+
+def run(*args):
+    assert FXCAM and os.path.isfile(FXCAM), "set FXCAM to the built fxcam executable"
+    return subprocess.run([FXCAM, *args], capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--layer", "a,b"], "--layer takes one layer; for several, give --layers a,b"),
+    (["--layer", "features", "--layers", "features"], "give --layer or --layers, not both"),
+    (["--layers", "features,,pool"], "invalid --layers"),
+    (["--layers", "features,features"], "is given twice"),
+    (["--class", "fracture", "--class-weights", "fracture=1"], "give --class or --class-weights, not both"),
+    (["--class-weights", "tumour=1"], "invalid --class-weights entry 'tumour=1'"),
+    (["--class-weights", "1,2,3"], "expected 2 weights"),
+    (["--smooth-samples", "0"], "invalid --smooth-samples '0'"),
+    (["--smooth-noise", "11"], "invalid --smooth-noise '11'"),
+    (["--channel-batch-size", "5000"], "invalid --channel-batch-size '5000'"),
+])
+def test_bad_values_are_usage_errors(args, message, tmp_path):
+    r = run("single", "--image", SAMPLE, "--output", str(tmp_path / "out.png"), *args)
+    # A repeated layer is found by the library (fx_gradcam_compute), after the model loads: exit 1.
+    assert r.returncode == (1 if "twice" in message else 2), r.stderr
+    assert message in r.stderr
+    assert not (tmp_path / "out.png").exists()
+
+
+@pytest.mark.torch
+def test_refinements_reach_the_library(tmp_path):
+    out = tmp_path / "out.png"
+    r = run("single", "--image", SAMPLE, "--output", str(out), "--aug-smooth", "--eigen-smooth",
+            "--layers", "features.denseblock2,features.transition1", "--class-weights", "fracture=1,normal=-1")
+    assert r.returncode == 0, r.stderr
+    assert cv2.imread(str(out)) is not None
+    help_text = run("batch", "--help").stdout
+    for option in ("--layers", "--aug-smooth", "--eigen-smooth", "--class-weights", "--smooth-samples",
+                   "--smooth-noise", "--channel-batch-size"):
+        assert option in help_text
