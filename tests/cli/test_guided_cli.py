@@ -1,0 +1,49 @@
+"""`fxcam single --method guided-gradcam / guided-backprop` (issue 11): the
+figure gains a fourth panel (the saliency image), --heatmap-only writes the
+saliency itself, and `fxcam methods` lists both from the registry. The numbers
+are checked against an eager PyTorch reference in tests/engine/test_guided.c."""
+import os
+import subprocess
+
+import cv2
+import numpy as np
+import pytest
+
+FXCAM = os.environ.get("FXCAM", "")
+SOURCE_ROOT = os.environ.get("FXCAM_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
+SAMPLE = os.path.join(SOURCE_ROOT, "models", "samples", "synth_2000_00000.png")
+
+pytestmark = pytest.mark.torch
+
+
+def run(*args):
+    assert FXCAM and os.path.isfile(FXCAM), "set FXCAM to the built fxcam executable"
+    return subprocess.run([FXCAM, *args], capture_output=True, text=True, timeout=300)
+
+
+def test_guided_figure_has_the_saliency_panel(tmp_path):
+    plain, guided = tmp_path / "plain.png", tmp_path / "guided.png"
+    for method, out in (("gradcam", plain), ("guided-gradcam", guided)):
+        r = run("single", "--image", SAMPLE, "--method", method, "--output", str(out))
+        assert r.returncode == 0, r.stderr
+    a, b = cv2.imread(str(plain)), cv2.imread(str(guided))
+    assert b.shape[1] > a.shape[1] * 1.15  # one more panel (the caption band may wrap into fewer lines)
+
+
+def test_guided_backprop_heatmap_only_is_the_saliency(tmp_path):
+    out = tmp_path / "gb.png"
+    r = run("single", "--image", SAMPLE, "--method", "guided-backprop", "--heatmap-only", "--output", str(out))
+    assert r.returncode == 0, r.stderr
+    img = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    src = cv2.imread(SAMPLE, cv2.IMREAD_UNCHANGED)
+    assert img.shape[:2] == src.shape[:2] and img.shape[2] == 3
+    # deprocess_image: most pixels carry almost no gradient and sit at 0.5 (128); some do not.
+    assert abs(float(np.median(img)) - 128) <= 3
+    assert img.min() < 100 and img.max() > 156
+
+
+def test_methods_lists_the_guided_methods():
+    r = run("methods")
+    assert r.returncode == 0
+    names = [line.split()[0] for line in r.stdout.splitlines()]
+    assert "guided-backprop" in names and "guided-gradcam" in names
