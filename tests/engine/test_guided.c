@@ -163,6 +163,40 @@ static void test_with_channel_method(void **state)
     check_case(file, layer, itag, w, h, target, tag, methods, 2);
 }
 
+/* Two images of different sizes in one batch (batch_size 2): each image's
+ * saliency equals its own reference (the score is summed over the batch, and
+ * in eval mode no image's gradient depends on the other). */
+static void test_batch_of_two(void **state)
+{
+    (void)state;
+    fx_model *m = load("guided_resnet18_scripted.pt");
+    fx_image imgs[2] = {{0}};
+    read_image("sq", 64, 64, &imgs[0]);
+    read_image("wide", 83, 71, &imgs[1]);
+    fx_gradcam_options o;
+    fx_gradcam_options_init(&o);
+    static const int32_t methods[] = {FX_CAM_GUIDED_GRADCAM};
+    o.layer = "layer4";
+    o.methods = methods;
+    o.method_count = 1;
+    o.batch_size = 2;
+    fx_result *r = NULL;
+    if (fx_gradcam_compute(m, imgs, 2, &o, &r) != FX_OK)
+        fail_msg("%s", fx_last_error());
+    const char *tags[2] = {"guided_resnet18_scripted_sq", "guided_resnet18_scripted_wide"};
+    for (int i = 0; i < 2; i++) {
+        size_t count = (size_t)imgs[i].width * imgs[i].height * 3;
+        float *want = read_floats(tags[i], "guided-gradcam.saliency", count);
+        double d = max_diff(fx_result_saliency(r, (size_t)i, 0), want, count);
+        if (d > TOLERANCE)
+            fail_msg("%s in a batch of two differs from its reference by %g", tags[i], d);
+        free(want);
+        fx_image_free(&imgs[i]);
+    }
+    fx_result_free(r);
+    fx_model_free(m);
+}
+
 static void test_no_relu_refused(void **state)
 {
     (void)state;
@@ -259,6 +293,7 @@ int main(void)
         cmocka_unit_test(test_registry),
         cmocka_unit_test(test_reference_models),
         cmocka_unit_test(test_with_channel_method),
+        cmocka_unit_test(test_batch_of_two),
         cmocka_unit_test(test_no_relu_refused),
     };
     return cmocka_run_group_tests_name("guided", tests, NULL, NULL);
