@@ -419,6 +419,11 @@ fx_status fx__cam_lowres_smooth(int32_t method, const float *activations, const 
                          "fx_cam_lowres: %s needs forward passes of the model (one per channel, or per "
                          "noisy copy), not only activations and gradients; compute it with fx_gradcam_compute",
                          info->title);
+    if (info->needs & FX_CAM_NEEDS_INPUT_GRADIENTS)
+        return fx__error(FX_ERR_INVALID_ARGUMENT,
+                         "fx_cam_lowres: %s gives an input-space saliency from the input gradient, not a layer map; "
+                         "compute it with fx_gradcam_compute and read fx_result_saliency",
+                         info->title);
     bool needs_gradients = (info->needs & FX_CAM_NEEDS_GRADIENTS) != 0;
     if (!activations || (!gradients && needs_gradients) || !out_maps)
         return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_cam_lowres: %s is NULL%s",

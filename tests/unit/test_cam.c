@@ -419,9 +419,14 @@ static void test_lowres_rejects_bad_arguments(void **state)
     const float one[1] = {1.0f};
     float out[1] = {-7.0f};
     assert_int_equal(fx_cam_lowres(FX_CAM_METHOD_COUNT, one, one, 1, 1, 1, 1, out), FX_ERR_INVALID_ARGUMENT);
-    assert_non_null(strstr(fx_last_error(), "unknown method 11"));
+    char unknown[32];
+    snprintf(unknown, sizeof unknown, "unknown method %d", FX_CAM_METHOD_COUNT);
+    assert_non_null(strstr(fx_last_error(), unknown));
     assert_non_null(strstr(fx_last_error(), "4 (layercam)"));
     assert_non_null(strstr(fx_last_error(), "7 (eigencam)"));
+    /* The guided methods are registry entries without a layer map. */
+    assert_int_equal(fx_cam_lowres(FX_CAM_GUIDED_GRADCAM, one, one, 1, 1, 1, 1, out), FX_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(fx_last_error(), "fx_result_saliency"));
     assert_int_equal(fx_cam_lowres(-1, one, one, 1, 1, 1, 1, out), FX_ERR_INVALID_ARGUMENT);
     assert_non_null(strstr(fx_last_error(), "unknown method -1"));
     assert_int_equal(fx_cam_lowres(FX_CAM_GRADCAM, NULL, one, 1, 1, 1, 1, out), FX_ERR_INVALID_ARGUMENT);
@@ -452,7 +457,8 @@ static void test_method_names(void **state)
     (void)state;
     const char *names[FX_CAM_METHOD_COUNT] = {"gradcam",  "gradcam++",           "hirescam",     "xgradcam",
                                               "layercam", "gradcam-elementwise", "eigengradcam", "eigencam",
-                                              "scorecam", "ablationcam", "smoothgradcam++"};
+                                              "scorecam", "ablationcam", "smoothgradcam++", "guided-backprop",
+                                              "guided-gradcam"};
     for (int32_t m = 0; m < FX_CAM_METHOD_COUNT; m++) {
         assert_string_equal(fx_cam_method_name(m), names[m]);
         int32_t parsed = -1;
