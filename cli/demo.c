@@ -11,6 +11,7 @@
 typedef struct demo_sample {
     const cli_asset *asset;
     fx_image image;
+    fx_image_info info;                /* what the loader found: the sBIT of the 12-bit samples */
     const cli_annotation *annotation; /* NULL when boxes.csv does not list it */
 } demo_sample;
 
@@ -27,23 +28,30 @@ static char *stem(const char *name)
 }
 
 /* The original with the annotated boxes drawn in green, for display. */
-static fx_status display_image(const demo_sample *sample, fx_image *rgb)
+/* The sample as the model read it (its intensity rule and the sample's bits
+ * stored), with the annotated boxes drawn on it. */
+static fx_status display_image(const fx_model *model, const demo_sample *sample, fx_image *rgb)
 {
-    return cli_display_image(&sample->image, sample->annotation, rgb);
+    fx_status status = cli_model_view(model, &sample->image, &sample->info, rgb);
+    if (status == FX_OK && sample->annotation) {
+        cli_draw_boxes(sample->annotation, rgb, 0, 220, 0);
+    }
+    return status;
 }
 
 static fx_status write_figures(const cli_settings *s, fx_model *model, const demo_sample *sample,
                                const fx_result *result, size_t i, const char *dir, size_t *written)
 {
     fx_image rgb = {0};
-    fx_status status = display_image(sample, &rgb);
+    fx_status status = display_image(model, sample, &rgb);
     if (status != FX_OK) {
         return status;
     }
     char *name = stem(sample->asset->name);
     char *single = cli_strdup_printf("%s/%s_gradcam.png", dir, name);
     char *compare = cli_strdup_printf("%s/%s_compare.png", dir, name);
-    status = cli_write_output(s, model, &rgb, result, i, 0, single, sample->asset->name, NULL);
+    status = cli_write_output_info(s, model, &sample->image, &sample->info, result, i, 0, single,
+                                   sample->asset->name, sample->annotation);
     if (status == FX_OK) {
         (*written)++;
         fx_figure_options f;
@@ -137,7 +145,8 @@ int cli_run_demo(const cli_settings *s)
     bool annotated = load_annotations(&annotations);
     demo_sample *samples = calloc(count, sizeof *samples);
     fx_image *images = calloc(count, sizeof *images);
-    if (!samples || !images) {
+    fx_image_info *infos = calloc(count, sizeof *infos);
+    if (!samples || !images || !infos) {
         exit(CLI_EXIT_FAILURE);
     }
     size_t n = 0;
@@ -148,12 +157,19 @@ int cli_run_demo(const cli_settings *s)
         }
         samples[n].asset = a;
         samples[n].annotation = annotated ? cli_annotations_find(&annotations, a->name) : NULL;
-        if (fx_image_load_memory(a->data, a->size, NULL, &samples[n].image) != FX_OK) {
+        /* The loader's info carries the samples' sBIT (12 bits stored): without
+         * it the intensity rule would read them as full-range 16-bit data. */
+        fx_load_options load;
+        fx_load_options_init(&load);
+        samples[n].info.struct_size = sizeof samples[n].info;
+        load.info = &samples[n].info;
+        if (fx_image_load_memory(a->data, a->size, &load, &samples[n].image) != FX_OK) {
             cli_error(s->command, "embedded sample %s is unreadable: %s", a->name, fx_last_error());
             rc = CLI_EXIT_FAILURE;
             break;
         }
         images[n] = samples[n].image;
+        infos[n] = samples[n].info;
         n++;
     }
     static const int32_t methods[2] = {FX_CAM_GRADCAM, FX_CAM_GRADCAM_PLUSPLUS};
@@ -161,6 +177,7 @@ int cli_run_demo(const cli_settings *s)
     fx_gradcam_options_init(&opts);
     opts.methods = methods;
     opts.method_count = 2;
+    opts.image_info = infos;
     fx_result *result = NULL;
     if (rc == CLI_EXIT_OK) {
         fx_status status = fx_gradcam_compute(model, images, n, &opts, &result);
@@ -195,6 +212,7 @@ int cli_run_demo(const cli_settings *s)
     }
     free(samples);
     free(images);
+    free(infos);
     cli_annotations_free(&annotations);
     fx_model_free(model);
     return rc;
