@@ -86,6 +86,8 @@ struct Walker {
     }
 };
 
+} // namespace
+
 std::vector<ModuleCall> inline_module_calls(Graph &graph, const std::function<bool(const std::string &)> &pred)
 {
     Walker w{pred, {}, {}};
@@ -93,6 +95,8 @@ std::vector<ModuleCall> inline_module_calls(Graph &graph, const std::function<bo
     w.walk(graph.block());
     return w.calls;
 }
+
+namespace {
 
 void number_nodes(Block *block, std::unordered_map<const Node *, size_t> &order)
 {
@@ -236,6 +240,8 @@ fx_status capture_for(fx__shim_model &m, const char *layer, std::shared_ptr<Capt
     return FX_OK;
 }
 
+} // namespace
+
 float *copy_to_host(const at::Tensor &t)
 {
     auto c = t.detach().to(torch::kCPU, torch::kFloat32).contiguous();
@@ -247,7 +253,7 @@ float *copy_to_host(const at::Tensor &t)
     return p;
 }
 
-fx_status check_output(const c10::IValue &v, uint32_t n, at::Tensor *out)
+fx_status check_logits(const c10::IValue &v, uint32_t n, at::Tensor *out)
 {
     if (!v.isTensor())
         return fx__error(FX_ERR_MODEL, "model output is a %s, not a [batch, classes] tensor",
@@ -259,6 +265,8 @@ fx_status check_output(const c10::IValue &v, uint32_t n, at::Tensor *out)
                          (long long)out->dim(), (long long)(out->dim() ? out->size(0) : 0), n);
     return FX_OK;
 }
+
+namespace {
 
 // ---- The model's final activation ------------------------------------------
 
@@ -552,7 +560,7 @@ struct ExecutorSetting {
 fx_status run_graph(CaptureGraph &graph, torch::jit::Stack &stack, uint32_t n, at::Tensor *logits)
 {
     graph.executor->run(stack);
-    return check_output(stack.at(0), n, logits);
+    return check_logits(stack.at(0), n, logits);
 }
 
 // score_j = sum_c weights[c] * out[j][c], to the host.

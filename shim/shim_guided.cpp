@@ -75,48 +75,6 @@ using namespace fxshim;
 
 const c10::Symbol guided_symbol = c10::Symbol::fromQualString("fxcam::guided_relu");
 
-// Inlines every module call (prim::CallMethod "forward*") with its dotted
-// path, so that the target layer's (last) call output is known; the same
-// walk as shim_capture.cpp's inline_module_calls with every path inlined.
-// TODO(fxcam): share one walker once shim_capture.cpp exports it.
-struct ModuleInliner {
-    std::unordered_map<Value *, std::string> paths;
-    std::vector<ModuleCall> calls;
-
-    void walk(Block *block)
-    {
-        for (Node *n = block->nodes().front(); n != block->return_node();) {
-            Node *next = n->next();
-            if (n->kind() == c10::prim::GetAttr) {
-                auto p = paths.find(n->input(0));
-                auto cls = n->output()->type()->cast<c10::ClassType>();
-                if (p != paths.end() && cls && cls->is_module()) {
-                    std::string name = n->s(c10::attr::name);
-                    paths[n->output()] = p->second.empty() ? name : p->second + "." + name;
-                }
-            } else if (n->kind() == c10::prim::CallMethod && paths.count(n->input(0))) {
-                std::string path = paths[n->input(0)];
-                std::string method = n->s(c10::attr::name);
-                Value *out = n->outputs().size() == 1 ? n->output() : nullptr;
-                if (method.rfind("forward", 0) == 0)
-                    calls.push_back({path, out, 1 + (size_t)std::count(path.begin(), path.end(), '.')});
-                Node *prev = n->prev();
-                auto cls = n->input(0)->type()->expect<c10::ClassType>();
-                auto outs = torch::jit::inlineCallTo(n, &torch::jit::toGraphFunction(cls->getMethod(method)), false);
-                if (out)
-                    for (auto &c : calls)
-                        if (c.output == out)
-                            c.output = outs.size() == 1 ? outs[0] : nullptr;
-                n = prev->next();
-                continue;
-            }
-            for (Block *b : n->blocks())
-                walk(b);
-            n = next;
-        }
-    }
-};
-
 // Inlines prim::CallFunction (scripted code calling F.relu, F.softmax) so
 // that the ReLUs inside are seen; *tracked follows the value it names.
 void inline_functions(Block *block, Value **tracked)
@@ -276,11 +234,11 @@ struct GuidedGraph : CaptureGraph {
 fx_status build_guided(fx__shim_model &m, const std::string &layer, std::shared_ptr<GuidedGraph> *out)
 {
     auto g = m.module.get_method("forward").graph()->copy();
-    ModuleInliner inliner;
-    inliner.paths[g->inputs()[0]] = "";
-    inliner.walk(g->block());
+    // Every module call inlined (not only the target's path, as capture
+    // graphs do), so that every ReLU of the network can be guided.
+    auto calls = inline_module_calls(*g, [](const std::string &) { return true; });
     Value *x = nullptr;
-    for (const auto &c : inliner.calls)
+    for (const auto &c : calls)
         if (c.path == layer)
             x = c.output; // the last call wins (shared modules)
     inline_functions(g->block(), &x);
@@ -400,38 +358,16 @@ struct fx__shim_guided {
 
 namespace {
 
-float *host_copy(const at::Tensor &t)
-{
-    auto c = t.detach().to(torch::kCPU, torch::kFloat32).contiguous();
-    size_t bytes = (size_t)c.numel() * sizeof(float);
-    float *p = (float *)std::malloc(bytes ? bytes : 1);
-    if (!p)
-        throw std::bad_alloc();
-    std::memcpy(p, c.data_ptr<float>(), bytes);
-    return p;
-}
-
-fx_status check_logits(const c10::IValue &v, uint32_t n, at::Tensor *out)
-{
-    if (!v.isTensor())
-        return fx__error(FX_ERR_MODEL, "model output is a %s, not a [batch, classes] tensor", v.tagKind().c_str());
-    *out = v.toTensor();
-    if (out->dim() != 2 || out->size(0) != (int64_t)n)
-        return fx__error(FX_ERR_MODEL, "model output has %lld dimensions for a batch of %u; expected [batch, classes]",
-                         (long long)out->dim(), n);
-    return FX_OK;
-}
-
 // The capture's part of a guided forward: logits and the layer's activations.
 fx_status fill_capture(const fx__shim_guided &gd, const std::string &layer, fx__shim_capture *capture)
 {
     if (gd.leaf.dim() != 4)
         return fx__error(FX_ERR_LAYER, "layer '%s' output has %lld dimensions for this batch; expected 4",
                          layer.c_str(), (long long)gd.leaf.dim());
-    capture->logits = host_copy(gd.logits);
+    capture->logits = copy_to_host(gd.logits);
     capture->n = gd.n;
     capture->classes = gd.classes;
-    capture->activations = host_copy(gd.leaf);
+    capture->activations = copy_to_host(gd.leaf);
     capture->k = (uint32_t)gd.leaf.size(1);
     capture->h = (uint32_t)gd.leaf.size(2);
     capture->w = (uint32_t)gd.leaf.size(3);
@@ -506,7 +442,7 @@ extern "C" fx_status fx__shim_guided_backward(fx__shim_guided *gd, const float *
             auto grads = torch::autograd::grad({(gd->logits * w).sum()}, {gd->leaf}, {}, false, false, true);
             if (grads.empty() || !grads[0].defined())
                 return fx__error(FX_ERR_LAYER, "the model's output does not depend on layer '%s'", gd->layer.c_str());
-            float *g = host_copy(grads[0]);
+            float *g = copy_to_host(grads[0]);
             std::free(capture->gradients);
             capture->gradients = g;
         }
@@ -515,7 +451,7 @@ extern "C" fx_status fx__shim_guided_backward(fx__shim_guided *gd, const float *
         gd->leaf = at::Tensor();
         gd->guided_logits = at::Tensor();
         at::Tensor g = grads.empty() || !grads[0].defined() ? torch::zeros_like(gd->input) : grads[0];
-        gd->input_gradients = host_copy(g);
+        gd->input_gradients = copy_to_host(g);
         gd->input = at::Tensor();
         return FX_OK;
     } catch (...) {

@@ -40,6 +40,21 @@ struct CaptureGraph {
     bool uses_image = true; // ablation graphs: whether the image input is still read
 };
 
+// Inlines the prim::CallMethod nodes of graph whose module path (dotted,
+// "" for the root) satisfies should_inline, walking into nested blocks and
+// into the inlined bodies; returns every forward* call met, in graph order,
+// with its output value followed through the inlining (shim_capture.cpp).
+std::vector<ModuleCall> inline_module_calls(torch::jit::Graph &graph,
+                                            const std::function<bool(const std::string &)> &should_inline);
+
+// A host float32 copy of t (malloc'd; the caller frees it); throws
+// std::bad_alloc when out of memory.
+float *copy_to_host(const at::Tensor &t);
+
+// Checks that a model output v is a [n, classes] tensor and stores it in *out;
+// FX_ERR_MODEL with what was seen otherwise.
+fx_status check_logits(const c10::IValue &v, uint32_t n, at::Tensor *out);
+
 // One submodule call seen by the probe: `position` orders calls by when their
 // output is computed (index of the producing node in the inlined graph).
 struct ProbedCall {

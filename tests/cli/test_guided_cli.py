@@ -3,22 +3,16 @@ figure gains a fourth panel (the saliency image), --heatmap-only writes the
 saliency itself, and `fxcam methods` lists both from the registry. The numbers
 are checked against an eager PyTorch reference in tests/engine/test_guided.c."""
 import os
-import subprocess
 
 import cv2
 import numpy as np
 import pytest
 
-FXCAM = os.environ.get("FXCAM", "")
-SOURCE_ROOT = os.environ.get("FXCAM_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
-SAMPLE = os.path.join(SOURCE_ROOT, "models", "samples", "synth_2000_00000.png")
+from test_cli import SAMPLES, run
+
+SAMPLE = os.path.join(SAMPLES, "synth_2000_00000.png")
 
 pytestmark = pytest.mark.torch
-
-
-def run(*args):
-    assert FXCAM and os.path.isfile(FXCAM), "set FXCAM to the built fxcam executable"
-    return subprocess.run([FXCAM, *args], capture_output=True, text=True, timeout=300)
 
 
 def test_guided_figure_has_the_saliency_panel(tmp_path):

@@ -5,21 +5,19 @@ in tests/engine/test_refine.c; here: bad values are usage errors that say
 what would be valid, and good values reach the library (the caption names
 the layers)."""
 import os
-import subprocess
 
 import cv2
 import pytest
 
-FXCAM = os.environ.get("FXCAM", "")
-SOURCE_ROOT = os.environ.get("FXCAM_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
-SAMPLE = os.path.join(SOURCE_ROOT, "models", "samples", "synth_2000_00000.png")
+import test_cli
+
+SAMPLE = os.path.join(test_cli.SAMPLES, "synth_2000_00000.png")
 # Most checks run after the model loads (class names, layers): a build without libtorch deselects them.
 pytestmark = pytest.mark.torch
 
 
 def run(*args):
-    assert FXCAM and os.path.isfile(FXCAM), "set FXCAM to the built fxcam executable"
-    return subprocess.run([FXCAM, *args], capture_output=True, text=True, timeout=600)
+    return test_cli.run(*args, timeout=600)  # --aug-smooth on the embedded model takes a while
 
 
 @pytest.mark.parametrize("args,message", [

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "engine_shim.h"
+#include "engine_test_support.h"
 
 #define FIXTURE(name) FX_ENGINE_FIXTURES "/" name
 #define HEAT_TOLERANCE 1e-4
@@ -25,36 +26,11 @@ static const int32_t all_methods[FX_CAM_METHOD_COUNT] = {
 
 static fx_image rgb8, gray16;
 
-static float *read_floats(const char *tag, const char *suffix, size_t count)
-{
-    char path[512];
-    snprintf(path, sizeof path, FX_ENGINE_FIXTURES "/%s.%s", tag, suffix);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open %s", path);
-    float *v = malloc(count * sizeof *v);
-    assert_non_null(v);
-    size_t got = fread(v, sizeof *v, count, f);
-    fclose(f);
-    if (got != count)
-        fail_msg("%s: %zu floats, expected %zu", path, got, count);
-    return v;
-}
-
-static void read_image(const char *name, uint32_t w, uint32_t h, uint32_t c, int32_t type, fx_image *img)
-{
-    assert_int_equal(fx_image_alloc(img, w, h, c, type), FX_OK);
-    FILE *f = fopen(name, "rb");
-    assert_non_null(f);
-    assert_int_equal(fread(img->data, 1, img->stride * h, f), img->stride * h);
-    fclose(f);
-}
-
 static int setup(void **state)
 {
     (void)state;
-    read_image(FIXTURE("image_rgb8.raw"), 83, 71, 3, FX_PIXEL_U8, &rgb8);
-    read_image(FIXTURE("image_gray16.raw"), 61, 77, 1, FX_PIXEL_U16, &gray16);
+    read_raw_image("image_rgb8.raw", 83, 71, 3, FX_PIXEL_U8, &rgb8);
+    read_raw_image("image_gray16.raw", 61, 77, 1, FX_PIXEL_U16, &gray16);
     return 0;
 }
 
@@ -64,32 +40,6 @@ static int teardown(void **state)
     fx_image_free(&rgb8);
     fx_image_free(&gray16);
     return 0;
-}
-
-static fx_model *load(const char *file)
-{
-    char path[512];
-    snprintf(path, sizeof path, FX_ENGINE_FIXTURES "/%s", file);
-    fx_model_options o;
-    fx_model_options_init(&o);
-    o.device = getenv("FXCAM_TEST_DEVICE") ? getenv("FXCAM_TEST_DEVICE") : "cpu";
-    fx_model *m = NULL;
-    fx_status st = fx_model_load(path, &o, &m);
-    if (st != FX_OK)
-        fail_msg("loading %s: %s", file, fx_last_error());
-    return m;
-}
-
-/* |a - b| <= tol * max(1, max|b|) for every element. */
-static void assert_close(const char *what, const float *a, const float *b, size_t n, double tol)
-{
-    double scale = 1.0;
-    for (size_t i = 0; i < n; i++)
-        scale = fmax(scale, fabs(b[i]));
-    for (size_t i = 0; i < n; i++)
-        if (!(fabs((double)a[i] - b[i]) <= tol * scale))
-            fail_msg("%s: element %zu is %.7g, reference %.7g (tolerance %g x %g)", what, i, (double)a[i],
-                     (double)b[i], tol, scale);
 }
 
 static void assert_map_close(const char *what, const fx_image *map, const float *ref, double tol)
@@ -190,11 +140,7 @@ static void test_matches_pytorch_reference(void **state)
     int cases = 0;
     while (fscanf(f, "%127s %127s %15s %d %d %d %d %d %d %255s", c.model, c.layer, c.image, &c.target,
                   &c.expected_target, &c.logits, &c.k, &c.h, &c.w, c.tag) == 10) {
-        if (strcmp(loaded, c.model) != 0) {
-            fx_model_free(m);
-            m = load(c.model);
-            snprintf(loaded, sizeof loaded, "%s", c.model);
-        }
+        m = reload_model(m, loaded, sizeof loaded, c.model);
         check_case(m, &c);
         cases++;
     }
@@ -213,13 +159,13 @@ static void test_automatic_layer_and_layer_list(void **state)
         {"resnet50_traced.pt", "layer4"},       {"two_class_traced.pt", "layer3"}, /* from fxcam.json */
     };
     for (size_t i = 0; i < sizeof expected / sizeof expected[0]; i++) {
-        fx_model *m = load(expected[i][0]);
+        fx_model *m = load_model(expected[i][0]);
         assert_non_null(fx_model_default_layer(m));
         if (strcmp(fx_model_default_layer(m), expected[i][1]) != 0)
             fail_msg("%s: default layer %s, expected %s", expected[i][0], fx_model_default_layer(m), expected[i][1]);
         fx_model_free(m);
     }
-    fx_model *m = load("resnet10_224_traced.pt");
+    fx_model *m = load_model("resnet10_224_traced.pt");
     assert_string_equal(fx_model_device(m), "cpu");
     assert_int_equal(fx_model_class_count(m), 5);
     assert_string_equal(fx_model_class_name(m, 3), "class 3");
@@ -231,7 +177,7 @@ static void test_automatic_layer_and_layer_list(void **state)
     assert_int_equal(c, 3);
     fx_model_free(m);
 
-    m = load("resnet18_scripted.pt");
+    m = load_model("resnet18_scripted.pt");
     size_t n = fx_model_layer_count(m);
     assert_true(n > 50);
     int seen_conv = 0, seen_fc = 0;
@@ -281,7 +227,7 @@ static void test_automatic_layer_and_layer_list(void **state)
 static void test_metadata(void **state)
 {
     (void)state;
-    fx_model *m = load("two_class_traced.pt");
+    fx_model *m = load_model("two_class_traced.pt");
     uint32_t w = 0, h = 0, c = 0;
     fx_model_input_size(m, &w, &h, &c);
     assert_int_equal(w, 64);
@@ -297,7 +243,7 @@ static void test_metadata(void **state)
     assert_int_equal(fx_model_normalization(NULL, mean, std), FX_ERR_INVALID_ARGUMENT);
     fx_model_free(m);
 
-    m = load("gray_scripted.pt");
+    m = load_model("gray_scripted.pt");
     fx_model_input_size(m, &w, &h, &c);
     assert_int_equal(w, 56);
     assert_int_equal(h, 72);
@@ -306,7 +252,7 @@ static void test_metadata(void **state)
     fx_model_free(m);
 
     /* Single logit: sigmoid, two result classes. */
-    m = load("single_logit_traced.pt");
+    m = load_model("single_logit_traced.pt");
     assert_int_equal(fx_model_class_count(m), 1);
     assert_int_equal(fx_model_result_class_count(m), 2);
     assert_string_equal(fx_model_class_name(m, 0), "no fracture");
@@ -345,7 +291,7 @@ static void test_load_from_memory(void **state)
     fx_model *from_memory = NULL;
     assert_int_equal(fx_model_load_memory(bytes, (size_t)size, &o, &from_memory), FX_OK);
     memset(bytes, 0, (size_t)size); /* the model must not keep pointing at the caller's bytes */
-    fx_model *from_file = load("two_class_traced.pt");
+    fx_model *from_file = load_model("two_class_traced.pt");
     assert_string_equal(fx_model_class_name(from_memory, 1), "fracture");
     fx_result *a = NULL, *b = NULL;
     assert_int_equal(fx_gradcam_compute(from_memory, &rgb8, 1, NULL, &a), FX_OK);
@@ -383,7 +329,7 @@ static int maps_equal(const fx_result *a, size_t ia, const fx_result *b, size_t 
 static void test_repeated_calls(void **state)
 {
     (void)state;
-    fx_model *m = load("densenet121_scripted.pt");
+    fx_model *m = load_model("densenet121_scripted.pt");
     fx_gradcam_options o;
     fx_gradcam_options_init(&o);
     o.methods = all_methods;
@@ -406,7 +352,7 @@ static void test_repeated_calls(void **state)
 static void test_batch_equals_single(void **state)
 {
     (void)state;
-    fx_model *m = load("resnet18_scripted.pt");
+    fx_model *m = load_model("resnet18_scripted.pt");
     fx_image images[3] = {rgb8, gray16, rgb8};
     fx_gradcam_options o;
     fx_gradcam_options_init(&o);
@@ -452,7 +398,7 @@ static void *thread_main(void *arg)
 static void test_threads_share_one_model(void **state)
 {
     (void)state;
-    fx_model *m = load("mobilenet_v3_small_traced.pt");
+    fx_model *m = load_model("mobilenet_v3_small_traced.pt");
     fx_result *expected = NULL;
     assert_int_equal(fx_gradcam_compute(m, &rgb8, 1, NULL, &expected), FX_OK);
     pthread_t threads[4];
@@ -505,7 +451,7 @@ static void test_executor_optimizations_off_on_every_thread(void **state)
 {
     (void)state;
     assert_int_equal(fx__shim_executor_optimized(), 1); /* libtorch's default */
-    fx_model *m = load("resnet18_traced.pt");
+    fx_model *m = load_model("resnet18_traced.pt");
     assert_int_equal(fx__shim_executor_optimized(), 1); /* loading changed nothing */
     uint32_t w, h, c;
     fx_model_input_size(m, &w, &h, &c);
@@ -583,7 +529,7 @@ static void expect_compute_error(fx_model *m, const fx_image *img, const fx_grad
 static void test_bad_requests(void **state)
 {
     (void)state;
-    fx_model *m = load("resnet18_traced.pt");
+    fx_model *m = load_model("resnet18_traced.pt");
     fx_gradcam_options o;
     fx_gradcam_options_init(&o);
     o.layer = "layer5";
@@ -621,12 +567,12 @@ static void test_bad_requests(void **state)
     assert_null(r);
     fx_model_free(m);
 
-    m = load("single_logit_traced.pt");
+    m = load_model("single_logit_traced.pt");
     o.target_class = 2;
     expect_compute_error(m, &rgb8, &o, FX_ERR_INVALID_ARGUMENT, "0 = negative, 1 = positive");
     fx_model_free(m);
 
-    m = load("nan_logits.pt");
+    m = load_model("nan_logits.pt");
     expect_compute_error(m, &rgb8, NULL, FX_ERR_NUMERIC, "logit 1 of image 0 is nan");
     fx_model_free(m);
 }
@@ -715,7 +661,7 @@ static void test_output_kinds(void **state)
     assert_int_equal(cases, 10);
 
     /* A plain logits model: logits, no warning. */
-    fx_model *m = load("resnet18_traced.pt");
+    fx_model *m = load_model("resnet18_traced.pt");
     assert_int_equal(fx_model_output_kind(m), FX_OUTPUT_LOGITS);
     assert_int_equal(fx_model_warning_count(m), 0);
     assert_null(fx_model_warning(m, 0, NULL));
@@ -776,7 +722,7 @@ static void test_training_mode_exports(void **state)
 static void test_float_input_contract(void **state)
 {
     (void)state;
-    fx_model *m = load("two_class_traced.pt");
+    fx_model *m = load_model("two_class_traced.pt");
     fx_image f = {0};
     assert_int_equal(fx_image_alloc(&f, rgb8.width, rgb8.height, 3, FX_PIXEL_F32), FX_OK);
     uint8_t lo = 255, hi = 0;
@@ -825,7 +771,7 @@ static void test_float_input_contract(void **state)
 static void test_layer_1x1_refused(void **state)
 {
     (void)state;
-    fx_model *m = load("resnet18_traced.pt");
+    fx_model *m = load_model("resnet18_traced.pt");
     int seen = 0;
     for (size_t i = 0; i < fx_model_layer_count(m); i++) {
         fx_layer_info info = {.struct_size = sizeof info};
@@ -865,7 +811,7 @@ static long result_warning_with(const fx_result *r, int32_t code, int64_t image)
 static void test_result_warnings(void **state)
 {
     (void)state;
-    fx_model *m = load("zero_map_traced.pt");
+    fx_model *m = load_model("zero_map_traced.pt");
     fx_gradcam_options o;
     fx_gradcam_options_init(&o);
     o.target_class = 0;
@@ -895,7 +841,7 @@ static void test_result_warnings(void **state)
     fx_model_free(m);
 
     /* Input 64x64: 8x8 is upscaled 8x, 1100x70 downscaled 17.2x, 83x71 neither. */
-    m = load("two_class_traced.pt");
+    m = load_model("two_class_traced.pt");
     fx_image images[3] = {{0}, rgb8, {0}};
     assert_int_equal(fx_image_alloc(&images[0], 8, 8, 1, FX_PIXEL_U8), FX_OK);
     assert_int_equal(fx_image_alloc(&images[2], 1100, 70, 1, FX_PIXEL_U8), FX_OK);
@@ -925,7 +871,7 @@ static void test_predict_equals_compute(void **state)
                                         "hidden_softmax_declared_traced.pt", "gray_scripted.pt"};
     fx_image images[3] = {rgb8, gray16, rgb8};
     for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
-        fx_model *m = load(files[f]);
+        fx_model *m = load_model(files[f]);
         uint32_t classes = fx_model_result_class_count(m), logit_count = fx_model_class_count(m);
         fx_gradcam_options o;
         fx_gradcam_options_init(&o);
@@ -955,7 +901,7 @@ static void test_predict_equals_compute(void **state)
         fx_model_free(m);
     }
     /* Errors leave the outputs untouched. */
-    fx_model *m = load("resnet18_traced.pt");
+    fx_model *m = load_model("resnet18_traced.pt");
     float out[10];
     for (int i = 0; i < 10; i++)
         out[i] = -7.0f;
@@ -970,7 +916,7 @@ static void test_predict_equals_compute(void **state)
         assert_float_equal(out[i], -7.0f, 0.0);
     assert_int_equal(fx_model_predict(NULL, &rgb8, 1, NULL, out, NULL), FX_ERR_INVALID_ARGUMENT);
     fx_model_free(m);
-    m = load("nan_logits.pt");
+    m = load_model("nan_logits.pt");
     assert_int_equal(fx_model_predict(m, &rgb8, 1, NULL, out, NULL), FX_ERR_NUMERIC);
     assert_non_null(strstr(fx_last_error(), "logit 1 of image 0 is nan"));
     assert_float_equal(out[0], -7.0f, 0.0);
@@ -1009,7 +955,7 @@ static void test_gradient_free_channel_methods(void **state)
     char file[128], layer[128], image[16], tag[256];
     int target, k, h, w, cases = 0;
     while (fscanf(f, "%127s %127s %15s %d %d %d %d %255s", file, layer, image, &target, &k, &h, &w, tag) == 8) {
-        fx_model *m = load(file);
+        fx_model *m = load_model(file);
         const fx_image *img = strcmp(image, "rgb8") == 0 ? &rgb8 : &gray16;
         fx_gradcam_options o;
         fx_gradcam_options_init(&o);
@@ -1103,7 +1049,7 @@ static void test_targets_per_image_and_weighted(void **state)
         lines++;
     fclose(f);
     assert_int_equal(lines, 4);
-    fx_model *m = load("resnet18_traced.pt");
+    fx_model *m = load_model("resnet18_traced.pt");
     fx_gradcam_options o;
     fx_gradcam_options_init(&o);
     o.layer = "layer4";
@@ -1171,7 +1117,7 @@ static void test_smooth_gradcam_plusplus(void **state)
 {
     (void)state;
     static const int32_t methods[1] = {FX_CAM_SMOOTH_GRADCAM_PLUSPLUS};
-    fx_model *m = load("resnet18_traced.pt");
+    fx_model *m = load_model("resnet18_traced.pt");
     fx_gradcam_options o;
     fx_gradcam_options_init(&o);
     o.layer = "layer4";

@@ -15,50 +15,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine_test_support.h"
 #include "guided.h"
 
 #define FIXTURE(name) FX_ENGINE_FIXTURES "/" name
 #define TOLERANCE 1e-4
 
-static float *read_floats(const char *tag, const char *suffix, size_t count)
-{
-    char path[512];
-    snprintf(path, sizeof path, FX_ENGINE_FIXTURES "/%s.%s", tag, suffix);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open %s", path);
-    float *v = malloc(count * sizeof *v);
-    assert_non_null(v);
-    size_t got = fread(v, sizeof *v, count, f);
-    fclose(f);
-    if (got != count)
-        fail_msg("%s: %zu floats, expected %zu", path, got, count);
-    return v;
-}
-
 static void read_image(const char *tag, uint32_t w, uint32_t h, fx_image *img)
 {
-    char path[512];
-    snprintf(path, sizeof path, FX_ENGINE_FIXTURES "/guided_%s.raw", tag);
-    assert_int_equal(fx_image_alloc(img, w, h, 3, FX_PIXEL_U8), FX_OK);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open %s", path);
-    assert_int_equal(fread(img->data, 1, img->stride * h, f), img->stride * h);
-    fclose(f);
-}
-
-static fx_model *load(const char *file)
-{
-    char path[512];
-    snprintf(path, sizeof path, FX_ENGINE_FIXTURES "/%s", file);
-    fx_model_options o;
-    fx_model_options_init(&o);
-    o.device = getenv("FXCAM_TEST_DEVICE") ? getenv("FXCAM_TEST_DEVICE") : "cpu";
-    fx_model *m = NULL;
-    if (fx_model_load(path, &o, &m) != FX_OK)
-        fail_msg("loading %s: %s", file, fx_last_error());
-    return m;
+    char file[128];
+    snprintf(file, sizeof file, "guided_%s.raw", tag);
+    read_raw_image(file, w, h, 3, FX_PIXEL_U8, img);
 }
 
 /* Largest |a - b| over an image's samples against count reference floats. */
@@ -81,7 +48,7 @@ static double max_diff(const fx_image *img, const float *ref, size_t count)
 static void check_case(const char *file, const char *layer, const char *itag, uint32_t w, uint32_t h, int target,
                        const char *tag, const int32_t *methods, uint32_t method_count)
 {
-    fx_model *m = load(file);
+    fx_model *m = load_model(file);
     fx_image img = {0};
     read_image(itag, w, h, &img);
     fx_gradcam_options o;
@@ -169,7 +136,7 @@ static void test_with_channel_method(void **state)
 static void test_batch_of_two(void **state)
 {
     (void)state;
-    fx_model *m = load("guided_resnet18_scripted.pt");
+    fx_model *m = load_model("guided_resnet18_scripted.pt");
     fx_image imgs[2] = {{0}};
     read_image("sq", 64, 64, &imgs[0]);
     read_image("wide", 83, 71, &imgs[1]);
@@ -200,7 +167,7 @@ static void test_batch_of_two(void **state)
 static void test_no_relu_refused(void **state)
 {
     (void)state;
-    fx_model *m = load("guided_no_relu.pt");
+    fx_model *m = load_model("guided_no_relu.pt");
     fx_image img = {0};
     read_image("sq", 64, 64, &img);
     fx_gradcam_options o;

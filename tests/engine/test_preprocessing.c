@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "engine_shim.h"
+#include "engine_test_support.h"
 
 #define FIXTURE(name) FX_ENGINE_FIXTURES "/" name
 #define LOGIT_TOLERANCE 1e-4
@@ -44,50 +45,6 @@ static reference find_reference(const char *tag)
     fclose(f);
     fail_msg("no reference '%s' in preprocess_manifest.txt", tag);
     return r;
-}
-
-static float *read_floats(const char *tag, const char *suffix, size_t count)
-{
-    char path[512];
-    snprintf(path, sizeof path, FX_ENGINE_FIXTURES "/%s.%s", tag, suffix);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open %s", path);
-    float *v = malloc(count * sizeof *v);
-    assert_non_null(v);
-    size_t got = fread(v, sizeof *v, count, f);
-    fclose(f);
-    if (got != count)
-        fail_msg("%s: %zu floats, expected %zu", path, got, count);
-    return v;
-}
-
-/* |a - b| <= tol * max(1, max|b|) for every element. */
-static void assert_close(const char *what, const float *a, const float *b, size_t n, double tol)
-{
-    double scale = 1.0;
-    for (size_t i = 0; i < n; i++)
-        scale = fmax(scale, fabs(b[i]));
-    for (size_t i = 0; i < n; i++)
-        if (!(fabs((double)a[i] - b[i]) <= tol * scale))
-            fail_msg("%s: element %zu is %.7g, reference %.7g (tolerance %g x %g)", what, i, (double)a[i],
-                     (double)b[i], tol, scale);
-}
-
-static fx_model *load_with(const char *file, const fx_model_options *given)
-{
-    fx_model_options o;
-    if (given)
-        o = *given;
-    else
-        fx_model_options_init(&o);
-    o.device = getenv("FXCAM_TEST_DEVICE") ? getenv("FXCAM_TEST_DEVICE") : "cpu";
-    fx_model *m = NULL;
-    char path[512];
-    snprintf(path, sizeof path, FX_ENGINE_FIXTURES "/%s", file);
-    if (fx_model_load(path, &o, &m) != FX_OK)
-        fail_msg("loading %s: %s", file, fx_last_error());
-    return m;
 }
 
 static void load_image(const char *file, fx_image *img, fx_image_info *info)
@@ -163,7 +120,7 @@ static void test_twelve_bit_png_equals_eight_bit(void **state)
     assert_int_equal(eight.pixel_type, FX_PIXEL_U8);
     assert_int_equal(eight_info.bits_stored, 8);
 
-    fx_model *m = load_with("gray_model.pt", NULL);
+    fx_model *m = load_model_with("gray_model.pt", NULL);
     fx_result *r12 = gradcam(m, &twelve, &twelve_info);
     fx_result *r8 = gradcam(m, &eight, &eight_info);
     fx_result *r_container = gradcam(m, &twelve, NULL);
@@ -291,7 +248,7 @@ static void test_resize_modes_match_torchvision(void **state)
     assert_int_equal(img.width, 150);
     assert_int_equal(img.height, 97);
 
-    fx_model *crop = load_with("resize_model.pt", NULL);
+    fx_model *crop = load_model_with("resize_model.pt", NULL);
     uint32_t size = 0;
     assert_int_equal(fx_model_resize_mode(crop, &size), FX_RESIZE_SHORTER_SIDE_CROP);
     assert_int_equal(size, 72);
@@ -300,7 +257,7 @@ static void test_resize_modes_match_torchvision(void **state)
     fx_model_options o;
     fx_model_options_init(&o);
     o.resize_mode = FX_RESIZE_LETTERBOX;
-    fx_model *letter = load_with("resize_model.pt", &o);
+    fx_model *letter = load_model_with("resize_model.pt", &o);
     assert_int_equal(fx_model_resize_mode(letter, &size), FX_RESIZE_LETTERBOX);
     assert_int_equal(size, 0);
     check_resize_case(letter, &img, "resize_letterbox", 0);
@@ -340,7 +297,7 @@ static void test_channel_mismatch_named_at_load(void **state)
     fx_model_options o;
     fx_model_options_init(&o);
     o.input_channels = 1;
-    fx_model *m = load_with("one_channel_no_meta.pt", &o); /* told right: loads */
+    fx_model *m = load_model_with("one_channel_no_meta.pt", &o); /* told right: loads */
     uint32_t c = 0;
     assert_int_equal(fx_model_input_size(m, NULL, NULL, &c), FX_OK);
     assert_int_equal(c, 1);

@@ -14,50 +14,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine_test_support.h"
 #include "fxcam.h"
 
 #define FIXTURE(name) FX_ENGINE_FIXTURES "/" name
 #define HEAT_TOLERANCE 1e-4
 
-static fx_model *load(const char *file)
-{
-    char path[512];
-    snprintf(path, sizeof path, FX_ENGINE_FIXTURES "/%s", file);
-    fx_model_options o;
-    fx_model_options_init(&o);
-    o.device = getenv("FXCAM_TEST_DEVICE") ? getenv("FXCAM_TEST_DEVICE") : "cpu";
-    fx_model *m = NULL;
-    if (fx_model_load(path, &o, &m) != FX_OK)
-        fail_msg("loading %s: %s", file, fx_last_error());
-    return m;
-}
-
 static void read_image(const char *name, uint32_t w, uint32_t h, fx_image *img)
 {
-    char path[512];
-    snprintf(path, sizeof path, FX_ENGINE_FIXTURES "/refine_image_%s.raw", name);
-    assert_int_equal(fx_image_alloc(img, w, h, 3, FX_PIXEL_U8), FX_OK);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open %s", path);
-    assert_int_equal(fread(img->data, 1, img->stride * h, f), img->stride * h);
-    fclose(f);
-}
-
-static float *read_heat(const char *tag, size_t count)
-{
-    char path[512];
-    snprintf(path, sizeof path, FX_ENGINE_FIXTURES "/%s.heat", tag);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open %s", path);
-    float *v = malloc(count * sizeof *v);
-    assert_non_null(v);
-    size_t got = fread(v, sizeof *v, count, f);
-    fclose(f);
-    if (got != count)
-        fail_msg("%s: %zu floats, expected %zu", path, got, count);
-    return v;
+    char file[128];
+    snprintf(file, sizeof file, "refine_image_%s.raw", name);
+    read_raw_image(file, w, h, 3, FX_PIXEL_U8, img);
 }
 
 /* Splits "a,b" into at most 4 names (in place). */
@@ -102,7 +69,7 @@ static void check_case(fx_model *m, const refine_case *c)
     const fx_image *heat = fx_result_heatmap(r, 0, 0);
     assert_int_equal(heat->width, (uint32_t)c->width);
     assert_int_equal(heat->height, (uint32_t)c->height);
-    float *ref = read_heat(c->tag, (size_t)c->width * c->height);
+    float *ref = read_floats(c->tag, "heat", (size_t)c->width * c->height);
     double worst = 0.0;
     for (uint32_t y = 0; y < heat->height; y++) {
         const float *row = (const float *)(const void *)((const uint8_t *)heat->data + y * heat->stride);
@@ -134,11 +101,7 @@ static void test_reference_cases(void **state)
     int cases = 0;
     while (fscanf(f, "%127s %159s %31s %d %d %d %d %d %63s", c.file, c.layers, c.method, &c.aug, &c.eigen, &c.width,
                   &c.height, &c.target, c.tag) == 9) {
-        if (strcmp(loaded, c.file) != 0) {
-            fx_model_free(m);
-            m = load(c.file);
-            snprintf(loaded, sizeof loaded, "%s", c.file);
-        }
+        m = reload_model(m, loaded, sizeof loaded, c.file);
         check_case(m, &c);
         cases++;
     }
@@ -168,7 +131,7 @@ static int record_progress(void *user, uint64_t done, uint64_t total)
 static void test_progress_counts_every_layer(void **state)
 {
     (void)state;
-    fx_model *m = load("refine_resnet18_traced.pt");
+    fx_model *m = load_model("refine_resnet18_traced.pt");
     fx_image img = {0};
     read_image("square", 64, 64, &img);
     const char *names[2] = {"layer4", "layer3"};
@@ -208,7 +171,7 @@ static void expect_refused(fx_model *m, const fx_image *img, const fx_gradcam_op
 static void test_bad_layers_are_refused(void **state)
 {
     (void)state;
-    fx_model *m = load("refine_resnet18_traced.pt");
+    fx_model *m = load_model("refine_resnet18_traced.pt");
     fx_image img = {0};
     read_image("square", 64, 64, &img);
     fx_gradcam_options o;
@@ -247,7 +210,7 @@ static void test_bad_layers_are_refused(void **state)
 static void test_one_listed_layer_equals_layer(void **state)
 {
     (void)state;
-    fx_model *m = load("refine_resnet18_traced.pt");
+    fx_model *m = load_model("refine_resnet18_traced.pt");
     fx_image img = {0};
     read_image("square", 64, 64, &img);
     const char *names[1] = {"layer3"};
