@@ -72,6 +72,7 @@ enum cli_option_id {
     OPT_SMOOTH_SAMPLES,
     OPT_SMOOTH_NOISE,
     OPT_CHANNEL_BATCH_SIZE,
+    OPT_TARGET_CLASSES,
     OPT_COUNT
 };
 
@@ -135,6 +136,7 @@ typedef struct cli_settings {
     uint32_t smooth_samples; /* --smooth-samples: 0 = the library's default */
     float smooth_noise;     /* --smooth-noise: 0 = the library's default */
     uint32_t channel_batch_size; /* --channel-batch-size: 0 = the library's default */
+    const char *target_classes; /* --target-classes FILE: each image's class (target_classes.h) */
 } cli_settings;
 
 /* What cli_cam_options points fx_gradcam_options at; release with
@@ -215,10 +217,19 @@ void cli_warn_result(const fx_result *result, int64_t image, const char *name, s
 /* Resolves --class (an index or a class name) to *target (-1 when not
  * given). Prints the valid classes on failure and returns CLI_EXIT_USAGE. */
 int cli_resolve_class(const cli_settings *s, const fx_model *model, int32_t *target);
+/* A class given as text: an index below fx_model_result_class_count() or a
+ * class name (case-insensitive). false when it is neither. */
+bool cli_class_from_text(const fx_model *model, const char *text, int32_t *target);
+/* "0 (normal), 1 (fracture)": the model's classes for messages (malloc'ed). */
+char *cli_class_list(const fx_model *model);
 /* The name of fx_result_target_class's class, or "weighted classes" for its
  * -1 (the score was a weighted sum of classes: fx_gradcam_options.
  * class_weights). Never NULL; never index class names with a -1 target. */
 const char *cli_target_name(const fx_model *model, int32_t target);
+/* Appends the refinements that changed the maps (", aug-smooth",
+ * ", eigen-smooth", ", layers averaged") to a figure's method caption, so a
+ * figure says how its map was made. */
+void cli_append_refinements(const cli_settings *s, char *buf, size_t size);
 /* Exit status and message for a failed fx_gradcam_compute: a wrong --layer
  * or --class is a usage error. */
 int cli_compute_failed(const char *command, fx_status status);
@@ -371,8 +382,10 @@ typedef struct cli_channel_progress {
     FILE *to;
     bool terminal;       /* a bar redrawn with \r; else a line per tenth */
     bool show_progress;  /* false in batch, which has its own per-image bar */
-    const char *layer;
-    uint32_t channels;   /* of the layer's output; 0 when unknown */
+    const char *layer;   /* --layer, the default layer, or --layers as given */
+    uint32_t layer_count;
+    uint32_t layer_channels[FX_MAX_LAYERS_PER_CALL]; /* of each layer's output; 0 when unknown */
+    uint32_t channels;   /* their sum: forwards per image and method */
     uint32_t method_count; /* per-channel methods in the call */
     char titles[96];     /* "Score-CAM", "Score-CAM and Ablation-CAM" */
     double chunk_start;  /* when the current call's done = 0 came */

@@ -225,6 +225,7 @@ int cli_run_compare(const cli_settings *s)
     snprintf(method, sizeof method, "%s vs %s%s%s", title_a, title_b,
              target == predicted ? "" : target >= 0 ? " of class " : " of ",
              target != predicted ? cli_target_name(model, target) : "");
+    cli_append_refinements(s, method, sizeof method);
     cli_source(s, s->image, source, sizeof source);
     fx_figure_options f;
     cli_figure_options(s, &f);

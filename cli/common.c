@@ -486,35 +486,60 @@ const char *cli_target_name(const fx_model *model, int32_t target)
     return name ? name : target < 0 ? "weighted classes" : "unknown class";
 }
 
-int cli_resolve_class(const cli_settings *s, const fx_model *model, int32_t *target)
+void cli_append_refinements(const cli_settings *s, char *buf, size_t size)
 {
-    *target = -1;
-    if (!s->class_name) {
-        return CLI_EXIT_OK;
+    size_t n = strlen(buf);
+    if (s->aug_smooth && n < size) {
+        n += (size_t)snprintf(buf + n, size - n, ", aug-smooth");
     }
+    if (s->eigen_smooth && n < size) {
+        n += (size_t)snprintf(buf + n, size - n, ", eigen-smooth");
+    }
+    if (s->layers && n < size) {
+        snprintf(buf + n, size - n, ", layers averaged");
+    }
+}
+
+bool cli_class_from_text(const fx_model *model, const char *text, int32_t *target)
+{
     uint32_t count = fx_model_result_class_count(model);
-    const char *c = s->class_name;
-    bool digits = *c != '\0';
-    for (const char *p = c; *p; p++) {
+    bool digits = *text != '\0';
+    for (const char *p = text; *p; p++) {
         digits = digits && isdigit((unsigned char)*p);
     }
-    if (digits && strlen(c) < 9 && (uint32_t)atoi(c) < count) {
-        *target = atoi(c);
-        return CLI_EXIT_OK;
+    if (digits && strlen(text) < 9 && (uint32_t)atoi(text) < count) {
+        *target = atoi(text);
+        return true;
     }
     for (uint32_t i = 0; i < count; i++) {
-        if (same_name(c, fx_model_class_name(model, i))) {
+        if (same_name(text, fx_model_class_name(model, i))) {
             *target = (int32_t)i;
-            return CLI_EXIT_OK;
+            return true;
         }
     }
+    return false;
+}
+
+char *cli_class_list(const fx_model *model)
+{
+    uint32_t count = fx_model_result_class_count(model);
     cli_text valid = {0};
     for (uint32_t i = 0; i < count; i++) {
         cli_text_printf(&valid, "%s%u (%s)", i ? ", " : "", i, fx_model_class_name(model, i));
     }
-    cli_usage_error(s->command, "unknown --class '%s'; this model's classes are %s", cli_name(c),
-                    valid.data ? cli_message(valid.data) : "none");
-    cli_text_free(&valid);
+    return valid.data ? valid.data : cli_strdup_printf("none");
+}
+
+int cli_resolve_class(const cli_settings *s, const fx_model *model, int32_t *target)
+{
+    *target = -1;
+    if (!s->class_name || cli_class_from_text(model, s->class_name, target)) {
+        return CLI_EXIT_OK;
+    }
+    char *valid = cli_class_list(model);
+    cli_usage_error(s->command, "unknown --class '%s'; this model's classes are %s", cli_name(s->class_name),
+                    cli_message(valid));
+    free(valid);
     return CLI_EXIT_USAGE;
 }
 
@@ -688,6 +713,7 @@ static fx_status write_output_view(const cli_settings *s, const fx_model *model,
         } else {
             snprintf(method, sizeof method, "%s", cli_method_title(fx_result_method(result, j)));
         }
+        cli_append_refinements(s, method, sizeof method);
         cli_source(s, input, source, sizeof source);
         fx_figure_options f;
         cli_figure_options(s, &f);
