@@ -70,8 +70,22 @@ void cli_channel_progress_init(cli_channel_progress *p, const cli_settings *s, c
     p->show_progress = show_progress;
     p->to = stderr;
     p->terminal = isatty(fileno(stderr)) == 1;
-    p->layer = s->layer ? s->layer : fx_model_default_layer(model);
-    p->channels = layer_channels(model, p->layer);
+    /* --layers (cli_cam_options put them in opts): the library runs every
+     * layer's channels, so the estimate counts them all (as the library's
+     * progress total does). */
+    if (opts->layers && opts->layer_count > 0) {
+        p->layer = s->layers;
+        for (uint32_t l = 0; l < opts->layer_count && l < FX_MAX_LAYERS_PER_CALL; l++) {
+            p->layer_channels[l] = layer_channels(model, opts->layers[l]);
+            p->channels += p->layer_channels[l];
+            p->layer_count++;
+        }
+    } else {
+        p->layer = s->layer ? s->layer : fx_model_default_layer(model);
+        p->layer_channels[0] = layer_channels(model, p->layer);
+        p->channels = p->layer_channels[0];
+        p->layer_count = 1;
+    }
     size_t used = 0;
     for (uint32_t j = 0; j < method_count && used < sizeof p->titles; j++) {
         const fx_cam_method_info *m = fx_cam_method_find(methods[j]);
@@ -130,15 +144,30 @@ static void format_estimate(double seconds, char *buf, size_t size)
     }
 }
 
+/* Forwards of batch masked inputs that one method runs per image: each
+ * layer's channels are batched on their own (a layer is one pass). 0 when a
+ * layer's channels are unknown. */
+static uint64_t forwards_per_image(const cli_channel_progress *p, uint64_t batch)
+{
+    uint64_t forwards = 0;
+    for (uint32_t l = 0; l < p->layer_count; l++) {
+        if (p->layer_channels[l] == 0) {
+            return 0;
+        }
+        forwards += (p->layer_channels[l] + batch - 1) / batch;
+    }
+    return forwards;
+}
+
 /* Printed once per command, after the first batch of forwards: how many
  * forwards of what size, and how long one image takes at the first batch's
  * rate. The batch size is what the library ran (the first batch's done). */
 static void print_estimate(cli_channel_progress *p, uint64_t first_batch, double seconds)
 {
     char when[32];
-    if (p->channels) {
+    uint64_t forwards = forwards_per_image(p, first_batch);
+    if (forwards) {
         uint64_t per_image = (uint64_t)p->channels * p->method_count;
-        uint64_t forwards = (p->channels + first_batch - 1) / first_batch;
         format_estimate(seconds * (double)per_image / (double)first_batch, when, sizeof when);
         fprintf(p->to, "fxcam %s: %s on %s: %u channels = %llu forwards of %llu per image%s; about %s per image "
                 "(measured on the first batch)\n", p->command, p->titles, cli_name(p->layer), p->channels,

@@ -93,6 +93,25 @@ def test_compare_estimates_both_methods(tmp_path, image):
 
 
 @torch_only
+def test_estimate_counts_every_layer(tmp_path, image):
+    """--layers features,tail: the library runs 96 + 16 channels per image
+    (3 forwards of 32 for 'features', 1 of 16 for 'tail'); the estimate says
+    so, and agrees with the library's progress total."""
+    model = wide_model(tmp_path / "wide.pt", CHANNELS)
+    out = tmp_path / "layers.png"
+    r = run("single", "--model", model, "--image", image, "--method", "scorecam", "--layers", "features,tail",
+            "--output", str(out))
+    assert r.returncode == 0, r.stderr
+    assert out.is_file()
+    assert re.search(r"^fxcam single: Score-CAM on features,tail: %d channels = 4 forwards of 32 per image; about "
+                     r"\d+(\.\d)? (s|min|h) per image \(measured on the first batch\)$" % (CHANNELS + 16),
+                     r.stderr, re.M), r.stderr
+    counts = [(int(d), int(t)) for d, t in re.findall(r"\((\d+)/(\d+) forwards of masked inputs\)", r.stderr)]
+    assert counts and counts[-1] == (CHANNELS + 16, CHANNELS + 16), r.stderr
+    assert {t for _, t in counts} == {CHANNELS + 16}, r.stderr
+
+
+@torch_only
 def test_gradient_method_prints_no_estimate(tmp_path, image):
     model = wide_model(tmp_path / "wide.pt", CHANNELS)
     r = run("single", "--model", model, "--image", image, "--method", "gradcam", "--output", str(tmp_path / "g.png"))
