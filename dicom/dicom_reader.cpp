@@ -183,6 +183,63 @@ fx_status check_window(DcmDataset *ds, const char *label)
     return FX_OK;
 }
 
+/* The first item of the VOI LUT Sequence, checked before DCMTK sees it:
+ * DCMTK accepts a LUT Data shorter than its descriptor with only a log
+ * message. bits: entry bits of the LUT (0 when the file has no VOI LUT). */
+fx_status check_voi_lut(DcmDataset *ds, const char *label, int *bits)
+{
+    *bits = 0;
+    DcmItem *item = nullptr;
+    if (ds->findAndGetSequenceItem(DCM_VOILUTSequence, item, 0).bad() || !item)
+        return FX_OK; /* no VOI LUT (an empty sequence counts as none, like DCMTK) */
+    Uint16 declared = 0, entry_bits = 0;
+    if (item->findAndGetUint16(DCM_LUTDescriptor, declared, 0).bad() ||
+        item->findAndGetUint16(DCM_LUTDescriptor, entry_bits, 2).bad())
+        return fx__error(FX_ERR_FORMAT,
+                         "%s: the VOI LUT Sequence (0028,3010) item has no readable LUT Descriptor (0028,3002) "
+                         "of 3 values (entries, first mapped value, bits per entry)",
+                         label);
+    const unsigned long entries = declared == 0 ? 65536ul : declared; /* 0 means 2^16 (PS3.3 C.11.2.1.1) */
+    if (entry_bits < 8 || entry_bits > 16)
+        return fx__error(FX_ERR_FORMAT,
+                         "%s: the VOI LUT's LUT Descriptor (0028,3002) gives %u bits per entry; valid: 8..16 "
+                         "(PS3.3 C.11.2.1.1)",
+                         label, entry_bits);
+    DcmElement *data = nullptr;
+    if (item->findAndGetElement(DCM_LUTData, data).bad() || !data || data->getLength() == 0)
+        return fx__error(FX_ERR_FORMAT,
+                         "%s: the VOI LUT has no LUT Data (0028,3006) (0 entries); its LUT Descriptor "
+                         "(0028,3002) declares %lu. Fix the VOI LUT Sequence (0028,3010) or remove it to use the "
+                         "window",
+                         label, entries);
+    /* Entries are 16-bit words; 8-bit entries may also be packed two a word. */
+    const unsigned long words = data->getLength() / 2;
+    const bool packed8 = entry_bits == 8 && words == (entries + 1) / 2;
+    if (words > 65536ul)
+        return fx__error(FX_ERR_FORMAT,
+                         "%s: the VOI LUT's LUT Data (0028,3006) holds %lu entries; a LUT holds at most 65536 "
+                         "(PS3.3 C.11.2.1.1)",
+                         label, words);
+    if (words != entries && !packed8)
+        return fx__error(FX_ERR_FORMAT,
+                         "%s: the VOI LUT's LUT Descriptor (0028,3002) declares %lu entries, but its LUT Data "
+                         "(0028,3006) holds %lu: the VOI LUT Sequence (0028,3010) contradicts itself",
+                         label, entries, words);
+    Uint16 *values = nullptr;
+    if (!packed8 && entry_bits < 16 && data->getUint16Array(values).good() && values) {
+        Uint16 largest = 0;
+        for (unsigned long i = 0; i < words; i++)
+            largest = values[i] > largest ? values[i] : largest;
+        if (largest > (1u << entry_bits) - 1u)
+            return fx__error(FX_ERR_FORMAT,
+                             "%s: the VOI LUT's LUT Data (0028,3006) holds the value %u, but its LUT Descriptor "
+                             "(0028,3002) gives %u bits per entry (at most %u)",
+                             label, largest, entry_bits, (1u << entry_bits) - 1u);
+    }
+    *bits = packed8 ? 8 : entry_bits;
+    return FX_OK;
+}
+
 /* VOI of gray images: the first VOI LUT, else the first window, else the
  * minimum..maximum of the modality values (dicom_reader.h). */
 fx_status choose_voi(DicomImage &image, const char *label)
@@ -199,31 +256,63 @@ fx_status choose_voi(DicomImage &image, const char *label)
     return FX_OK;
 }
 
-fx_status copy_output(DicomImage &image, const char *label, bool gray, fx_image *out)
+/* DCMTK scales n-bit VOI LUT entries e (n < 16) onto its 16-bit output by
+ * about e * 65535 / 2^n (an entry of 4095 gives 65519), then inverts
+ * MONOCHROME1. PS3.4 N.2.4.1 maps the LUT's range 0..2^n-1 onto the whole
+ * output, as pydicom does. The entry is recovered exactly (16 output levels
+ * per entry, DCMTK's rounding moves less than one) and rescaled:
+ * round(e * 65535 / (2^n - 1)). 16-bit entries pass through unchanged. */
+void rescale_voi_lut_output(uint16_t *pixels, size_t count, int bits, bool inverted)
+{
+    const uint64_t entries = 1ull << bits, top = entries - 1;
+    for (size_t i = 0; i < count; i++) {
+        uint64_t v = inverted ? 65535u - pixels[i] : pixels[i];
+        uint64_t e = (v * entries + 32767u) / 65535u;
+        e = e > top ? top : e;
+        uint64_t out = (e * 65535u + top / 2) / top;
+        pixels[i] = (uint16_t)(inverted ? 65535u - out : out);
+    }
+}
+
+/* Whether DCMTK's output is inverted: MONOCHROME1, unless a Presentation LUT
+ * Shape INVERSE inverts it back; MONOCHROME2 with INVERSE. */
+bool output_inverted(DicomImage &image)
+{
+    bool mono1 = image.getPhotometricInterpretation() == EPI_Monochrome1;
+    bool inverse_shape = image.getPresentationLutShape() == ESP_Inverse;
+    return mono1 != inverse_shape;
+}
+
+/* Gray: FX_PIXEL_U16 spanning 0..65535 (voi_lut_bits: entry bits of the VOI
+ * LUT applied, else 0); color: FX_PIXEL_U8 RGB. */
+fx_status copy_output(DicomImage &image, const char *label, bool gray, int voi_lut_bits, fx_image *out)
 {
     const int bits = gray ? 16 : 8;
     const void *pixels = image.getOutputData(bits, 0, 0);
     uint32_t width = (uint32_t)image.getWidth(), height = (uint32_t)image.getHeight();
     uint32_t channels = gray ? 1 : 3;
     int32_t type = gray ? FX_PIXEL_U16 : FX_PIXEL_U8;
-    size_t bytes = fx__row_bytes(width, channels, type) * height;
+    size_t count = (size_t)width * height * channels;
+    size_t rendered = count * (size_t)(bits / 8);
     if (!pixels)
         return fx__error(FX_ERR_FORMAT, "%s: DCMTK could not render the pixel data (%s)", label,
                          DicomImage::getString(image.getStatus()));
-    if (image.getOutputDataSize(bits) != bytes)
+    if (image.getOutputDataSize(bits) != rendered)
         return fx__error(FX_ERR_INTERNAL, "%s: DCMTK rendered %lu bytes; %ux%u x %u channels x %d bits need %zu",
-                         label, image.getOutputDataSize(bits), width, height, channels, bits, bytes);
+                         label, image.getOutputDataSize(bits), width, height, channels, bits, rendered);
     fx_image img = {};
     fx_status st = fx_image_alloc(&img, width, height, channels, type);
     if (st != FX_OK)
         return st;
-    std::memcpy(img.data, pixels, bytes); /* tight rows, host byte order */
+    std::memcpy(img.data, pixels, rendered); /* tight rows, host byte order */
+    if (gray && voi_lut_bits > 0 && voi_lut_bits < 16)
+        rescale_voi_lut_output((uint16_t *)img.data, count, voi_lut_bits, output_inverted(image));
     *out = img;
     return FX_OK;
 }
 
-fx_status render(DcmFileFormat &file, E_TransferSyntax xfer, const Geometry &g, const char *label,
-                 const fx_load_options *limits, fx_image *out)
+fx_status render(DcmFileFormat &file, E_TransferSyntax xfer, const Geometry &g, int voi_lut_bits,
+                 const char *label, const fx_load_options *limits, fx_image *out)
 {
     /* Partial access: only the requested frame is loaded and decompressed,
      * so a compressed file declaring thousands of frames costs one frame. */
@@ -241,7 +330,8 @@ fx_status render(DcmFileFormat &file, E_TransferSyntax xfer, const Geometry &g, 
         if (st != FX_OK)
             return st;
     }
-    return copy_output(image, label, gray, out);
+    /* choose_voi takes a VOI LUT first: its bits say how to rescale. */
+    return copy_output(image, label, gray, gray && image.getVoiLutCount() > 0 ? voi_lut_bits : 0, out);
 }
 
 fx_status read_file(DcmFileFormat &file, const char *path, const void *data, size_t size, const char *label)
@@ -286,7 +376,10 @@ fx_status load(const char *path, const void *data, size_t size, const char *labe
         (st = check_request(g, label, limits)) != FX_OK || (st = check_transfer_syntax(ds, label, &xfer)) != FX_OK ||
         (st = check_pixel_length(ds, g, xfer, label)) != FX_OK || (st = check_window(ds, label)) != FX_OK)
         return st;
-    return render(file, xfer, g, label, limits, out);
+    int voi_lut_bits = 0;
+    if ((st = check_voi_lut(ds, label, &voi_lut_bits)) != FX_OK)
+        return st;
+    return render(file, xfer, g, voi_lut_bits, label, limits, out);
 }
 
 } // namespace

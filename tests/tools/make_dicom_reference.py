@@ -29,8 +29,13 @@ import sys
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.pixel_data_handlers.util import apply_color_lut, apply_modality_lut, apply_windowing
+from pydicom.dataelem import DataElement
+from pydicom.pixel_data_handlers.util import apply_color_lut, apply_modality_lut, apply_voi_lut, apply_windowing
+from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "models"))
+import synth_radiograph  # noqa: E402  (the project's synthetic radiograph generator)
 
 OCTAVE = "/usr/share/octave/packages/dicom-0.5.1/imdata/"
 PYDICOM = "/usr/lib/python3/dist-packages/pydicom/data/test_files/"
@@ -89,6 +94,78 @@ def radiograph12(rows=48, cols=40):
     return v.astype(np.uint16)
 
 
+def synthetic_radiograph(size=64):
+    """A radiograph of the project's generator (12-bit, 0..4095)."""
+    image, _, _ = synth_radiograph.generate(index=3, seed=0, size=size)
+    return image.astype(np.uint16)
+
+
+def voi_lut_item(entries, first_mapped, bits, data, vr):
+    """One VOI LUT Sequence item (PS3.3 C.11.2.1.1): LUT Descriptor = entries
+    (0 for 65536), first mapped input value, bits per entry; LUT Data as US or
+    OW (both allowed; IHE requires readers to take either)."""
+    item = Dataset()
+    item.LUTDescriptor = [entries % 65536, first_mapped, bits]
+    item.LUTExplanation = "fxcam test curve"
+    values = np.asarray(data, dtype=np.uint16)
+    if vr == "OW":
+        item.add(DataElement(0x00283006, "OW", values.astype("<u2").tobytes()))
+    else:
+        item.add(DataElement(0x00283006, "US", [int(v) for v in values]))
+    return item
+
+
+def voi_lut_cases(rows=64):
+    """DX radiographs from the synthetic generator with a VOI LUT Sequence.
+    An S-shaped curve that does not reach the ends of its entry range, so the
+    test pins the mapping of LUT output onto 0..65535 (the descriptor's
+    0..2^bits-1, PS3.4 N.2.4.1), not the curve's own minimum and maximum."""
+    img = synthetic_radiograph(rows)
+    raw = img.tobytes()
+    x = np.arange(4096, dtype=np.float64)
+    curve16 = np.rint(3000 + 58000 / (1 + np.exp(-(x - 2000) / 400)))
+    # 12-bit entries, 3000 entries from input 600: inputs below 600 take the
+    # first entry, inputs from 3600 the last (PS3.3 C.11.2.1.1).
+    x12 = np.arange(3000, dtype=np.float64)
+    curve12 = np.rint(200 + 3700 * (x12 / 2999) ** 0.6)
+    lut16 = voi_lut_item(4096, 0, 16, curve16, "OW")
+    lut12 = voi_lut_item(3000, 600, 12, curve12, "US")
+    return {
+        "dx12_voi_lut16": dx_dataset(rows, rows, raw, 12, "MONOCHROME2", VOILUTSequence=Sequence([lut16])),
+        "dx12_voi_lut12_mono1": dx_dataset(rows, rows, raw, 12, "MONOCHROME1",
+                                           VOILUTSequence=Sequence([lut12])),
+        # Both a VOI LUT and a window (alternative views, PS3.3 C.11.2.1.2):
+        # fxcam applies the first VOI LUT, pydicom's apply_voi_lut default.
+        "dx12_voi_lut_and_window": dx_dataset(rows, rows, raw, 12, "MONOCHROME2",
+                                              VOILUTSequence=Sequence([voi_lut_item(3000, 600, 12, curve12, "OW")]),
+                                              WindowCenter="1000", WindowWidth="400"),
+    }
+
+
+def bad_voi_lut_cases(rows=16):
+    """VOI LUTs whose descriptor contradicts their data, or with no entries."""
+    img = radiograph12(rows, rows)
+    raw = img.tobytes()
+    ramp = np.arange(4096) * 16
+
+    def one(entries, first, bits, data, vr="OW"):
+        return dx_dataset(rows, rows, raw, 12, "MONOCHROME2",
+                          VOILUTSequence=Sequence([voi_lut_item(entries, first, bits, data, vr)]))
+
+    cases = {
+        "bad_voi_lut_short": one(4096, 0, 16, ramp[:1000]),  # 4096 declared, 1000 given
+        "bad_voi_lut_long": one(1000, 0, 16, ramp),  # 1000 declared, 4096 given
+        "bad_voi_lut_empty": one(4096, 0, 16, []),  # no LUT Data
+        "bad_voi_lut_bits": one(4096, 0, 20, ramp),  # 20 bits per entry
+        "bad_voi_lut_values": one(4096, 0, 12, ramp),  # 12-bit entries up to 65520
+    }
+    # Descriptor 0 means 65536 entries (PS3.3 C.11.2.1.1); a 3-value
+    # descriptor cannot say more, so "> 65536 entries" is LUT Data longer than
+    # 65536 entries.
+    cases["bad_voi_lut_over_65536"] = one(65536, 0, 16, np.zeros(70000))
+    return cases
+
+
 def write_synthetic(out):
     img = radiograph12()
     raw = img.tobytes()
@@ -103,6 +180,7 @@ def write_synthetic(out):
         "dx12_rescale_window_mono1": dx_dataset(rows, cols, raw, 12, "MONOCHROME1", RescaleSlope="2",
                                                 RescaleIntercept="-1000", RescaleType="US",
                                                 WindowCenter="2000", WindowWidth="3001"),
+        **voi_lut_cases(),
         # Bad input.
         "bad_bits_stored": dx_dataset(rows, cols, raw, 12, "MONOCHROME2"),
         "bad_zero_rows": dx_dataset(rows, cols, raw, 12, "MONOCHROME2"),
@@ -118,9 +196,12 @@ def write_synthetic(out):
     cases["bad_huge"].Rows = 30000
     cases["bad_huge"].Columns = 30000
     del cases["bad_no_pixels"].PixelData
+    cases.update(bad_voi_lut_cases())
     for name, ds in cases.items():
         ds.save_as(out / (name + ".dcm"), write_like_original=False)
-    return {n: (str(out / (n + ".dcm")), 0) for n in cases if not n.startswith("bad_")}
+    good = {n: (str(out / (n + ".dcm")), 0) for n in cases if not n.startswith("bad_")}
+    return good
+
 
 
 def voi_range(ds):
@@ -152,7 +233,13 @@ def expected(path, frame):
     # level. Documented in dicom_reader.h; modelled here, not hidden by a
     # tolerance.
     modality = np.trunc(apply_modality_lut(arr, ds).astype(np.float64))
-    if "WindowCenter" in ds:
+    if "VOILUTSequence" in ds:
+        # The first VOI LUT, also when a window is present (prefer_lut=True);
+        # its output range is the descriptor's 0..2^bits-1 (PS3.4 N.2.4.1).
+        bits = int(ds.VOILUTSequence[0].LUTDescriptor[2])
+        voi = apply_voi_lut(modality.astype(np.int64), ds, index=0, prefer_lut=True).astype(np.float64)
+        out = voi / (2.0 ** bits - 1) * 65535.0
+    elif "WindowCenter" in ds:
         y_min, y_max = voi_range(ds)
         voi = apply_windowing(modality, ds, index=0).astype(np.float64)
         out = (voi - y_min) / (y_max - y_min) * 65535.0

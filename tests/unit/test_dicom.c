@@ -1,6 +1,7 @@
 /* DICOM input (dicom/dicom_reader.cpp through fx_image_load): real files from
  * Debian's octave-dicom and python3-pydicom packages, used in place, and
- * synthetic DX files, against pydicom (apply_modality_lut, apply_windowing,
+ * synthetic DX files (some from models/synth_radiograph.py, with a VOI LUT
+ * Sequence), against pydicom (apply_modality_lut, apply_voi_lut, apply_windowing,
  * apply_color_lut; tests/tools/make_dicom_reference.py). Tolerance: 1 output
  * level (of 0..65535 for gray, 0..255 for color): DCMTK and the reference
  * round the same real value differently. Bad input gets a clear status. */
@@ -58,7 +59,7 @@ static void test_matches_pydicom(void **state)
         cases++;
     }
     fclose(f);
-    assert_int_equal(cases, 16); /* every case of the script ran */
+    assert_int_equal(cases, 19); /* every case of the script ran */
 }
 
 static void test_memory_equals_file(void **state)
@@ -144,6 +145,14 @@ static void test_synthetic_bad_files(void **state)
         {"bad_window_width.dcm", FX_ERR_FORMAT, "Window Width is 0"},
         {"bad_huge.dcm", FX_ERR_LIMIT, "30000x30000"},
         {"bad_no_pixels.dcm", FX_ERR_FORMAT, "without pixel data"},
+        {"bad_voi_lut_short.dcm", FX_ERR_FORMAT, "LUT Descriptor (0028,3002) declares 4096 entries, but its "
+                                                 "LUT Data (0028,3006) holds 1000"},
+        {"bad_voi_lut_long.dcm", FX_ERR_FORMAT, "declares 1000 entries, but its LUT Data (0028,3006) holds 4096"},
+        {"bad_voi_lut_empty.dcm", FX_ERR_FORMAT, "no LUT Data (0028,3006) (0 entries)"},
+        {"bad_voi_lut_bits.dcm", FX_ERR_FORMAT, "gives 20 bits per entry; valid: 8..16"},
+        {"bad_voi_lut_values.dcm", FX_ERR_FORMAT, "holds the value 65520, but its LUT Descriptor (0028,3002) "
+                                                  "gives 12 bits"},
+        {"bad_voi_lut_over_65536.dcm", FX_ERR_FORMAT, "holds 70000 entries; a LUT holds at most 65536"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char path[1024];
