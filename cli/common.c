@@ -2,6 +2,7 @@
  * resolution, writing figures, atomic text files, small text buffers. */
 #include "annotations.h"
 #include "lib/atomic_file.h"
+#include "lib/dicom_sniff.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -153,7 +154,8 @@ bool cli_is_image_name(const char *name)
 cli_format cli_sniff_format(const char *path)
 {
     /* The signatures of lib/image_load.c (the library keeps its detector
-     * internal); DICOM Part 10: 128-byte preamble, then "DICM". */
+     * internal); DICOM Part 10: 128-byte preamble, then "DICM"; a bare DICOM
+     * dataset by the rule of lib/dicom_sniff.h, shared with the library. */
     unsigned char head[132];
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
@@ -190,7 +192,7 @@ cli_format cli_sniff_format(const char *path)
     if (got >= 3 && head[0] == 0xff && head[1] == 0xd8 && head[2] == 0xff) {
         return CLI_FORMAT_JPEG;
     }
-    if (got >= 132 && memcmp(head + 128, "DICM", 4) == 0) {
+    if ((got >= 132 && memcmp(head + 128, "DICM", 4) == 0) || fx__dicom_bare_dataset_detect(head, got)) {
         return CLI_FORMAT_DICOM;
     }
     return CLI_FORMAT_UNKNOWN;

@@ -349,9 +349,10 @@ fx_status read_file(DcmFileFormat &file, const char *path, const void *data, siz
     }
     if (cond.good())
         return FX_OK;
-    /* The file was opened and its preamble read moments ago (lib/image_load.c),
-     * so a failure here is the content: DCMTK says "Invalid stream" when the
-     * data ends inside an element. */
+    /* The file was opened and its first bytes read moments ago
+     * (lib/image_load.c), so a failure here is the content: DCMTK says
+     * "Invalid stream" when the data ends inside an element. Without the
+     * Part 10 header, DCMTK guesses the transfer syntax (EXS_Unknown). */
     return fx__error(FX_ERR_FORMAT, "%s cannot be parsed as DICOM: the file is truncated or damaged (DCMTK: %s)",
                      label, cond.text());
 }

@@ -261,7 +261,8 @@ static fx_status check_signature(struct png_source *src)
         return fx__error(FX_ERR_FORMAT,
                          "%s is not a PNG, JPEG or DICOM file%s%s (first bytes %s); fxcam reads PNG "
                          "(starts 89 50 4e 47 0d 0a 1a 0a), JPEG (ff d8 ff) and DICOM Part 10 "
-                         "(\"DICM\" at byte 128)",
+                         "(\"DICM\" at byte 128) or a bare DICOM dataset (little endian, starting with a "
+                         "(0002,xxxx) or (0008,xxxx) element)",
                          src->label, guess ? ", it looks like " : "", guess ? guess : "", hex);
     }
     return FX_OK;

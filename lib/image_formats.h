@@ -2,7 +2,8 @@
  * their first bytes (never by the file name):
  *   PNG    89 50 4e 47 0d 0a 1a 0a             lib/image.c
  *   JPEG   ff d8 ff                            lib/jpeg.c (libjpeg-turbo)
- *   DICOM  "DICM" at byte 128 (Part 10 file)   dicom/dicom_reader.cpp (DCMTK)
+ *   DICOM  "DICM" at byte 128 (Part 10 file),  dicom/dicom_reader.cpp (DCMTK)
+ *          or a bare little-endian dataset (lib/dicom_sniff.h)
  * lib/image_load.c holds the recognition and the dispatch. Internal: nothing
  * here is exported. */
 #ifndef FX_IMAGE_FORMATS_H

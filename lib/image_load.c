@@ -1,12 +1,14 @@
 /* Format recognition and dispatch for fx_image_load / fx_image_load_memory.
  *
  * The format is decided by the first bytes, never by the file name: a JPEG
- * saved as ".png" or a DICOM file without extension loads as what it is.
+ * saved as ".png" or a DICOM file without extension loads as what it is, and
+ * so does a DICOM dataset stored without its Part 10 header.
  * PNG (and anything unrecognised, so that its message can say what the bytes
  * look like) stays with lib/image.c; JPEG goes to lib/jpeg.c, DICOM to the
  * DCMTK reader in dicom/. */
 #include "image_formats.h"
 #include "dicom/dicom_reader.h"
+#include "dicom_sniff.h"
 
 #include <errno.h>
 #include <string.h>
@@ -22,6 +24,9 @@ fx__format fx__format_detect(const uint8_t *head, size_t n)
         return FX__FORMAT_JPEG;
     /* DICOM Part 10: a 128-byte preamble, then "DICM" (PS3.10 section 7.1). */
     if (n >= 132 && memcmp(head + 128, "DICM", 4) == 0)
+        return FX__FORMAT_DICOM;
+    /* A bare dataset without that header (lib/dicom_sniff.h). */
+    if (fx__dicom_bare_dataset_detect(head, n))
         return FX__FORMAT_DICOM;
     return FX__FORMAT_UNKNOWN;
 }

@@ -1232,9 +1232,11 @@ def test_output_kind_and_strict(tmp_path):
 # ---- inputs by content: PNG, JPEG, DICOM (issue 10) ---------------------------
 
 
-def write_dicom(path, frames):
+def write_dicom(path, frames, bare=False):
     """An uncompressed MONOCHROME2 DX file written by pydicom from uint16
-    frames [n, rows, cols] (12 bits stored; NumberOfFrames when n > 1)."""
+    frames [n, rows, cols] (12 bits stored; NumberOfFrames when n > 1).
+    bare: the dataset alone in implicit VR little endian, without the Part 10
+    preamble, "DICM" and file meta group (write_like_original=True)."""
     from pydicom.dataset import Dataset, FileMetaDataset  # python3-pydicom (tools/setup.sh)
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
     meta = FileMetaDataset()
@@ -1250,8 +1252,12 @@ def write_dicom(path, frames):
     ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
     ds.PixelData = frames.astype("<u2").tobytes()
-    ds.is_little_endian, ds.is_implicit_VR = True, False
-    ds.save_as(str(path), write_like_original=False)
+    ds.is_little_endian, ds.is_implicit_VR = True, bare
+    if bare:
+        ds.file_meta = FileMetaDataset()
+        ds.preamble = None
+    ds.save_as(str(path), write_like_original=bare)
+    assert (open(path, "rb").read(132)[128:] == b"DICM") != bare
 
 
 def dicom_display(frame12):
@@ -1284,6 +1290,7 @@ def test_batch_reads_png_jpeg_dicom_by_content(tmp_path):
     write_dicom(src / "c.dcm", dcm12[None])
     write_dicom(src / "1.2.840.10008.5", dcm12[None])               # PACS-style name: found by content
     write_dicom(src / "scan", dcm12[None])                          # no extension: found by content
+    write_dicom(src / "bare", dcm12[None], bare=True)                # no preamble/DICM: found by content
     (src / "notes.txt").write_text("hello\n")
     (src / "broken.jpg").write_bytes((src / "a.jpg").read_bytes()[:200])  # truncated JPEG
     out = tmp_path / "out"
@@ -1296,9 +1303,9 @@ def test_batch_reads_png_jpeg_dicom_by_content(tmp_path):
     jpeg = np.asarray(Image.open(src / "a.jpg")).astype(np.float64) / 255  # PIL: the reference decoder
     references = {"a.png": png16 / 65535.0, "a.jpg": jpeg, "b.JPEG": jpeg,
                   "c.dcm": dicom_display(dcm12), "1.2.840.10008.5": dicom_display(dcm12),
-                  "scan": dicom_display(dcm12)}
+                  "scan": dicom_display(dcm12), "bare": dicom_display(dcm12)}
     outputs = {"a.png": "a", "a.jpg": "a_jpg", "b.JPEG": "b", "c.dcm": "c", "1.2.840.10008.5": "1.2.840.10008.5",
-               "scan": "scan"}
+               "scan": "scan", "bare": "bare"}
     for name, gray in references.items():
         row = rows[name]
         assert row["status"] == "ok", (name, row)
@@ -1308,7 +1315,7 @@ def test_batch_reads_png_jpeg_dicom_by_content(tmp_path):
         want = jet_rgb(expected_heatmap(gray)).astype(int)  # the map is affine in the input: min-max cancels it
         assert np.mean(np.abs(heat_of(row["output"]) - want)) < 1.0, name
     text = (out / "summary.txt").read_text()
-    assert "7 files (PNG, JPEG, DICOM), 6 processed, 1 failed, 0 skipped" in text
+    assert "8 files (PNG, JPEG, DICOM), 7 processed, 1 failed, 0 skipped" in text
     assert re.search(r"^  notes\.txt: not an image fxcam reads: .+$", text, re.M)
     assert re.search(r"^  broken\.jpg: cannot read the image: .+$", text, re.M)
     assert "ignored: notes.txt: not an image fxcam reads" in r.stderr

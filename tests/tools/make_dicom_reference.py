@@ -200,8 +200,45 @@ def write_synthetic(out):
     for name, ds in cases.items():
         ds.save_as(out / (name + ".dcm"), write_like_original=False)
     good = {n: (str(out / (n + ".dcm")), 0) for n in cases if not n.startswith("bad_")}
+    good.update(write_bare(out, dx_dataset(rows, cols, raw, 12, "MONOCHROME2"), out / "dx12_mono2.dcm"))
     return good
 
+
+# Bare datasets -> their Part 10 twin, which pydicom decodes for the reference.
+TWINS = {}
+
+
+def write_bare(out, ds, twin):
+    """The same image as dx12_mono2, stored as a bare dataset: no preamble,
+    no "DICM", no file meta group (pydicom write_like_original=True), in
+    implicit and explicit VR little endian, with no file name extension; and
+    one with the file meta group but no preamble (it starts with (0002,0000))."""
+    written = {}
+    for name, implicit, meta in [("bare_implicit", True, False), ("bare_explicit", False, False),
+                                 ("bare_with_meta", False, True)]:
+        bare = pydicom.Dataset(ds)
+        bare.file_meta = FileMetaDataset(ds.file_meta) if meta else FileMetaDataset()
+        if implicit:
+            bare.file_meta.TransferSyntaxUID = pydicom.uid.ImplicitVRLittleEndian
+        bare.preamble = None
+        bare.is_little_endian, bare.is_implicit_VR = True, implicit
+        path = out / name
+        if meta:
+            with open(path, "wb") as fh:
+                fp = pydicom.filebase.DicomFileLike(fh)
+                fp.is_little_endian, fp.is_implicit_VR = True, False
+                pydicom.filewriter.write_file_meta_info(fp, bare.file_meta, enforce_standard=True)
+                pydicom.filewriter.write_dataset(fp, bare)
+        else:
+            bare.file_meta = FileMetaDataset()
+            bare.save_as(path, write_like_original=True)
+        head = path.read_bytes()[:132]
+        assert head[128:132] != b"DICM" and head[:2] == (b"\x02\x00" if meta else b"\x08\x00"), name
+        back = pydicom.dcmread(path, force=True)
+        assert back.Rows == ds.Rows and back.PixelData == ds.PixelData, name
+        written[name] = (str(path), 0)
+        TWINS[name] = str(twin)
+    return written
 
 
 def voi_range(ds):
@@ -265,7 +302,7 @@ def main():
     cases.update(write_synthetic(out))
     with open(out / "cases.txt", "w") as listing:
         for name, (path, frame) in cases.items():
-            pixels, channels, bits = expected(path, frame)
+            pixels, channels, bits = expected(TWINS.get(name, path), frame)
             write_reference(out / (name + ".ref"), pixels, channels, bits)
             if name == "mr_small_jpeg_ls":
                 path = PYDICOM + "MR_small_jpeg_ls_lossless.dcm"

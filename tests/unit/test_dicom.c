@@ -12,10 +12,65 @@
 #include <cmocka.h>
 
 #include "format_fixture.h"
+#include "dicom_sniff.h"
 
 #define SCRIPT FX_TEST_SOURCE_DIR "/tools/make_dicom_reference.py"
 #define PYDICOM_FILES "/usr/lib/python3/dist-packages/pydicom/data/test_files/"
 #define OCTAVE_FILES "/usr/share/octave/packages/dicom-0.5.1/imdata/"
+
+/* The bare-dataset rule of lib/dicom_sniff.h on hand-made heads (PS3.5 7.1:
+ * tag, VR, length, little endian) and on bytes that must not pass. */
+static void test_bare_dataset_rule(void **state)
+{
+    (void)state;
+    /* Implicit VR: (0008,0005) length 10 "ISO_IR 100", then (0008,0016) length 4. */
+    uint8_t implicit[32] = {0x08, 0, 0x05, 0, 10, 0, 0, 0, 'I', 'S', 'O', '_', 'I', 'R', ' ', '1', '0', '0',
+                            0x08, 0, 0x16, 0, 4, 0, 0, 0, '1', '.', '2', 0};
+    assert_true(fx__dicom_bare_dataset_detect(implicit, sizeof implicit));
+    /* Explicit VR: (0008,0005) CS 10, then (0008,1115) SQ undefined length. */
+    uint8_t explicit_vr[34] = {0x08, 0, 0x05, 0, 'C', 'S', 10, 0, 'I', 'S', 'O', '_', 'I', 'R', ' ', '1', '0', '0',
+                               0x08, 0, 0x15, 0x11, 'S', 'Q', 0, 0, 0xff, 0xff, 0xff, 0xff};
+    assert_true(fx__dicom_bare_dataset_detect(explicit_vr, sizeof explicit_vr));
+    /* Each broken in one way: odd length, descending tags, an odd (private)
+     * second group, a first group other than 0002/0008, a second element cut
+     * off, VR then no VR. */
+    uint8_t bad[sizeof implicit];
+    memcpy(bad, implicit, sizeof bad); bad[4] = 11;
+    assert_false(fx__dicom_bare_dataset_detect(bad, sizeof bad));
+    memcpy(bad, implicit, sizeof bad); bad[20] = 0x01;
+    assert_false(fx__dicom_bare_dataset_detect(bad, sizeof bad));
+    memcpy(bad, implicit, sizeof bad); bad[18] = 0x09;
+    assert_false(fx__dicom_bare_dataset_detect(bad, sizeof bad));
+    memcpy(bad, implicit, sizeof bad); bad[0] = 0x10;
+    assert_false(fx__dicom_bare_dataset_detect(bad, sizeof bad));
+    assert_false(fx__dicom_bare_dataset_detect(implicit, 20));
+    memcpy(bad, explicit_vr, sizeof bad); bad[22] = 4; bad[23] = 0;
+    assert_false(fx__dicom_bare_dataset_detect(bad, sizeof bad));
+    /* PNG, JPEG, a Part 10 preamble and empty input. */
+    const uint8_t png[16] = {0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 'I', 'H', 'D', 'R'};
+    const uint8_t jpeg[16] = {0xff, 0xd8, 0xff, 0xe0, 0, 16, 'J', 'F', 'I', 'F', 0};
+    uint8_t zeros[132] = {0};
+    assert_false(fx__dicom_bare_dataset_detect(png, sizeof png));
+    assert_false(fx__dicom_bare_dataset_detect(jpeg, sizeof jpeg));
+    assert_false(fx__dicom_bare_dataset_detect(zeros, sizeof zeros));
+    assert_false(fx__dicom_bare_dataset_detect(zeros, 0));
+    /* Random heads (xorshift64, fixed seed), half of them starting with a
+     * DICOM group so that the later checks are exercised: none passes. */
+    uint64_t x = 0x9e3779b97f4a7c15u;
+    uint8_t head[132];
+    for (int i = 0; i < 200000; i++) {
+        for (size_t k = 0; k < sizeof head; k++) {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+            head[k] = (uint8_t)x;
+        }
+        if (i % 2) {
+            head[0] = i % 4 == 1 ? 0x08 : 0x02;
+            head[1] = 0;
+        }
+        if (fx__dicom_bare_dataset_detect(head, sizeof head))
+            fail_msg("random head %d was taken for DICOM", i);
+    }
+}
 
 #if FX_TEST_HAVE_DICOM
 
@@ -59,7 +114,7 @@ static void test_matches_pydicom(void **state)
         cases++;
     }
     fclose(f);
-    assert_int_equal(cases, 19); /* every case of the script ran */
+    assert_int_equal(cases, 22); /* every case of the script ran */
 }
 
 static void test_memory_equals_file(void **state)
@@ -77,6 +132,38 @@ static void test_memory_equals_file(void **state)
     fx_image_free(&a);
     fx_image_free(&b);
     free(bytes);
+}
+
+/* Bare datasets (no preamble, no "DICM"; tests/tools/make_dicom_reference.py
+ * writes them with pydicom, write_like_original=True) load from memory as from
+ * their file; their pixels against pydicom are checked in
+ * test_matches_pydicom (cases bare_*). */
+static void test_bare_dataset_in_memory(void **state)
+{
+    (void)state;
+    const char *names[] = {"bare_implicit", "bare_explicit", "bare_with_meta"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char path[1024];
+        fixture_path(path, sizeof path, names[i]);
+        size_t size;
+        uint8_t *bytes = read_whole(path, &size);
+        assert_true(fx__dicom_bare_dataset_detect(bytes, size < 132 ? size : 132));
+        fx_image a = {0}, b = {0};
+        assert_int_equal(fx_image_load(path, NULL, &a), FX_OK);
+        if (fx_image_load_memory(bytes, size, NULL, &b) != FX_OK)
+            fail_msg("%s in memory: %s", names[i], fx_last_error());
+        assert_int_equal(a.width, b.width);
+        assert_int_equal(a.height, b.height);
+        assert_memory_equal(a.data, b.data, a.stride * a.height);
+        fx_image_free(&a);
+        fx_image_free(&b);
+        /* Cut inside its pixel data: refused, not padded. */
+        fx_image c = {0};
+        fx_status st = fx_image_load_memory(bytes, size - 100, NULL, &c);
+        if (st != FX_ERR_FORMAT)
+            fail_msg("%s cut: status %d (%s)", names[i], st, st ? fx_last_error() : "loaded");
+        free(bytes);
+    }
 }
 
 /* pydicom here has no 12-bit lossy JPEG decoder, so there is no independent
@@ -182,6 +269,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matches_pydicom),
         cmocka_unit_test(test_memory_equals_file),
+        cmocka_unit_test(test_bare_dataset_in_memory),
+        cmocka_unit_test(test_bare_dataset_rule),
         cmocka_unit_test(test_jpeg_lossy_decodes),
         cmocka_unit_test(test_real_files_refused),
         cmocka_unit_test(test_synthetic_bad_files),
@@ -205,7 +294,7 @@ static void test_not_available(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_not_available)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_not_available), cmocka_unit_test(test_bare_dataset_rule)};
     return cmocka_run_group_tests_name("dicom", tests, NULL, NULL);
 }
 
