@@ -183,6 +183,20 @@ fx_status check_window(DcmDataset *ds, const char *label)
     return FX_OK;
 }
 
+/* Value pos of the LUT Descriptor, whose VR is US or SS (US or SS by Pixel
+ * Representation, PS3.3 C.11.2.1.1); the entry count and bits are 16-bit
+ * unsigned either way. */
+bool descriptor_value(DcmItem *item, unsigned long pos, Uint16 *value)
+{
+    if (item->findAndGetUint16(DCM_LUTDescriptor, *value, pos).good())
+        return true;
+    Sint16 signed_value = 0;
+    if (item->findAndGetSint16(DCM_LUTDescriptor, signed_value, pos).bad())
+        return false;
+    *value = (Uint16)signed_value;
+    return true;
+}
+
 /* The first item of the VOI LUT Sequence, checked before DCMTK sees it:
  * DCMTK accepts a LUT Data shorter than its descriptor with only a log
  * message. bits: entry bits of the LUT (0 when the file has no VOI LUT). */
@@ -193,8 +207,7 @@ fx_status check_voi_lut(DcmDataset *ds, const char *label, int *bits)
     if (ds->findAndGetSequenceItem(DCM_VOILUTSequence, item, 0).bad() || !item)
         return FX_OK; /* no VOI LUT (an empty sequence counts as none, like DCMTK) */
     Uint16 declared = 0, entry_bits = 0;
-    if (item->findAndGetUint16(DCM_LUTDescriptor, declared, 0).bad() ||
-        item->findAndGetUint16(DCM_LUTDescriptor, entry_bits, 2).bad())
+    if (!descriptor_value(item, 0, &declared) || !descriptor_value(item, 2, &entry_bits))
         return fx__error(FX_ERR_FORMAT,
                          "%s: the VOI LUT Sequence (0028,3010) item has no readable LUT Descriptor (0028,3002) "
                          "of 3 values (entries, first mapped value, bits per entry)",

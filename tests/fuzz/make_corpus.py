@@ -67,6 +67,41 @@ ihdr = struct.pack(">IIBBBBB", 32768, 4096, 16, 6, 0, 0, 0)
 put("png", "huge_header_32768x4096_rgba16",
     b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 4096, 9)) + chunk(b"IEND", b""))
 
+# DICOM seeds (fx_image_load_memory dispatches by content): a bare dataset (no
+# preamble, no "DICM", implicit VR) and a Part 10 file with a 12-bit VOI LUT.
+import pydicom
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.sequence import Sequence
+
+
+def dicom_seed(bare, voi_lut):
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    if not bare:
+        ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1.1"
+        ds.file_meta.MediaStorageSOPInstanceUID = "1.2.3.4"
+        ds.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+    ds.SOPClassUID, ds.Modality = "1.2.840.10008.5.1.4.1.1.1.1", "DX"
+    ds.Rows = ds.Columns = 8
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    if voi_lut:
+        item = Dataset()
+        item.LUTDescriptor = [16, 0, 12]
+        item.LUTData = struct.pack("<16H", *[i * 273 for i in range(16)])  # OW
+        ds.VOILUTSequence = Sequence([item])
+    ds.PixelData = bytes((i * 37) % 256 for i in range(8 * 8 * 2))
+    ds.is_little_endian, ds.is_implicit_VR = True, bare
+    out = io.BytesIO()
+    if bare:
+        ds.preamble = None
+    ds.save_as(out, write_like_original=bare)
+    return out.getvalue()
+
+
+put("png", "dicom_bare_implicit_8x8", dicom_seed(True, False))
+put("png", "dicom_voi_lut12_8x8", dicom_seed(False, True))
+
 # Model archives: a small 3-channel CNN with and without hostile fxcam.json.
 torch.manual_seed(0)
 model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),

@@ -100,12 +100,12 @@ def synthetic_radiograph(size=64):
     return image.astype(np.uint16)
 
 
-def voi_lut_item(entries, first_mapped, bits, data, vr):
+def voi_lut_item(entries, first_mapped, bits, data, vr, descriptor_vr="US"):
     """One VOI LUT Sequence item (PS3.3 C.11.2.1.1): LUT Descriptor = entries
     (0 for 65536), first mapped input value, bits per entry; LUT Data as US or
     OW (both allowed; IHE requires readers to take either)."""
     item = Dataset()
-    item.LUTDescriptor = [entries % 65536, first_mapped, bits]
+    item.add(DataElement(0x00283002, descriptor_vr, [entries % 65536, first_mapped, bits]))
     item.LUTExplanation = "fxcam test curve"
     values = np.asarray(data, dtype=np.uint16)
     if vr == "OW":
@@ -134,6 +134,9 @@ def voi_lut_cases(rows=64):
         "dx12_voi_lut16": dx_dataset(rows, rows, raw, 12, "MONOCHROME2", VOILUTSequence=Sequence([lut16])),
         "dx12_voi_lut12_mono1": dx_dataset(rows, rows, raw, 12, "MONOCHROME1",
                                            VOILUTSequence=Sequence([lut12])),
+        # The LUT Descriptor may be SS (PS3.3 C.11.2.1.1: US or SS).
+        "dx12_voi_lut12_ss": dx_dataset(rows, rows, raw, 12, "MONOCHROME2",
+                                        VOILUTSequence=Sequence([voi_lut_item(3000, 600, 12, curve12, "OW", "SS")])),
         # Both a VOI LUT and a window (alternative views, PS3.3 C.11.2.1.2):
         # fxcam applies the first VOI LUT, pydicom's apply_voi_lut default.
         "dx12_voi_lut_and_window": dx_dataset(rows, rows, raw, 12, "MONOCHROME2",

@@ -114,7 +114,7 @@ static void test_matches_pydicom(void **state)
         cases++;
     }
     fclose(f);
-    assert_int_equal(cases, 22); /* every case of the script ran */
+    assert_int_equal(cases, 23); /* every case of the script ran */
 }
 
 static void test_memory_equals_file(void **state)
@@ -164,6 +164,21 @@ static void test_bare_dataset_in_memory(void **state)
             fail_msg("%s cut: status %d (%s)", names[i], st, st ? fx_last_error() : "loaded");
         free(bytes);
     }
+}
+
+/* Bytes that pass the bare-dataset rule but hold no image, or stop inside an
+ * element: a clear FX_ERR_FORMAT, no crash. */
+static void test_bare_dataset_not_an_image(void **state)
+{
+    (void)state;
+    const uint8_t two_elements[] = {0x08, 0, 0x05, 0, 10, 0, 0, 0, 'I', 'S', 'O', '_', 'I', 'R', ' ', '1', '0', '0',
+                                    0x08, 0, 0x16, 0, 4, 0, 0, 0, '1', '.', '2', 0};
+    fx_image img = {0};
+    assert_int_equal(fx_image_load_memory(two_elements, sizeof two_elements, NULL, &img), FX_ERR_FORMAT);
+    assert_message_contains("without pixel data");
+    assert_null(img.data);
+    assert_int_equal(fx_image_load_memory(two_elements, sizeof two_elements - 3, NULL, &img), FX_ERR_FORMAT);
+    assert_null(img.data);
 }
 
 /* pydicom here has no 12-bit lossy JPEG decoder, so there is no independent
@@ -270,6 +285,7 @@ int main(void)
         cmocka_unit_test(test_matches_pydicom),
         cmocka_unit_test(test_memory_equals_file),
         cmocka_unit_test(test_bare_dataset_in_memory),
+        cmocka_unit_test(test_bare_dataset_not_an_image),
         cmocka_unit_test(test_bare_dataset_rule),
         cmocka_unit_test(test_jpeg_lossy_decodes),
         cmocka_unit_test(test_real_files_refused),
