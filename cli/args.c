@@ -128,6 +128,9 @@ static const cli_option options[OPT_COUNT] = {
      "Smooth Grad-CAM++: noise standard deviation as a fraction of the input's range, (0, 10] (default 0.15)"},
     {OPT_CHANNEL_BATCH_SIZE, "channel-batch-size", "channel_batch_size", 0, "N",
      "Score-CAM, Ablation-CAM: masked inputs per forward pass, 1..4096 (default 32); memory grows with it"},
+    {OPT_TARGET_CLASSES, "target-classes", "target_classes", 0, "FILE",
+     "explain each image for its own class: CSV lines 'file,class' (file relative to --image-dir, class a name or "
+     "index, e.g. the ground-truth label); every image must be listed; instead of --class"},
 };
 
 static void print_message(const char *command, const char *fmt, va_list ap)
@@ -494,6 +497,7 @@ static int set_cam_value(cli_settings *s, const cli_option *o, const char *v)
     switch (o->id) {
     case OPT_LAYERS: s->layers = v; break;
     case OPT_CLASS_WEIGHTS: s->class_weights = v; break;
+    case OPT_TARGET_CLASSES: s->target_classes = v; break;
     case OPT_SMOOTH_SAMPLES:
         if (!parse_size(v, 256, &n) || n == 0) {
             return cli_usage_error(s->command, "invalid --smooth-samples '%s'; expected a whole number from 1 to 256",

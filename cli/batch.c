@@ -19,6 +19,7 @@
 #include "lib/stages.h"
 #include "report.h"
 #include "shard.h"
+#include "target_classes.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -602,6 +603,34 @@ static void chunk_free(batch_run *run, chunk *c)
     free(c);
 }
 
+/* With --target-classes, each read image's class (malloc'ed), else NULL;
+ * cli_target_classes_check_covered made sure every computed file is listed. */
+static int32_t *chunk_targets(const batch_run *run, const chunk *c)
+{
+    if (!run->targets) {
+        return NULL;
+    }
+    int32_t *targets = malloc(c->count * sizeof *targets);
+    if (!targets) {
+        out_of_memory();
+    }
+    for (size_t k = 0; k < c->count; k++) {
+        targets[k] = -1; /* every read image has a pending entry below */
+    }
+    for (size_t e = 0; e < c->entry_count; e++) {
+        const cli_target_class *t = cli_target_classes_find(run->targets, c->entries[e].item->rel);
+        if (c->entries[e].item->state == ITEM_PENDING && c->entries[e].image < c->count) {
+            targets[c->entries[e].image] = t ? t->target : -1;
+        }
+    }
+    return targets;
+}
+
+static const char *item_file(const void *items, size_t i)
+{
+    return ((const batch_item *)items)[i].rel;
+}
+
 /* The model's stage: the pass, or when it fails as a whole (not for a reason
  * that fails every image), each image alone, to find which one was at fault
  * without failing the others. false on a fatal error. */
@@ -616,11 +645,14 @@ static bool compute_chunk(batch_run *run, chunk *c)
      * (sBIT 12) is read as v / 4095, as fxcam single reads it. */
     fx_gradcam_options opts = run->opts;
     opts.image_info = c->infos;
+    int32_t *targets = chunk_targets(run, c); /* --target-classes: each image's class, or NULL */
+    opts.target_classes = targets;
     fx_status status = fx_gradcam_compute(run->model, c->images, c->count, &opts, &c->result);
     if (status != FX_OK) {
         c->result = NULL;
         if (is_fatal(status)) {
             c->fatal = status;
+            free(targets);
             run->compute_seconds += cli_now() - start;
             return false;
         }
@@ -631,6 +663,7 @@ static bool compute_chunk(batch_run *run, chunk *c)
         for (size_t e = 0; e < c->entry_count; e++) {
             chunk_entry *entry = &c->entries[e];
             opts.image_info = &c->infos[entry->image];
+            opts.target_classes = targets ? &targets[entry->image] : NULL;
             if (entry->item->state == ITEM_PENDING &&
                 fx_gradcam_compute(run->model, &c->images[entry->image], 1, &opts, &c->alone[entry->image]) != FX_OK) {
                 c->alone[entry->image] = NULL;
@@ -638,6 +671,7 @@ static bool compute_chunk(batch_run *run, chunk *c)
             }
         }
     }
+    free(targets);
     run->compute_seconds += cli_now() - start;
     return true;
 }
@@ -885,6 +919,7 @@ int cli_run_batch(const cli_settings *s)
                                    s->heatmap_only ? "_heatmap" : s->overlay_only ? "_overlay" : "");
     cli_channel_progress channel_progress;
     cli_cam_extras cam_extras = {0};
+    cli_target_classes targets = {0};
     bool slow = false;
     int rc = check_dirs(&run);
     if (rc == CLI_EXIT_OK) {
@@ -899,6 +934,10 @@ int cli_run_batch(const cli_settings *s)
         rc = cli_resolve_class(s, run.model, &run.opts.target_class);
         if (rc == CLI_EXIT_OK) {
             rc = cli_cam_options(s, run.model, &cam_extras, &run.opts); /* --layers, --aug-smooth, ... */
+        }
+        if (rc == CLI_EXIT_OK && s->target_classes) {
+            rc = cli_target_classes_load(s, run.model, &targets);
+            run.targets = &targets;
         }
         slow = cli_methods_need_channel_forwards(&run.method, 1);
         if (slow) { /* Score-CAM, Ablation-CAM: an estimate, and Ctrl-C cancels (progress_methods.c) */
@@ -921,6 +960,9 @@ int cli_run_batch(const cli_settings *s)
             fprintf(stderr, "removed %zu temporary file%s left by an interrupted run\n", stale, stale == 1 ? "" : "s");
         }
         size_t folder_images = run.pngs.count;
+        /* Listed files against the whole folder (another shard computes some). */
+        int targets_rc = run.targets ? cli_target_classes_check_listed(s, run.targets, run.pngs.items,
+                                                                       run.pngs.count, item_file) : CLI_EXIT_OK;
         assign_outputs(&run); /* over the whole folder, so that every shard names files alike */
         keep_shard(&run);
         size_t limit = run.pngs.count;
@@ -928,6 +970,9 @@ int cli_run_batch(const cli_settings *s)
             limit = s->max_images;
         }
         prepare_items(&run, limit);
+        if (targets_rc == CLI_EXIT_OK && run.targets) {
+            targets_rc = cli_target_classes_check_covered(s, run.targets, run.pngs.items, limit, item_file);
+        }
         for (size_t i = 0; i < run.ignored.count; i++) {
             fprintf(stderr, "%s: %s: %s\n", run.ignored.items[i].state == ITEM_FAILED ? "failed" : "ignored",
                     cli_name(run.ignored.items[i].rel), cli_name(run.ignored.items[i].reason));
@@ -936,6 +981,8 @@ int cli_run_batch(const cli_settings *s)
             cli_error(s->command, "no PNG, JPEG or DICOM images in '%s'%s", cli_name(s->image_dir),
                       s->recursive ? "" : " (use --recursive to include subfolders)");
             rc = CLI_EXIT_FAILURE;
+        } else if (targets_rc != CLI_EXIT_OK) {
+            rc = targets_rc;
         } else {
             if (slow) {
                 cli_channel_progress_begin();
@@ -965,6 +1012,7 @@ int cli_run_batch(const cli_settings *s)
     pthread_mutex_destroy(&run.stop_lock);
     free((char *)run.layer);
     cli_cam_options_free(&cam_extras);
+    cli_target_classes_free(&targets);
     fx_model_free(run.model);
     return rc;
 }

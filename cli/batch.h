@@ -79,6 +79,7 @@ typedef struct batch_run {
     size_t visited_count;
     cli_annotations boxes;
     bool has_boxes;
+    const struct cli_target_classes *targets; /* --target-classes, or NULL */
     previous_summary previous;
     cli_progress progress;
     const char *layer;    /* from the first result */

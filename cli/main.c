@@ -30,7 +30,7 @@ static const int single_options[] = {OPT_HELP, OPT_MODEL, OPT_IMAGE, OPT_OUTPUT,
 static const int batch_options[] = {OPT_HELP, OPT_MODEL, OPT_IMAGE_DIR, OPT_OUTPUT_DIR, OPT_MAX_IMAGES,
                                     OPT_BATCH_SIZE, OPT_BATCH_MEMORY, OPT_RECURSIVE, OPT_RESUME, OPT_HEATMAP_ONLY,
                                     OPT_OVERLAY_ONLY, OPT_SHARD, OPT_REPORT, OPT_IO_THREADS, GLOBAL_OPTIONS, MODEL_OPTIONS, FIGURE_OPTIONS,
-                                    CAM_OPTIONS, -1};
+                                    CAM_OPTIONS, OPT_TARGET_CLASSES, -1};
 static const int compare_options[] = {OPT_HELP, OPT_MODEL, OPT_IMAGE, OPT_OUTPUT, OPT_METHODS, OPT_LAYER,
                                       OPT_CLASS, OPT_ALPHA, OPT_COLORMAP, OPT_DEVICE, OPT_THREADS,
                                       MODEL_OPTIONS, FIGURE_OPTIONS, CAM_OPTIONS, -1};
