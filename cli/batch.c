@@ -214,7 +214,8 @@ static bool found_by_content(batch_run *run, const char *path, const char *name,
         ? cli_strdup_printf("not an image fxcam reads: the name ends in '%s', not .png, .jpg, .jpeg, .dcm or "
                             ".dicom, and the content is not PNG, JPEG or DICOM", dot)
         : cli_strdup_printf("not an image fxcam reads: no extension, and the content is not PNG, JPEG or DICOM "
-                            "(a DICOM file has \"DICM\" at byte 128)");
+                            "(a DICOM file has \"DICM\" at byte 128, or starts with a little-endian "
+                            "group 0002 or 0008 element when it has no preamble)");
     add_ignored(run, rel, ITEM_IGNORED, reason);
     return false;
 }
