@@ -495,7 +495,9 @@ FX_API void fx_figure_options_init(fx_figure_options *opts);
 
 /* Composes original | heatmap | overlay side by side, with a caption band
  * (label, confidence, method, layer, source, timestamp) and a color-bar
- * legend. The heatmap panel's title is "Heatmap (<method>)". The caption is
+ * legend. The heatmap panel's title is "Heatmap (<method>)", or "Heatmap"
+ * when that is wider than the panel at the figure's text scale (the caption
+ * names the method; likewise "Saliency (<method>)"). The caption is
  * wrapped at field boundaries over as many lines as it needs (the band grows;
  * a field wider than a line is broken inside, after a space or '/' when it
  * can be). A line is as wide as the panels and their color bars, or 80

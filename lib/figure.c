@@ -470,6 +470,21 @@ static void blit(fx_image *dst, uint32_t x, uint32_t y, const fx_image *src)
         memcpy(fx__row(dst, y + j) + (size_t)x * 3, fx__row(src, j), (size_t)src->width * 3);
 }
 
+/* A title too wide for its panel at the figure's scale loses its
+ * parenthetical ("Heatmap (Grad-CAM of class normal, aug-smooth)" ->
+ * "Heatmap"): the caption's Method line says the same in full, and the
+ * titles keep a legible size instead of all dropping to scale 1. */
+static void shorten_titles(const layout *l, figure_text *text)
+{
+    for (uint32_t i = 0; i < l->panels; i++) {
+        char *open = strstr(text->titles[i], " (");
+        size_t n = strlen(text->titles[i]);
+        if (open && n && text->titles[i][n - 1] == ')' &&
+            fx__text_width(text->titles[i], l->scale) > l->panel_width)
+            *open = '\0';
+    }
+}
+
 /* The scale of every title: the figure's, unless one of them would be wider
  * than its panel; then all drop to 1 so that they keep matching. */
 static uint32_t title_scale(const layout *l, const figure_text *text)
@@ -557,6 +572,7 @@ static fx_status draw_figure(const fx_image *panels, uint32_t count, figure_text
     if (st != FX_OK)
         return st;
     fill_rect(&canvas, 0, 0, l.width, l.height, color_background);
+    shorten_titles(&l, text);
     uint32_t titles = title_scale(&l, text);
     for (uint32_t i = 0; i < count; i++) {
         uint32_t x = panel_x(&l, i);

@@ -395,6 +395,31 @@ static void test_compose_panels_titles_and_caption(void **state)
     fx_image_free(&img);
 }
 
+/* A method too long for the heatmap's title at the figure's scale: the title
+ * keeps the scale (2 for 320 px panels) and drops the parenthetical, which
+ * the caption's Method line gives in full (before, every title fell to
+ * scale 1). */
+static void test_compose_long_method_keeps_title_scale(void **state)
+{
+    (void)state;
+    fx_image img = make_gray8(320, 320);
+    fx_image map = make_blob(320, 320, 0.3, 0.6, 0.15, 0.8);
+    fx_figure_options o;
+    fx_figure_options_init(&o);
+    o.timestamp = STAMP;
+    o.method = "Grad-CAM of class fracture, aug-smooth, eigen-smooth";
+    fx_image fig = {0};
+    assert_int_equal(fx_figure_compose(&img, &map, &o, &fig), FX_OK);
+    expected_layout e = expect_layout(3, 320, 320, NULL, "x"); /* the caption is narrower than the panels */
+    assert_int_equal(e.s, 2);
+    expect_title(&fig, &e, 0, "Original");
+    expect_title(&fig, &e, 1, "Heatmap");
+    expect_title(&fig, &e, 2, "Overlay");
+    fx_image_free(&fig);
+    fx_image_free(&map);
+    fx_image_free(&img);
+}
+
 /* A small image gets scale-1 text, a caption without the prediction line. */
 static void test_compose_small_without_prediction(void **state)
 {
@@ -944,6 +969,7 @@ int main(void)
         cmocka_unit_test(test_compose_dimensions),
         cmocka_unit_test(test_compose_panels_titles_and_caption),
         cmocka_unit_test(test_compose_small_without_prediction),
+        cmocka_unit_test(test_compose_long_method_keeps_title_scale),
         cmocka_unit_test(test_compose_default_timestamp_is_current_utc),
         cmocka_unit_test(test_compose_non_ascii_label_drawn_as_question_marks),
         cmocka_unit_test(test_compose_16bit_radiograph),
