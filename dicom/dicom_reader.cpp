@@ -157,16 +157,21 @@ fx_status check_pixel_length(DcmDataset *ds, const Geometry &g, E_TransferSyntax
     DcmElement *pixels = nullptr;
     if (ds->findAndGetElement(DCM_PixelData, pixels).bad() || !pixels)
         return fx__error(FX_ERR_FORMAT, "%s: Pixel Data (7FE0,0010) cannot be read", label);
-    uint64_t bits = (uint64_t)g.rows * g.columns * g.samples * (uint64_t)g.frames * g.bits_allocated;
+    /* YBR_FULL_422 / YBR_PARTIAL_422 store two samples per pixel, Y Y Cb Cr
+     * for each pair of pixels (PS3.3 C.7.6.3.1.2), when not compressed. */
+    bool subsampled = g.samples == 3 && (g.photometric == "YBR_FULL_422" || g.photometric == "YBR_PARTIAL_422");
+    uint64_t samples = subsampled ? 2 : g.samples;
+    uint64_t bits = (uint64_t)g.rows * g.columns * samples * (uint64_t)g.frames * g.bits_allocated;
     uint64_t needed = (bits + 7) / 8;
     uint64_t have = pixels->getLength();
     if (have < needed)
         return fx__error(FX_ERR_FORMAT,
-                         "%s: Pixel Data holds %llu bytes, but Rows %u x Columns %u x SamplesPerPixel %u x "
+                         "%s: Pixel Data holds %llu bytes, but Rows %u x Columns %u x %s %u x "
                          "NumberOfFrames %d x BitsAllocated %u need %llu: the file is truncated or its attributes "
                          "are wrong",
-                         label, (unsigned long long)have, g.rows, g.columns, g.samples, (int)g.frames,
-                         g.bits_allocated, (unsigned long long)needed);
+                         label, (unsigned long long)have, g.rows, g.columns,
+                         subsampled ? "samples per pixel of 4:2:2 YBR" : "SamplesPerPixel", (unsigned)samples,
+                         (int)g.frames, g.bits_allocated, (unsigned long long)needed);
     return FX_OK;
 }
 

@@ -30,7 +30,8 @@ import numpy as np
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.dataelem import DataElement
-from pydicom.pixel_data_handlers.util import apply_color_lut, apply_modality_lut, apply_voi_lut, apply_windowing
+from pydicom.pixel_data_handlers.util import (apply_color_lut, apply_modality_lut, apply_voi_lut, apply_windowing,
+                                              convert_color_space)
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
@@ -53,6 +54,7 @@ REAL = {
     "mr_small_implicit": (PYDICOM + "MR_small_implicit.dcm", 0),
     "mr_small_jpeg_ls": (PYDICOM + "MR_small.dcm", 0),
     "sc_rgb_rle": (PYDICOM + "SC_rgb_rle.dcm", 0),
+    "sc_ybr_full_422": (PYDICOM + "SC_ybr_full_422_uncompressed.dcm", 0),
     "explicit_big_endian_rgb": (PYDICOM + "ExplVR_BigEnd.dcm", 0),
 }
 
@@ -267,6 +269,10 @@ def expected(path, frame):
         rgb = apply_color_lut(arr, ds).astype(np.float64)
         return rgb * 255.0 / 65535.0, 3, 8
     if ds.SamplesPerPixel == 3:
+        if pi.startswith("YBR_FULL"):
+            # pydicom returns the YBR samples (4:2:2 upsampled); DCMTK converts
+            # to RGB (PS3.3 C.7.6.3.1.2's YBR_FULL equations).
+            arr = convert_color_space(arr, "YBR_FULL", "RGB")
         return arr.astype(np.float64), 3, 8
     # DCMTK keeps modality values as integers: a fractional rescale (slope
     # 0.5) is truncated toward zero (a C cast), so two stored values can share one output
