@@ -6,7 +6,7 @@ import time
 
 from . import image as _image
 from ._arrays import HAVE_NUMPY, as_input, is_path, wrap_borrowed
-from .cam import _check_layer, _check_model, compute, method_id, method_title, model_view
+from .cam import _check_layer, _check_model, compute, fill_cam_options, method_id, method_title, model_view
 from .errors import DeviceError, FxError, LayerError, NotAvailableError
 from ._lib import lib
 
@@ -328,7 +328,9 @@ def batch_visualize(model, images, output_dir, layer_name=None, method="gradcam"
 # ---- fx_pipeline_run: files in, one row per file in input order ----------------
 
 def run_pipeline(model, paths, methods=("gradcam",), layer_name=None, target_class=None, batch_size=8,
-                  batch_memory=None, io_threads=1, on_item=None, keep_heatmaps=False):
+                  batch_memory=None, io_threads=1, on_item=None, keep_heatmaps=False, *, target_classes=None,
+                  class_weights=None, aug_smooth=False, eigen_smooth=False, smooth_samples=0, smooth_noise=0.0,
+                  smooth_seed=0, channel_batch_size=0):
     """Explain image files with the library's pipeline (fx_pipeline_run): the
     next pass is read and decoded and the previous pass handed over while the
     model runs the current one, memory bounded by four passes of at most
@@ -347,14 +349,23 @@ def run_pipeline(model, paths, methods=("gradcam",), layer_name=None, target_cla
     io_threads=1 (the rows are then not kept: returns []). Returning True
     stops the run with fxcam.CancelledError; an exception raised inside it
     stops the run and is raised again here. Errors of the whole run (a wrong
-    layer) raise fxcam.LayerError and so on, as compute() does."""
+    layer) raise fxcam.LayerError and so on, as compute() does.
+
+    methods, layer_name (a name or a list of names), target_class and the
+    keywords class_weights, aug_smooth, eigen_smooth, smooth_samples,
+    smooth_noise, smooth_seed and channel_batch_size mean what
+    they mean in compute() and are set by the same code (cam.fill_cam_options).
+    target_classes (one class per image) is refused: the pipeline forms its
+    passes from the images it could read, so a per-image list cannot follow
+    them; use target_class, or compute() on the images."""
     model = _check_model(model)
     if isinstance(paths, (str, bytes)) or is_path(paths):
         raise TypeError("paths must be a sequence of file paths, not one path")
     paths = [os.fsencode(p) for p in paths]
-    ids = [method_id(m) for m in methods]
-    if not ids:
-        raise ValueError("methods is empty; give at least one (e.g. ('gradcam',))")
+    if target_classes is not None:
+        raise ValueError("run_pipeline does not take target_classes (one class per image): its passes are "
+                         "formed from the images it could read, so a per-image list cannot follow them; give "
+                         "target_class (one class for all), or use fxcam.compute() for per-image classes")
     for name, value, low in (("batch_size", batch_size, 1), ("io_threads", io_threads, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value < 2 ** 32:
             raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
@@ -367,11 +378,11 @@ def run_pipeline(model, paths, methods=("gradcam",), layer_name=None, target_cla
     import ctypes
     gradcam = GradcamOptions()
     lib.fx_gradcam_options_init(ctypes.byref(gradcam))
-    method_array = (ctypes.c_int32 * len(ids))(*ids)
-    gradcam.methods = method_array
-    gradcam.method_count = len(ids)
-    gradcam.layer = None if layer_name is None else layer_name.encode("utf-8")
-    gradcam.target_class = -1 if target_class is None else model.class_index(target_class)
+    keep = fill_cam_options(gradcam, model, methods, layer_name=layer_name, target_class=target_class,  # noqa: F841
+                            class_weights=class_weights, aug_smooth=aug_smooth, eigen_smooth=eigen_smooth,
+                            smooth_samples=smooth_samples, smooth_noise=smooth_noise, smooth_seed=smooth_seed,
+                            channel_batch_size=channel_batch_size)
+    ids = list(gradcam.methods[:gradcam.method_count])
     opts = PipelineOptions()
     lib.fx_pipeline_options_init(ctypes.byref(opts))
     opts.batch_size = batch_size

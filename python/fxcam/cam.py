@@ -257,6 +257,19 @@ def _target_classes(model, target_classes, n):
     return (ctypes.c_int32 * n)(*[-1 if t is None else model.class_index(t) for t in target_classes])
 
 
+def _weight_sequence(class_weights):
+    """The floats of a class_weights sequence; TypeError naming what was given otherwise."""
+    expected = "class_weights must be a sequence of floats (one per model output) or a dict {class: weight}"
+    if isinstance(class_weights, (str, bytes)) or not hasattr(class_weights, "__iter__"):
+        raise TypeError(f"{expected}, not {type(class_weights).__name__} {class_weights!r}")
+    values = list(class_weights)
+    bad = [v for v in values if isinstance(v, (str, bytes, bool)) or not isinstance(v, (int, float))
+           and not hasattr(v, "__float__")]
+    if bad:
+        raise TypeError(f"{expected}; it holds {bad[0]!r} ({type(bad[0]).__name__})")
+    return [float(v) for v in values]
+
+
 def _class_weights(model, class_weights):
     """A weight per model output: a sequence of logit_count numbers, or a
     dict {class index or name: weight} (other classes 0)."""
@@ -268,13 +281,60 @@ def _class_weights(model, class_weights):
             if index >= count:
                 raise ValueError(f"class_weights names class {key!r}, but the model has {count} output(s); a "
                                  f"single-logit model takes one weight (index 0)")
-            weights[index] = float(value)
+            weights[index] = _weight_sequence([value])[0]
     else:
-        weights = [float(v) for v in class_weights]
+        weights = _weight_sequence(class_weights)
         if len(weights) != count:
             raise ValueError(f"class_weights has {len(weights)} values but the model has {count} outputs; give one "
                              f"per output, or a dict {{class: weight}}")
     return (ctypes.c_float * count)(*weights)
+
+
+def fill_cam_options(opts, model, methods, *, layer_name=None, target_class=None, target_classes=None,
+                     image_count=0, class_weights=None, aug_smooth=False, eigen_smooth=False, smooth_samples=0,
+                     smooth_noise=0.0, smooth_seed=0, channel_batch_size=0):
+    """Check the CAM keywords of compute() and set them in opts (a
+    GradcamOptions after fx_gradcam_options_init): the one place that maps
+    them, used by compute() and batch.run_pipeline(). Returns the ctypes
+    arrays opts points into; keep them alive until the call returns.
+    target_classes needs image_count (one class per image)."""
+    ids = [method_id(m) for m in methods]
+    if not ids:
+        raise ValueError("methods is empty; give at least one (e.g. ('gradcam',))")
+    if target_classes is not None and target_class is not None:
+        raise ValueError("give target_class (one class for every image) or target_classes (one per image), "
+                         "not both")
+    keep = [(ctypes.c_int32 * len(ids))(*ids)]
+    opts.methods = keep[0]
+    opts.method_count = len(ids)
+    if isinstance(layer_name, (list, tuple)):
+        if not all(isinstance(name, str) for name in layer_name):
+            raise TypeError(f"layer_name must be a str, a list of str or None; got a list holding "
+                            f"{sorted({type(name).__name__ for name in layer_name})}")
+        keep.append((ctypes.c_char_p * len(layer_name))(*[name.encode("utf-8") for name in layer_name]))
+        opts.layers = keep[-1]
+        opts.layer_count = len(layer_name)
+    else:
+        opts.layer = None if layer_name is None else layer_name.encode("utf-8")
+    opts.target_class = -1 if target_class is None else model.class_index(target_class)
+    if target_classes is not None:
+        keep.append(_target_classes(model, target_classes, image_count))
+        opts.target_classes = keep[-1]
+    if class_weights is not None:
+        keep.append(_class_weights(model, class_weights))
+        opts.class_weights = keep[-1]
+        opts.class_weight_count = len(keep[-1])
+    opts.aug_smooth = 1 if aug_smooth else 0
+    opts.eigen_smooth = 1 if eigen_smooth else 0
+    opts.smooth_samples = _count(smooth_samples, "smooth_samples", 1, 256, 8)
+    if isinstance(smooth_noise, bool) or not isinstance(smooth_noise, (int, float)) or not 0 <= smooth_noise <= 10:
+        raise ValueError(f"smooth_noise must be a number in (0, 10] (0 = default 0.15), got {smooth_noise!r}")
+    opts.smooth_noise = float(smooth_noise)
+    if isinstance(smooth_seed, bool) or not isinstance(smooth_seed, int) or not 0 <= smooth_seed < 2 ** 64:
+        raise ValueError(f"smooth_seed must be an int in 0..2**64-1, got {smooth_seed!r}")
+    opts.smooth_seed = smooth_seed
+    opts.channel_batch_size = _count(channel_batch_size, "channel_batch_size", 1, 2 ** 32 - 1, 32)
+    return keep
 
 
 def compute(model, images, methods=("gradcam",), layer_name=None, target_class=None, batch_size=0,
@@ -307,40 +367,17 @@ def compute(model, images, methods=("gradcam",), layer_name=None, target_class=N
     docs/algorithms.md gives every definition."""
     model = _check_model(model)
     inputs, array, infos = describe_batch(images, layout=layout, channel_order=channel_order)
-    ids = [method_id(m) for m in methods]
     opts = GradcamOptions()
     lib.fx_gradcam_options_init(ctypes.byref(opts))
     if infos is not None:
         opts.image_info = infos
     callback = _Progress(progress)
     callback.install(opts)
-    method_array = (ctypes.c_int32 * len(ids))(*ids)
-    opts.methods = method_array
-    opts.method_count = len(ids)
-    if isinstance(layer_name, (list, tuple)):
-        layer_array = (ctypes.c_char_p * len(layer_name))(*[name.encode("utf-8") for name in layer_name])
-        opts.layers = layer_array
-        opts.layer_count = len(layer_name)
-    else:
-        opts.layer = None if layer_name is None else layer_name.encode("utf-8")
-    opts.target_class = -1 if target_class is None else model.class_index(target_class)
-    if target_classes is not None:
-        target_array = _target_classes(model, target_classes, len(inputs))
-        opts.target_classes = target_array
-    if class_weights is not None:
-        weight_array = _class_weights(model, class_weights)
-        opts.class_weights = weight_array
-        opts.class_weight_count = len(weight_array)
-    opts.aug_smooth = 1 if aug_smooth else 0
-    opts.eigen_smooth = 1 if eigen_smooth else 0
-    opts.smooth_samples = _count(smooth_samples, "smooth_samples", 1, 256, 8)
-    if isinstance(smooth_noise, bool) or not isinstance(smooth_noise, (int, float)) or not 0 <= smooth_noise <= 10:
-        raise ValueError(f"smooth_noise must be a number in (0, 10] (0 = default 0.15), got {smooth_noise!r}")
-    opts.smooth_noise = float(smooth_noise)
-    if isinstance(smooth_seed, bool) or not isinstance(smooth_seed, int) or not 0 <= smooth_seed < 2 ** 64:
-        raise ValueError(f"smooth_seed must be an int in 0..2**64-1, got {smooth_seed!r}")
-    opts.smooth_seed = smooth_seed
-    opts.channel_batch_size = _count(channel_batch_size, "channel_batch_size", 1, 2 ** 32 - 1, 32)
+    keep = fill_cam_options(opts, model, methods, layer_name=layer_name, target_class=target_class,
+                            target_classes=target_classes, image_count=len(inputs), class_weights=class_weights,
+                            aug_smooth=aug_smooth, eigen_smooth=eigen_smooth, smooth_samples=smooth_samples,
+                            smooth_noise=smooth_noise, smooth_seed=smooth_seed,
+                            channel_batch_size=channel_batch_size)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 0 <= batch_size < 2 ** 32:
         raise ValueError(f"batch_size must be an int >= 0 (0 = 8), got {batch_size!r}")
     opts.batch_size = batch_size

@@ -100,3 +100,27 @@ def test_run_wide_errors(fxcam, models, files):
     with pytest.raises(TypeError):
         fxcam.batch.run_pipeline(model, files[0])
     assert fxcam.batch.run_pipeline(model, []) == []
+
+
+def test_cam_keywords_reach_the_pipeline(fxcam, models, files):
+    """run_pipeline takes compute()'s CAM keywords (several layers, class_weights,
+    aug_smooth, eigen_smooth) and each ok row equals compute() with them on that
+    file alone; target_classes is refused with a message that says why."""
+    import numpy as np
+
+    model = fxcam.Model(models["resnet"][0])
+    keywords = dict(layer_name=["layer4", "layer3"], class_weights={"normal": 0.5, "implant": 1.0},
+                    aug_smooth=True, eigen_smooth=True)
+    ok = [p for p in files if "missing" not in p and "not_an_image" not in p][:3]
+    rows = fxcam.batch.run_pipeline(model, ok, batch_size=2, keep_heatmaps=True, **keywords)
+    assert [r["status"] for r in rows] == ["ok"] * len(ok)
+    plain = fxcam.batch.run_pipeline(model, ok[:1], keep_heatmaps=True)
+    assert not np.allclose(plain[0]["heatmaps"][0], rows[0]["heatmaps"][0], atol=1e-3)  # the keywords took effect
+    for row in rows:
+        alone = fxcam.compute(model, [row["path"]], **keywords)
+        assert alone.layer == "layer4,layer3" and alone.target_class(0) is None
+        np.testing.assert_allclose(row["heatmaps"][0], alone.heatmap(0), atol=1e-5)
+    with pytest.raises(ValueError, match="target_classes"):
+        fxcam.batch.run_pipeline(model, ok, target_classes=[0, 1, 2])
+    with pytest.raises(TypeError, match="sequence of floats"):
+        fxcam.batch.run_pipeline(model, ok, class_weights="fracture")

@@ -76,6 +76,11 @@ def test_bad_keywords(resnet, fxcam):
         fxcam.compute(resnet, [img], class_weights={"tumour": 1.0})
     with pytest.raises(ValueError, match="twice"):
         fxcam.compute(resnet, [img], layer_name=["layer4", "layer4"])
+    with pytest.raises(ValueError, match="not both"):  # target_class would be ignored silently
+        fxcam.compute(resnet, [img], target_classes=[1], target_class=0)
+    for weights in ("fracture", 1.0, [1.0, "x", 0.0], {"normal": "heavy"}):
+        with pytest.raises(TypeError, match=r"sequence of floats .* or a dict \{class: weight\}"):
+            fxcam.compute(resnet, [img], class_weights=weights)
     with pytest.raises(fxcam.LayerError, match="closest"):
         fxcam.compute(resnet, [img], layer_name=["layer4", "layer9"])
     with pytest.raises(ValueError, match="smooth_samples"):
