@@ -124,8 +124,10 @@ class CamResult:
 
     def saliency(self, i=0, j=0):
         """Guided methods ("guided-backprop", "guided-gradcam") only: the
-        input-space saliency of image i, HxWxC float32 in [0, 1] at the image's
-        size (C = the model's input channels; 0.5 = no gradient), by
+        input-space saliency of image i, float32 in [0, 1] at the image's size
+        with the model's input channels C, shaped as every image this package
+        returns: HxW for a 1-channel model, HxWxC otherwise (HxWx3 for RGB);
+        0.5 = no gradient. By
         pytorch-grad-cam's deprocess_image without its uint8 step (fxcam.h,
         fx_result_saliency). ValueError for other methods."""
         self._index(i, j)

@@ -52,3 +52,13 @@ def test_gray_saliency_equals_reference(models, fxcam):
     assert np.abs(ref - 0.5).max() > 0.05  # a real map, not the flat 0.5 of a zero gradient
     with pytest.raises(ValueError, match="gives no saliency image"):
         r.saliency(0, 1)
+
+
+def test_rgb_saliency_is_hxwx3(models, fxcam):
+    """A 3-channel model's saliency is HxWx3 (the gray one's is HxW, above), as
+    the docstring says: the package's rule for every image it returns."""
+    model = fxcam.Model(models["resnet"][0], device="cpu")
+    img = np.random.default_rng(4).integers(0, 256, (40, 56, 3), dtype=np.uint8)
+    sal = fxcam.compute(model, [img], methods=("guided-backprop",)).saliency()
+    assert sal.shape == (40, 56, 3) and sal.dtype == np.float32
+    assert 0.0 <= float(sal.min()) and float(sal.max()) <= 1.0
