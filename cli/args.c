@@ -848,7 +848,13 @@ static int parse_class_weights(const cli_settings *s, const fx_model *model, cli
         }
         return CLI_EXIT_OK;
     }
-    for (const char *p = v; *p;) {
+    bool *seen = calloc(outputs, sizeof *seen);
+    if (!seen) {
+        cli_error(s->command, "out of memory");
+        return CLI_EXIT_FAILURE;
+    }
+    int rc = CLI_EXIT_OK;
+    for (const char *p = v; *p && rc == CLI_EXIT_OK;) {
         const char *end = strchr(p, ',');
         size_t len = end ? (size_t)(end - p) : strlen(p);
         const char *eq = memchr(p, '=', len);
@@ -862,14 +868,24 @@ static int parse_class_weights(const cli_settings *s, const fx_model *model, cli
             number[nlen] = '\0';
         }
         if (c < 0 || !eq || nlen == 0 || nlen >= sizeof number || !parse_floats(number, &w, 1, &got) || got != 1) {
-            return cli_usage_error(s->command, "invalid --class-weights entry '%.*s'; expected NAME=W or K=W with a "
-                                   "class of the model (0..%u or its name%s) and a number", (int)len, p, outputs - 1,
-                                   outputs == 1 ? "; a single-logit model has one output: positive=W" : "");
+            char *valid = cli_class_list(model);
+            rc = cli_usage_error(s->command, "invalid --class-weights entry '%.*s'; expected NAME=W or K=W with a "
+                                 "class of the model and a number; this model's classes are %s%s", (int)len, p,
+                                 cli_message(valid),
+                                 outputs == 1 ? " (a single-logit model has one output: positive=W)" : "");
+            free(valid);
+        } else if (seen[c]) { /* a class named twice: which weight was meant cannot be known */
+            rc = cli_usage_error(s->command, "invalid --class-weights '%s': class '%s' is given twice; give each "
+                                 "class once", cli_name(v),
+                                 cli_name(fx_model_class_name(model, outputs == 1 ? 1u : (uint32_t)c)));
+        } else {
+            seen[c] = true;
+            x->weights[c] = w;
         }
-        x->weights[c] = w;
         p += len + (end ? 1 : 0);
     }
-    return CLI_EXIT_OK;
+    free(seen);
+    return rc;
 }
 
 int cli_cam_options(const cli_settings *s, const fx_model *model, cli_cam_extras *x, fx_gradcam_options *opts)

@@ -886,10 +886,14 @@ static bool earlier_output_missing(const summary_row *row, const char *output)
     return strncmp(row->field[COL_STATUS], "ok", 2) == 0 && (lstat(output, &st) != 0 || !S_ISREG(st.st_mode));
 }
 
-static void prepare_items(batch_run *run, size_t limit)
+/* False when --resume must not take the previous run's outputs (printed). */
+static bool prepare_items(batch_run *run, size_t limit)
 {
     const cli_settings *s = run->s;
     if (s->resume) {
+        if (!batch_check_previous_options(run)) {
+            return false;
+        }
         batch_read_previous(run);
     }
     for (size_t i = 0; i < run->pngs.count; i++) {
@@ -906,6 +910,7 @@ static void prepare_items(batch_run *run, size_t limit)
             }
         }
     }
+    return true;
 }
 
 int cli_run_batch(const cli_settings *s)
@@ -970,7 +975,9 @@ int cli_run_batch(const cli_settings *s)
         if (s->max_images && s->max_images < limit) {
             limit = s->max_images;
         }
-        prepare_items(&run, limit);
+        if (!prepare_items(&run, limit)) {
+            targets_rc = CLI_EXIT_USAGE;
+        }
         if (targets_rc == CLI_EXIT_OK && run.targets) {
             targets_rc = cli_target_classes_check_covered(s, run.targets, run.pngs.items, limit, item_file);
         }

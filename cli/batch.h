@@ -96,6 +96,11 @@ typedef struct batch_run {
 /* Reads <output-dir>/summary.csv when it exists and has fxcam's header;
  * prints a note and keeps nothing otherwise. */
 void batch_read_previous(batch_run *run);
+/* --resume: false (after printing which option differs and what to do) when
+ * the previous summary.txt's options: line differs from this run's
+ * (cli_options_match, leaving out --max-images); true when there is no
+ * previous summary (an interrupted run). */
+bool batch_check_previous_options(const batch_run *run);
 void batch_free_previous(previous_summary *p);
 /* Fills an empty p with the rows of a summary.csv text (its header line
  * skipped, not checked), unsorted; returns how many records were not 7 fields (left

@@ -146,6 +146,45 @@ void batch_read_previous(batch_run *run)
     }
 }
 
+bool batch_check_previous_options(const batch_run *run)
+{
+    const cli_settings *s = run->s;
+    char *name = cli_shard_summary_name(s, "txt");
+    char *path = cli_strdup_printf("%s/%s", s->output_dir, name);
+    free(name);
+    char *text = NULL;
+    size_t size = 0;
+    bool ok = true;
+    if (!cli_read_regular_file(path, &text, &size)) {
+        /* None: an interrupted run; its outputs are taken as they are. */
+        free(path);
+        return true;
+    }
+    char *previous = cli_summary_value(text, "options");
+    free(text);
+    if (!previous) {
+        fprintf(stderr, "fxcam batch: note: '%s' has no options: line (written by an older fxcam); --resume "
+                "cannot check that its outputs were computed with this run's options\n", cli_name(path));
+    } else {
+        /* --max-images may grow between runs: resuming is how a folder is
+         * done in parts. */
+        static const char *const may_change[] = {"max-images", NULL};
+        char *current = cli_options_value(s);
+        char why[1024];
+        if (!cli_options_match(previous, current, may_change, why, sizeof why)) {
+            cli_error(s->command, "--resume: the previous run in this folder (its '%s') used other options: "
+                      "%s (previous vs now). Its outputs would be kept as if computed with this run's options: "
+                      "give a new --output-dir, or drop --resume to recompute every image",
+                      cli_name(path), cli_name(why));
+            ok = false;
+        }
+        free(current);
+        free(previous);
+    }
+    free(path);
+    return ok;
+}
+
 void batch_free_previous(previous_summary *p)
 {
     for (size_t i = 0; i < p->count; i++) {
@@ -258,7 +297,11 @@ static bool write_header(cli_text *txt, const batch_run *run)
     const cli_settings *s = run->s;
     cli_text_printf(txt, "fxcam batch summary\n\n");
     cli_text_printf(txt, "model:        %s%s\n", s->model ? "" : "embedded ", cli_name(cli_model_name(s)));
-    cli_text_printf(txt, "method:       %s\n", cli_method_title(run->method));
+    /* The refinements too: merge compares this line between shards. */
+    char method[256];
+    snprintf(method, sizeof method, "%s", cli_method_title(run->method));
+    cli_append_refinements(s, method, sizeof method);
+    cli_text_printf(txt, "method:       %s\n", method);
     cli_text_printf(txt, "layer:        %s\n",
                     cli_name(run->layer ? run->layer : (s->layer ? s->layer : "(default)")));
     cli_text_printf(txt, "device:       %s\n", fx_model_device(run->model));

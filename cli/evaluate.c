@@ -291,20 +291,19 @@ static int evaluate_all(evaluation *ev, const cli_annotations *annotations, size
 
 static void print_report(const evaluation *ev)
 {
+    char *maps_of = cli_maps_of(ev->model, &ev->opts);
     printf("images:    %zu evaluated, %zu failed; %zu with boxes\n", ev->images, ev->failed, ev->boxed);
     if (!ev->labelled) {
         printf("accuracy:  - (no --boxes: no labels)\n");
-        printf("maps of %s%s%s, layer %s\n", ev->opts.target_class >= 0 ? "class '" : "each image's predicted class",
-               ev->opts.target_class >= 0 ? fx_model_class_name(ev->model, (uint32_t)ev->opts.target_class) : "",
-               ev->opts.target_class >= 0 ? "'" : "", eval_layer(ev));
-        cli_faith_print(&ev->faith, ev->model, ev->opts.target_class);
+        printf("maps of %s, layer %s\n", maps_of, eval_layer(ev));
+        cli_faith_print(&ev->faith, maps_of);
+        free(maps_of);
         return;
     }
     const char *positive = fx_model_class_name(ev->model, (uint32_t)ev->positive);
     printf("accuracy:  %.2f%% (%zu/%zu; label 1 = %s)\n", ev->images ? 100.0 * (double)ev->correct / (double)ev->images : 0.0,
            ev->correct, ev->images, positive);
-    printf("maps of class '%s', layer %s\n\n", fx_model_class_name(ev->model, (uint32_t)ev->opts.target_class),
-           eval_layer(ev));
+    printf("maps of %s, layer %s\n\n", maps_of, eval_layer(ev));
     printf("%-12s %-22s %s\n", "method", "pointing game", "energy in box (mean)");
     for (uint32_t j = 0; j < ev->method_count; j++) {
         char hits[64];
@@ -318,8 +317,9 @@ static void print_report(const evaluation *ev)
         }
     }
     if (ev->s->faithfulness) {
-        cli_faith_print(&ev->faith, ev->model, ev->opts.target_class);
+        cli_faith_print(&ev->faith, maps_of);
     }
+    free(maps_of);
 }
 
 static int setup(evaluation *ev)

@@ -208,7 +208,29 @@ static int by_metric(const void *a, const void *b)
     return (sort_metric->higher_is_better ? x > y : x < y) ? -1 : 1;
 }
 
-void cli_faith_print(const cli_faith *f, const fx_model *model, int32_t target_class)
+char *cli_maps_of(const fx_model *model, const fx_gradcam_options *opts)
+{
+    if (opts->class_weights && opts->class_weight_count) {
+        uint32_t outputs = opts->class_weight_count;
+        cli_text t = {0};
+        cli_text_printf(&t, "the weighted classes");
+        for (uint32_t c = 0; c < outputs; c++) {
+            if (opts->class_weights[c] != 0.0f) {
+                /* one logit: its weight scores the class 'positive' (index 1) */
+                const char *name = fx_model_class_name(model, outputs == 1 ? 1u : c);
+                cli_text_printf(&t, "%s%s=%g", t.size > strlen("the weighted classes") ? ", " : " ",
+                                cli_name(name ? name : "?"), (double)opts->class_weights[c]);
+            }
+        }
+        return t.data;
+    }
+    if (opts->target_class >= 0) {
+        return cli_strdup_printf("class '%s'", cli_name(cli_target_name(model, opts->target_class)));
+    }
+    return cli_strdup_printf("each image's predicted class");
+}
+
+void cli_faith_print(const cli_faith *f, const char *maps_of)
 {
     fx_faithfulness_summary *sum = calloc(f->row_count, sizeof *sum);
     uint32_t *order = calloc(f->row_count, sizeof *order);
@@ -223,9 +245,7 @@ void cli_faith_print(const cli_faith *f, const fx_model *model, int32_t target_c
         }
     }
     const fx_faithfulness_options *o = &f->options;
-    const char *target = target_class >= 0 ? fx_model_class_name(model, (uint32_t)target_class) : NULL;
-    printf("\nfaithfulness of the maps of %s%s%s (%zu images, %zu failed; docs/evaluation.md):\n",
-           target ? "class '" : "each image's predicted class", target ? target : "", target ? "'" : "",
+    printf("\nfaithfulness of the maps of %s (%zu images, %zu failed; docs/evaluation.md):\n", maps_of,
            f->rows[0].count, f->failed);
     printf("  deletion to black / insertion from a blur (sigma %g px) of 1/%u of the pixels per step;\n",
            (double)o->blur_sigma, o->steps);

@@ -32,8 +32,13 @@ void cli_faith_free(cli_faith *f);
  * Prints the reason and returns false when it cannot. */
 bool cli_faith_add(cli_faith *f, const cli_settings *s, fx_model *model, const fx_image *image,
                    const fx_image_info *info, const fx_result *result, size_t i, const char *name);
-/* The table and the ranking on stdout. */
-void cli_faith_print(const cli_faith *f, const fx_model *model, int32_t target_class);
+/* What the maps were of, for the reports (malloc'ed): "class 'fracture'",
+ * "the weighted classes normal=0.3, fracture=0.7" (--class-weights: opts'
+ * target_class is then -1, which is not a class index) or "each image's
+ * predicted class". */
+char *cli_maps_of(const fx_model *model, const fx_gradcam_options *opts);
+/* The table and the ranking on stdout; maps_of from cli_maps_of. */
+void cli_faith_print(const cli_faith *f, const char *maps_of);
 /* The images of --image-dir (not recursive, sorted by name; the names
  * cli_is_image_name accepts) as annotations without labels (label -1) or
  * boxes, for evaluate without --boxes. Prints why and returns false when the

@@ -134,24 +134,6 @@ static bool add_folder(merge_run *m, const char *dir)
     return true;
 }
 
-/* The value of "key: value" in the header block of summary.txt (malloc'ed),
- * or NULL. */
-static char *header_value(const char *text, const char *key)
-{
-    size_t klen = strlen(key);
-    for (const char *line = text; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
-        if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
-            const char *v = line + klen + 1;
-            while (*v == ' ') {
-                v++;
-            }
-            const char *end = strchr(v, '\n');
-            return cli_strdup_printf("%.*s", (int)(end ? end - v : (long)strlen(v)), v);
-        }
-    }
-    return NULL;
-}
-
 /* Reads a shard's summary.txt header and its summary.csv rows. */
 static bool read_shard(shard_summary *sh)
 {
@@ -162,15 +144,15 @@ static bool read_shard(shard_summary *sh)
                   cli_name(sh->csv_path), errno == EINVAL ? "not a regular file" : strerror(errno));
         return false;
     }
-    char *shard = header_value(text, "shard");
-    sh->model = header_value(text, "model");
-    sh->method = header_value(text, "method");
-    sh->layer = header_value(text, "layer");
-    sh->device = header_value(text, "device");
-    sh->image_dir = header_value(text, "image dir");
-    sh->model_id = header_value(text, "model id");
-    sh->options = header_value(text, "options");
-    char *time = header_value(text, "time");
+    char *shard = cli_summary_value(text, "shard");
+    sh->model = cli_summary_value(text, "model");
+    sh->method = cli_summary_value(text, "method");
+    sh->layer = cli_summary_value(text, "layer");
+    sh->device = cli_summary_value(text, "device");
+    sh->image_dir = cli_summary_value(text, "image dir");
+    sh->model_id = cli_summary_value(text, "model id");
+    sh->options = cli_summary_value(text, "options");
+    char *time = cli_summary_value(text, "time");
     sh->seconds = time ? strtod(time, NULL) : 0.0;
     free(time);
     free(text);
@@ -225,6 +207,19 @@ static bool same_field(const shard_summary *a, const shard_summary *b, const cha
     return false;
 }
 
+/* cli_options_match, so that merge and batch --resume compare alike. */
+static bool same_options(const shard_summary *a, const shard_summary *b)
+{
+    char why[1024];
+    if (cli_options_match(a->options, b->options, NULL, why, sizeof why)) {
+        return true;
+    }
+    cli_error(COMMAND, "the shards differ in options: %s ('%s' vs '%s'); shards of one job must use the same "
+              "model and options: recompute the odd shard with the options of the others", cli_name(why),
+              cli_name(a->txt_path), cli_name(b->txt_path));
+    return false;
+}
+
 /* All N shards, each once, with the same model and options. */
 static bool check_shards(const merge_run *m)
 {
@@ -249,7 +244,7 @@ static bool check_shards(const merge_run *m)
             by_index[sh->index] = sh;
             ok = same_field(first, sh, "model (bytes and hash)", first->model_id, sh->model_id) &&
                  same_field(first, sh, "method", first->method, sh->method) &&
-                 same_field(first, sh, "options", first->options, sh->options);
+                 same_options(first, sh);
         }
     }
     if (ok) {

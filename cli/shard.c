@@ -147,28 +147,176 @@ static bool model_id(const cli_settings *s, uint64_t *size, uint64_t *hash)
     return ok;
 }
 
+char *cli_options_value(const cli_settings *s)
+{
+    cli_text t = {0};
+    /* Every option that changes which files are inputs or what a row holds;
+     * batch size, threads, device and memory do not (beyond rounding). */
+    cli_text_printf(&t, "layer=%s class=%s alpha=%g colormap=%s threshold=%g panel-height=%u output=%s "
+                    "frame=%u output-kind=%d strict=%d recursive=%d max-images=%zu max-pixels=%llu "
+                    "max-side=%u boxes=%s",
+                    cli_name(s->layer ? s->layer : "default"), cli_name(s->class_name ? s->class_name : "predicted"), (double)s->alpha,
+                    fx_colormap_name(s->colormap), (double)s->threshold, s->panel_height,
+                    s->heatmap_only ? "heatmap" : s->overlay_only ? "overlay" : "figure", s->frame,
+                    (int)s->output_kind, s->strict ? 1 : 0, s->recursive ? 1 : 0, s->max_images,
+                    (unsigned long long)s->max_pixels, s->max_side, cli_name(s->boxes ? s->boxes : "-"));
+    /* The refinements, only when given: summaries written before they were
+     * recorded still equal those of runs without them. */
+    if (s->layers) {
+        cli_text_printf(&t, " layers=%s", cli_name(s->layers));
+    }
+    if (s->class_weights) {
+        cli_text_printf(&t, " class-weights=%s", cli_name(s->class_weights));
+    }
+    if (s->target_classes) {
+        cli_text_printf(&t, " target-classes=%s", cli_name(s->target_classes));
+    }
+    if (s->aug_smooth) {
+        cli_text_printf(&t, " aug-smooth=1");
+    }
+    if (s->eigen_smooth) {
+        cli_text_printf(&t, " eigen-smooth=1");
+    }
+    if (s->smooth_samples) {
+        cli_text_printf(&t, " smooth-samples=%u", s->smooth_samples);
+    }
+    if (s->smooth_noise != 0.0f) {
+        cli_text_printf(&t, " smooth-noise=%g", (double)s->smooth_noise);
+    }
+    return t.data;
+}
+
+/* The option of `options` (a "key=value key=value" line) that starts at
+ * *p: its key and value lengths; a value runs to the next " key=". */
+static bool next_option(const char **p, const char **key, size_t *key_len, const char **value, size_t *value_len)
+{
+    const char *c = *p;
+    while (*c == ' ') {
+        c++;
+    }
+    if (!*c) {
+        return false;
+    }
+    const char *eq = strchr(c, '=');
+    if (!eq) {
+        eq = c + strlen(c);
+    }
+    *key = c;
+    *key_len = (size_t)(eq - c);
+    const char *v = *eq ? eq + 1 : eq, *end = v;
+    for (;;) {
+        end = strchr(end, ' ');
+        if (!end) {
+            end = v + strlen(v);
+            break;
+        }
+        const char *k = end + 1;
+        while (*k == '-' || (*k >= 'a' && *k <= 'z')) {
+            k++;
+        }
+        if (*k == '=' && k > end + 1) {
+            break;
+        }
+        end++;
+    }
+    *value = v;
+    *value_len = (size_t)(end - v);
+    *p = end;
+    return true;
+}
+
+/* The value of option `key` in `options`, or NULL (not set). */
+static char *option_value(const char *options, const char *key, size_t key_len)
+{
+    const char *p = options, *k, *v;
+    size_t kl, vl;
+    while (next_option(&p, &k, &kl, &v, &vl)) {
+        if (kl == key_len && strncmp(k, key, kl) == 0) {
+            return cli_strdup_printf("%.*s", (int)vl, v);
+        }
+    }
+    return NULL;
+}
+
+static bool skipped(const char *key, size_t len, const char *const *skip)
+{
+    for (; skip && *skip; skip++) {
+        if (strlen(*skip) == len && strncmp(*skip, key, len) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Compares every key of `from` against `to`; the first difference into why. */
+static bool options_cover(const char *from, const char *to, const char *const *skip, bool from_is_a, char *why,
+                          size_t why_size)
+{
+    const char *p = from, *k, *v;
+    size_t kl, vl;
+    while (next_option(&p, &k, &kl, &v, &vl)) {
+        if (skipped(k, kl, skip)) {
+            continue;
+        }
+        char *mine = cli_strdup_printf("%.*s", (int)vl, v);
+        char *other = option_value(to, k, kl);
+        bool same = other && strcmp(mine, other) == 0;
+        if (!same) {
+            char *given = cli_strdup_printf("%.*s=%s", (int)kl, k, mine);
+            char *found = other ? cli_strdup_printf("%.*s=%s", (int)kl, k, other)
+                                : cli_strdup_printf("no %.*s", (int)kl, k);
+            snprintf(why, why_size, "%s vs %s", from_is_a ? given : found, from_is_a ? found : given);
+            free(given);
+            free(found);
+        }
+        free(mine);
+        free(other);
+        if (!same) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool cli_options_match(const char *a, const char *b, const char *const *skip, char *why, size_t why_size)
+{
+    return options_cover(a, b, skip, true, why, why_size) && options_cover(b, a, skip, false, why, why_size);
+}
+
+char *cli_summary_value(const char *text, const char *key)
+{
+    size_t klen = strlen(key);
+    for (const char *line = text; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+        if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
+            const char *v = line + klen + 1;
+            while (*v == ' ') {
+                v++;
+            }
+            const char *end = strchr(v, '\n');
+            return cli_strdup_printf("%.*s", (int)(end ? end - v : (long)strlen(v)), v);
+        }
+    }
+    return NULL;
+}
+
 bool cli_shard_describe(const cli_settings *s, cli_text *txt)
 {
+    char *options = cli_options_value(s);
     if (s->shard_count == 0) {
+        cli_text_printf(txt, "options:      %s\n", options);
+        free(options);
         return true;
     }
     uint64_t size = 0, hash = 0;
     if (!model_id(s, &size, &hash)) {
+        free(options);
         return false;
     }
     cli_text_printf(txt, "shard:        %u/%u (FNV-1a 64 of the path below the image dir, mod %u)\n",
                     s->shard_index, s->shard_count, s->shard_count);
     cli_text_printf(txt, "model id:     %llu bytes, fnv1a64 %016llx\n", (unsigned long long)size,
                     (unsigned long long)hash);
-    /* Every option that changes which files are inputs or what a row holds;
-     * batch size, threads, device and memory do not (beyond rounding). */
-    cli_text_printf(txt, "options:      layer=%s class=%s alpha=%g colormap=%s threshold=%g panel-height=%u output=%s "
-                    "frame=%u output-kind=%d strict=%d recursive=%d max-images=%zu max-pixels=%llu "
-                    "max-side=%u boxes=%s\n",
-                    cli_name(s->layer ? s->layer : "default"), cli_name(s->class_name ? s->class_name : "predicted"), (double)s->alpha,
-                    fx_colormap_name(s->colormap), (double)s->threshold, s->panel_height,
-                    s->heatmap_only ? "heatmap" : s->overlay_only ? "overlay" : "figure", s->frame,
-                    (int)s->output_kind, s->strict ? 1 : 0, s->recursive ? 1 : 0, s->max_images,
-                    (unsigned long long)s->max_pixels, s->max_side, cli_name(s->boxes ? s->boxes : "-"));
+    cli_text_printf(txt, "options:      %s\n", options);
+    free(options);
     return true;
 }

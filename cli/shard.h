@@ -46,8 +46,23 @@ size_t cli_shard_keep_annotations(const cli_settings *s, struct cli_annotations 
 /* Whether a file name is one of the shard summaries above. */
 bool cli_shard_is_summary_name(const char *name);
 
-/* Appends to summary.txt's header, with --shard only, the lines `fxcam merge`
- * reads to check that shards fit together:
+/* The options: value of summary.txt (malloc'ed): "key=value" pairs of every
+ * option that changes which files are inputs or what their rows and outputs
+ * hold; the refinements (layers, class-weights, target-classes, aug-smooth,
+ * eigen-smooth, smooth-samples, smooth-noise) only when given. */
+char *cli_options_value(const cli_settings *s);
+/* Whether two options: values name the same options with the same values
+ * (an option absent from one differs), leaving out the keys of skip
+ * (NULL-terminated; may be NULL). When not, why says the first difference,
+ * a's first: "alpha=0.5 vs alpha=0.7", "aug-smooth=1 vs no aug-smooth". The one
+ * comparison of `fxcam merge` (shards) and `fxcam batch --resume`. */
+bool cli_options_match(const char *a, const char *b, const char *const *skip, char *why, size_t why_size);
+/* The value of a "key: value" line of summary.txt's header (malloc'ed), or NULL. */
+char *cli_summary_value(const char *text, const char *key);
+
+/* Appends to summary.txt's header the options: line (always: --resume
+ * reads it) and, with --shard, the lines `fxcam merge` reads to check that
+ * shards fit together:
  *   shard:        K/N (FNV-1a 64 of the path below the image dir, mod N)
  *   model id:     <bytes> bytes, fnv1a64 <16 hex digits>
  *   options:      <every option that changes which files are inputs or what

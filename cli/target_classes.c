@@ -85,8 +85,14 @@ bool cli_target_classes_parse(const char *text, size_t size, const fx_model *mod
     if (!ok) {
         snprintf(err, err_size, "it holds a NUL byte; expected a text file of 'file,class' lines");
     }
+    /* Excel's "CSV UTF-8" starts the file with a UTF-8 byte order mark;
+     * it is not part of the first file name. */
+    char *start = copy;
+    if (ok && strncmp(start, "\xEF\xBB\xBF", 3) == 0) {
+        start += 3;
+    }
     size_t line_no = 0;
-    for (char *line = copy, *next = NULL; ok && line && *line; line = next) {
+    for (char *line = start, *next = NULL; ok && line && *line; line = next) {
         next = strchr(line, '\n');
         if (next) {
             *next++ = '\0';
