@@ -183,6 +183,35 @@ char *cli_options_value(const cli_settings *s)
     if (s->smooth_noise != 0.0f) {
         cli_text_printf(&t, " smooth-noise=%g", (double)s->smooth_noise);
     }
+    /* How the model reads the images (fx_model_options overrides), only when
+     * given: they change every map as much as the layer does. */
+    if (s->intensity) {
+        cli_text_printf(&t, " intensity=%s", fx_intensity_name(s->intensity));
+    }
+    if (s->bits) {
+        cli_text_printf(&t, " bits=%u", s->bits);
+    }
+    if (s->window_width != 0.0f) {
+        cli_text_printf(&t, " window=%g,%g", (double)s->window_center, (double)s->window_width);
+    }
+    if (s->resize_mode) {
+        cli_text_printf(&t, " resize-mode=%s", fx_resize_mode_name(s->resize_mode));
+    }
+    if (s->resize_size) {
+        cli_text_printf(&t, " resize-size=%u", s->resize_size);
+    }
+    if (s->input_width) {
+        cli_text_printf(&t, " input-size=%ux%u", s->input_height, s->input_width);
+    }
+    if (s->channels) {
+        cli_text_printf(&t, " channels=%u", s->channels);
+    }
+    for (uint32_t k = 0; k < s->mean_count; k++) {
+        cli_text_printf(&t, "%s%g", k ? "," : " mean=", (double)s->mean[k]);
+    }
+    for (uint32_t k = 0; k < s->std_count; k++) {
+        cli_text_printf(&t, "%s%g", k ? "," : " std=", (double)s->std[k]);
+    }
     return t.data;
 }
 

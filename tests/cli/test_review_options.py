@@ -46,6 +46,9 @@ def test_merge_refuses_shards_with_different_aug_smooth(tiny_model, image_dir, t
     ([], ["--layers", "features,features.conv"], "no layers vs layers=features,features.conv"),
     (["--target-classes", "normal.csv"], ["--target-classes", "fracture.csv"],
      "target-classes=normal.csv vs target-classes=fracture.csv"),
+    # How the model reads the images changes every map as much as the layer.
+    (["--bits", "12"], ["--bits", "16"], "bits=12 vs bits=16"),
+    ([], ["--resize-mode", "letterbox"], "no resize-mode vs resize-mode=letterbox"),
 ])
 def test_resume_refuses_other_options(tiny_model, image_dir, tmp_path, monkeypatch, first, then, why):  # noqa: F811
     monkeypatch.chdir(tmp_path)
