@@ -304,16 +304,21 @@ static void print_report(const evaluation *ev)
     printf("accuracy:  %.2f%% (%zu/%zu; label 1 = %s)\n", ev->images ? 100.0 * (double)ev->correct / (double)ev->images : 0.0,
            ev->correct, ev->images, positive);
     printf("maps of %s, layer %s\n\n", maps_of, eval_layer(ev));
-    printf("%-12s %-22s %s\n", "method", "pointing game", "energy in box (mean)");
+    int width = 12; /* the method column fits the longest name (guided-gradcam, smoothgradcam++) */
+    for (uint32_t j = 0; j < ev->method_count; j++) {
+        int n = (int)strlen(fx_cam_method_name(ev->methods[j]));
+        width = n > width ? n : width;
+    }
+    printf("%-*s %-22s %s\n", width, "method", "pointing game", "energy in box (mean)");
     for (uint32_t j = 0; j < ev->method_count; j++) {
         char hits[64];
         if (ev->boxed) {
             snprintf(hits, sizeof hits, "%.2f%% (%zu/%zu)", 100.0 * (double)ev->scores[j].hits / (double)ev->boxed,
                      ev->scores[j].hits, ev->boxed);
-            printf("%-12s %-22s %.4f\n", fx_cam_method_name(ev->methods[j]), hits,
+            printf("%-*s %-22s %.4f\n", width, fx_cam_method_name(ev->methods[j]), hits,
                    ev->scores[j].energy / (double)ev->boxed);
         } else {
-            printf("%-12s %-22s %s\n", fx_cam_method_name(ev->methods[j]), "- (no boxes)", "-");
+            printf("%-*s %-22s %s\n", width, fx_cam_method_name(ev->methods[j]), "- (no boxes)", "-");
         }
     }
     if (ev->s->faithfulness) {
@@ -419,11 +424,7 @@ int cli_run_evaluate(const cli_settings *s)
         }
         if (s->report) {
             const char *layer = eval_layer(&ev);
-            if (eval_report_write(&ev.report, s, ev.model, layer, ev.labelled)) {
-                char *page = report_file_name(s);
-                printf("report:    %s/%s\n", cli_name(s->output_dir), cli_name(page));
-                free(page);
-            } else {
+            if (!eval_report_write(&ev.report, s, ev.model, layer, ev.labelled)) { /* it prints "report: PATH" */
                 rc = CLI_EXIT_FAILURE;
             }
         }
