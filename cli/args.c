@@ -888,6 +888,25 @@ static int parse_class_weights(const cli_settings *s, const fx_model *model, cli
     return rc;
 }
 
+/* A method that needs only the forward activations (registry needs == 0:
+ * Eigen-CAM) has no target score, so --class, --class-weights and
+ * --target-classes cannot change its map: say so rather than let a caption
+ * such as "Eigen-CAM of class fracture" suggest otherwise. */
+static void warn_class_agnostic(const cli_settings *s)
+{
+    if (!s->class_name && !s->class_weights && !s->target_classes) {
+        return;
+    }
+    for (uint32_t j = 0; j < s->method_count; j++) {
+        const fx_cam_method_info *info = fx_cam_method_find(s->methods[j]);
+        if (info && info->needs == 0) {
+            fprintf(stderr, "fxcam: warning: %s is class-agnostic (it reads the forward activations alone, no "
+                    "target score): %s does not change its map\n", info->title,
+                    s->class_name ? "--class" : s->class_weights ? "--class-weights" : "--target-classes");
+        }
+    }
+}
+
 int cli_cam_options(const cli_settings *s, const fx_model *model, cli_cam_extras *x, fx_gradcam_options *opts)
 {
     memset(x, 0, sizeof *x);
@@ -913,6 +932,7 @@ int cli_cam_options(const cli_settings *s, const fx_model *model, cli_cam_extras
         rc = parse_class_weights(s, model, x, &opts->class_weight_count);
         opts->class_weights = x->weights;
     }
+    warn_class_agnostic(s);
     opts->aug_smooth = s->aug_smooth;
     opts->eigen_smooth = s->eigen_smooth;
     opts->smooth_samples = s->smooth_samples;

@@ -83,6 +83,18 @@ def test_evaluate_names_the_weighted_classes(tiny_model, image_dir, tmp_path):  
     assert "(null)" not in r.stdout + r.stderr
 
 
+def test_class_agnostic_method_warns_about_class_options(tiny_model, image_dir, tmp_path):  # noqa: F811
+    image = str(next(iter(sorted(image_dir.iterdir()))))
+    for extra in (["--class", "fracture"], ["--class-weights", "0.3,0.7"]):
+        r = run("single", "--model", tiny_model, "--image", image, "--method", "eigencam", *extra,
+                "--output", str(tmp_path / "e.png"))
+        assert r.returncode == 0, r.stderr
+        assert "Eigen-CAM is class-agnostic" in r.stderr and extra[0] + " does not change its map" in r.stderr, r.stderr
+    r = run("single", "--model", tiny_model, "--image", image, "--method", "gradcam", "--class", "fracture",
+            "--output", str(tmp_path / "g.png"))
+    assert r.returncode == 0 and "class-agnostic" not in r.stderr, r.stderr
+
+
 @pytest.mark.parametrize("weights,message", [
     ("fracture=1,fracture=2", "class 'fracture' is given twice"),
     ("1=1,fracture=2", "class 'fracture' is given twice"),
