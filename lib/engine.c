@@ -4,6 +4,7 @@
 #include "cam_free.h"
 #include "cam_refine.h"
 #include "guided.h"
+#include "layers.h"
 #include "preprocess.h"
 
 #include <math.h>
@@ -502,6 +503,13 @@ static fx_status resolve_training(fx_model *m, const fx_model_options *o, const 
     return FX_OK;
 }
 
+/* Whether name is a valid target layer of m (lib/layers.c decides, over the
+ * probe's table); FX_ERR_LAYER with suggestions otherwise. */
+static fx_status check_layer(const fx_model *m, const char *name)
+{
+    return fx__layers_check(fx__shim_layer_table(m->shim), fx__shim_layer_count(m->shim), name);
+}
+
 /* The probe forward at the input size. A model whose first layer takes the
  * other channel count (1 vs 3) would fail inside TorchScript with a cut-short
  * traceback: try the other count and, if it runs, name the mismatch. */
@@ -541,9 +549,9 @@ static fx_status finish_load(fx_model *m, const fx_model_options *o)
         st = name_classes(m, o, md);
     if (st != FX_OK)
         return st;
-    m->default_layer = fx__shim_auto_layer(m->shim);
+    m->default_layer = fx__layers_auto(fx__shim_layer_table(m->shim), fx__shim_layer_count(m->shim));
     if (md->target_layer) {
-        st = fx__shim_check_layer(m->shim, md->target_layer);
+        st = check_layer(m, md->target_layer);
         if (st != FX_OK) {
             char why[768];
             snprintf(why, sizeof why, "%s", fx_last_error());
@@ -684,7 +692,7 @@ fx_status fx_model_layer(const fx_model *model, size_t index, fx_layer_info *inf
     full.rank = l->rank;
     for (uint32_t d = 0; d < l->rank && d < FX_LAYER_MAX_RANK; d++)
         full.shape[d] = l->shape[d];
-    full.is_feature_map = l->is_feature_map;
+    full.is_feature_map = fx__layers_is_target(l);
     size_t known = info->struct_size < sizeof full ? info->struct_size : sizeof full;
     memcpy(info, &full, known);
     return FX_OK;
@@ -1657,7 +1665,7 @@ static fx_status resolve_layers(const fx_model *model, const fx_gradcam_options 
                 return fx__error(FX_ERR_INVALID_ARGUMENT, "fx_gradcam_compute: layer '%.64s' is given twice "
                                                           "(layers[%u] and layers[%u]); give each layer once", name,
                                  e, l);
-        fx_status st = fx__shim_check_layer(model->shim, name);
+        fx_status st = check_layer(model, name);
         if (st != FX_OK)
             return st;
         length += strlen(name) + 1;
@@ -1801,7 +1809,7 @@ fx_status fx__model_capture(fx_model *model, const fx_image *image, const char *
     o.target_class = target_class;
     fx_status st = check_gradcam_request(model, image, 1, &o);
     if (st == FX_OK)
-        st = fx__shim_check_layer(model->shim, layer);
+        st = check_layer(model, layer);
     if (st != FX_OK)
         return st;
     fx_result *r = result_new(model, 1, gradcam_only, 1, layer, 0);

@@ -39,7 +39,11 @@ typedef struct fx__shim_layer {
     const char *type; /* short class name, e.g. "Conv2d" */
     uint32_t rank;    /* 0: not called by forward, or output is not a tensor */
     int64_t shape[FX__SHIM_MAX_RANK];
-    int32_t is_feature_map; /* 4-D output: a valid target layer */
+    /* Probe facts behind the automatic layer rule (lib/layers.c), from the
+     * module's last call that returned a tensor: */
+    uint64_t call_position; /* 1 + index of the node producing the output in the
+                             * inlined forward graph (later = larger); 0 = unknown */
+    uint32_t depth;         /* dots in name + 1: a parent is shallower than its children */
 } fx__shim_layer;
 
 /* Where a TorchScript archive comes from: a file (path) or bytes in memory
@@ -61,16 +65,15 @@ const char *fx__shim_device(const fx__shim_model *model);
 
 /* One forward of a zero batch of 1 x channels x height x width: checks that
  * the output is [batch, classes], records the class count and every module's
- * output shape, and picks the automatic target layer. */
+ * output shape with its call position and depth (fx__shim_layer). */
 fx_status fx__shim_probe(fx__shim_model *model, uint32_t channels, uint32_t height, uint32_t width);
 uint32_t fx__shim_class_count(const fx__shim_model *model);
 size_t fx__shim_layer_count(const fx__shim_model *model);
 const fx__shim_layer *fx__shim_layer_at(const fx__shim_model *model, size_t index);
-/* The automatic target layer, NULL when no module qualifies. */
-const char *fx__shim_auto_layer(const fx__shim_model *model);
-/* FX_OK when name is a module whose output is a 4-D feature map; otherwise
- * FX_ERR_LAYER naming the closest valid layers or the actual shape. */
-fx_status fx__shim_check_layer(const fx__shim_model *model, const char *name);
+/* Every submodule in definition order, fx__shim_layer_count entries, contiguous
+ * (NULL before the probe). The shim only reports facts: the automatic layer and
+ * layer validity are decided in C (lib/layers.h). */
+const fx__shim_layer *fx__shim_layer_table(const fx__shim_model *model);
 
 /* What a forward keeps on the model's device for the calls that follow it
  * on the same input (fx__shim_backward, fx__shim_channel_scores). Owned by

@@ -20,10 +20,11 @@ extern "C" {
 
 namespace fxshim {
 
+// The strings behind one fx__shim_layer (heap-allocated so that the table's
+// name/type pointers stay valid).
 struct LayerEntry {
     std::string name;
     std::string type;
-    fx__shim_layer info{};
 };
 
 // One prim::CallMethod("forward") on a submodule, found while inlining.
@@ -96,8 +97,7 @@ struct fx__shim_model {
     // The probe.
     uint32_t channels = 0, height = 0, width = 0, classes = 0;
     std::vector<std::unique_ptr<fxshim::LayerEntry>> layers;
-    std::map<std::string, size_t> layer_index;
-    std::string auto_layer;
+    std::vector<fx__shim_layer> layer_table; // facts only; policy is in lib/layers.c
 
     // Output kind and training-mode facts (engine.c decides what they mean).
     int32_t output_activation = FX__ACTIVATION_NONE;

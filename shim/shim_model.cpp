@@ -72,16 +72,6 @@ std::string cause_of(const std::string &msg)
     return kept;
 }
 
-std::string shape_string(const fx__shim_layer &l)
-{
-    std::ostringstream os;
-    os << "[";
-    for (uint32_t i = 0; i < l.rank; i++)
-        os << (i ? ", " : "") << l.shape[i];
-    os << "]";
-    return os.str();
-}
-
 // "__torch__.torch.nn.modules.conv.___torch_mangle_3.Conv2d" -> "Conv2d".
 std::string short_type_name(const torch::jit::Module &m)
 {
@@ -90,31 +80,6 @@ std::string short_type_name(const torch::jit::Module &m)
         return "Module";
     std::string q = name->name();
     return q.empty() ? std::string("Module") : q;
-}
-
-size_t edit_distance(const std::string &a, const std::string &b)
-{
-    std::vector<size_t> row(b.size() + 1);
-    for (size_t j = 0; j <= b.size(); j++)
-        row[j] = j;
-    for (size_t i = 1; i <= a.size(); i++) {
-        size_t diag = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= b.size(); j++) {
-            size_t up = row[j];
-            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
-            diag = up;
-        }
-    }
-    return row[b.size()];
-}
-
-size_t shared_prefix(const std::string &a, const std::string &b)
-{
-    size_t n = 0;
-    while (n < a.size() && n < b.size() && a[n] == b[n])
-        n++;
-    return n;
 }
 
 fx_status parse_device(const char *name, torch::Device *device)
@@ -368,39 +333,38 @@ fx_status check_output(const at::Tensor &out, int64_t batch)
     return FX_OK;
 }
 
+// Every submodule in definition order, with the output shape, call position
+// and depth of its last call that returned a tensor. Which layer is the
+// automatic target, and which names are valid, is decided in lib/layers.c.
 void record_layers(fx__shim_model &m, const std::vector<ProbedCall> &calls)
 {
-    // Every submodule, in definition order; the shape comes from its last call.
+    std::map<std::string, size_t> index;
+    m.layers.clear();
     for (const auto &named : m.module.named_modules()) {
         if (named.name.empty())
             continue;
         auto e = std::make_unique<LayerEntry>();
         e->name = named.name;
         e->type = short_type_name(named.value);
-        m.layer_index[e->name] = m.layers.size();
+        index[e->name] = m.layers.size();
         m.layers.push_back(std::move(e));
     }
-    const ProbedCall *best = nullptr;
+    m.layer_table.assign(m.layers.size(), fx__shim_layer{});
     for (const auto &c : calls) {
-        auto it = m.layer_index.find(c.path);
-        if (it == m.layer_index.end() || !c.is_tensor)
+        auto it = index.find(c.path);
+        if (it == index.end() || !c.is_tensor)
             continue;
-        fx__shim_layer &info = m.layers[it->second]->info;
+        fx__shim_layer &info = m.layer_table[it->second];
         info.rank = (uint32_t)std::min<size_t>(c.shape.size(), FX__SHIM_MAX_RANK);
         for (uint32_t i = 0; i < info.rank; i++)
             info.shape[i] = c.shape[i];
-        // A 1x1 map (global pooling) has no spatial information: no target.
-        info.is_feature_map = c.shape.size() == 4 && c.shape[2] * c.shape[3] > 1;
-        if (info.is_feature_map && (!best || c.position > best->position ||
-                        (c.position == best->position && c.depth < best->depth)))
-            best = &c;
+        info.call_position = c.position;
+        info.depth = (uint32_t)std::min<size_t>(c.depth, UINT32_MAX);
     }
-    for (auto &e : m.layers) {
-        e->info.name = e->name.c_str();
-        e->info.type = e->type.c_str();
+    for (size_t i = 0; i < m.layers.size(); i++) {
+        m.layer_table[i].name = m.layers[i]->name.c_str();
+        m.layer_table[i].type = m.layers[i]->type.c_str();
     }
-    if (best)
-        m.auto_layer = best->path;
 }
 
 } // namespace
@@ -441,60 +405,10 @@ extern "C" size_t fx__shim_layer_count(const fx__shim_model *model)
 
 extern "C" const fx__shim_layer *fx__shim_layer_at(const fx__shim_model *model, size_t index)
 {
-    return index < model->layers.size() ? &model->layers[index]->info : nullptr;
+    return index < model->layer_table.size() ? &model->layer_table[index] : nullptr;
 }
 
-extern "C" const char *fx__shim_auto_layer(const fx__shim_model *model)
+extern "C" const fx__shim_layer *fx__shim_layer_table(const fx__shim_model *model)
 {
-    return model->auto_layer.empty() ? nullptr : model->auto_layer.c_str();
-}
-
-extern "C" fx_status fx__shim_check_layer(const fx__shim_model *model, const char *name)
-{
-    try {
-        auto it = model->layer_index.find(name);
-        if (it != model->layer_index.end()) {
-            const fx__shim_layer &l = model->layers[it->second]->info;
-            if (l.is_feature_map)
-                return FX_OK;
-            if (l.rank == 0)
-                return fx__error(FX_ERR_LAYER,
-                                 "layer '%s' (%s) has no recorded output: forward never calls it, calls it only inside "
-                                 "control flow (scripted if/loop), or it does not return a tensor; pick a layer with "
-                                 "a 4-D output (see fx_model_layer)",
-                                 name, l.type);
-            if (l.rank == 4)
-                return fx__error(FX_ERR_LAYER,
-                                 "layer '%s' (%s) outputs shape %s: its map is %lldx%lld, with no spatial "
-                                 "information for a heatmap; pick a layer before the pooling, e.g. the default "
-                                 "layer '%s'",
-                                 name, l.type, shape_string(l).c_str(), (long long)l.shape[2], (long long)l.shape[3],
-                                 model->auto_layer.empty() ? "(none)" : model->auto_layer.c_str());
-            return fx__error(FX_ERR_LAYER,
-                             "layer '%s' (%s) outputs shape %s, not a 4-D [batch, channels, height, width] "
-                             "feature map; pick a convolutional layer (see fx_model_layer)",
-                             name, l.type, shape_string(l).c_str());
-        }
-        // Suggest the nearest feature-map layers: small edit distance, long
-        // shared prefix.
-        std::vector<std::pair<long, std::string>> scored;
-        std::string wanted = name;
-        for (const auto &e : model->layers) {
-            if (!e->info.is_feature_map)
-                continue;
-            long score = (long)edit_distance(wanted, e->name) * 4 - (long)shared_prefix(wanted, e->name);
-            scored.emplace_back(score, e->name);
-        }
-        std::sort(scored.begin(), scored.end());
-        std::string list;
-        for (size_t i = 0; i < scored.size() && i < 5; i++)
-            list += (i ? ", " : "") + scored[i].second;
-        if (list.empty())
-            return fx__error(FX_ERR_LAYER, "layer '%s' not found, and the model has no layer with a 4-D output",
-                             name);
-        return fx__error(FX_ERR_LAYER, "layer '%s' not found; closest: %s (fx_model_layer lists all %zu)", name,
-                         list.c_str(), model->layers.size());
-    } catch (...) {
-        return status_from_current_exception(FX_ERR_INTERNAL, "layer lookup");
-    }
+    return model->layer_table.empty() ? nullptr : model->layer_table.data();
 }

@@ -35,13 +35,7 @@ const fx__shim_layer *fx__shim_layer_at(const fx__shim_model *model, size_t inde
     (void)index;
     return NULL;
 }
-const char *fx__shim_auto_layer(const fx__shim_model *model) { (void)model; return NULL; }
-fx_status fx__shim_check_layer(const fx__shim_model *model, const char *name)
-{
-    (void)model;
-    (void)name;
-    return fx__error(FX_ERR_NOT_AVAILABLE, "built without libtorch");
-}
+const fx__shim_layer *fx__shim_layer_table(const fx__shim_model *model) { (void)model; return NULL; }
 fx_status fx__shim_forward(fx__shim_model *model, const float *input, uint32_t n, const char *layer, uint32_t flags,
                            fx__shim_capture *out)
 {
