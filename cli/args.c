@@ -907,6 +907,23 @@ static void warn_class_agnostic(const cli_settings *s)
     }
 }
 
+/* Guided methods give an input-space saliency, not a layer map: the library
+ * refuses --aug-smooth and --layers with them (FX_ERR_UNSUPPORTED); saying so
+ * here makes it a usage error in the CLI's words. */
+static int refuse_input_space_refinements(const cli_settings *s)
+{
+    for (uint32_t j = 0; j < s->method_count; j++) {
+        const fx_cam_method_info *info = fx_cam_method_find(s->methods[j]);
+        if (info && (info->needs & FX_CAM_NEEDS_INPUT_GRADIENTS)) {
+            return cli_usage_error(s->command, "%s does not apply to %s: its saliency is in input space, not a "
+                                   "layer map; run it without %s, or the other methods in a separate run",
+                                   s->aug_smooth ? "--aug-smooth" : "--layers", info->name,
+                                   s->aug_smooth ? "--aug-smooth" : "--layers");
+        }
+    }
+    return CLI_EXIT_OK;
+}
+
 int cli_cam_options(const cli_settings *s, const fx_model *model, cli_cam_extras *x, fx_gradcam_options *opts)
 {
     memset(x, 0, sizeof *x);
@@ -933,6 +950,9 @@ int cli_cam_options(const cli_settings *s, const fx_model *model, cli_cam_extras
         opts->class_weights = x->weights;
     }
     warn_class_agnostic(s);
+    if (rc == CLI_EXIT_OK && (s->aug_smooth || s->layers)) {
+        rc = refuse_input_space_refinements(s);
+    }
     opts->aug_smooth = s->aug_smooth;
     opts->eigen_smooth = s->eigen_smooth;
     opts->smooth_samples = s->smooth_samples;

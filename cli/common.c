@@ -723,7 +723,9 @@ static fx_status write_output_view(const cli_settings *s, const fx_model *model,
         f.confidence = fx_result_confidence(result, i);
         f.method = method;
         f.source = source;
-        f.layer = fx_result_layer(result);
+        /* Guided Backpropagation reads no layer: no "Layer:" in its caption. */
+        const fx_cam_method_info *info = fx_cam_method_find(fx_result_method(result, j));
+        f.layer = info && info->needs == FX_CAM_NEEDS_INPUT_GRADIENTS ? NULL : fx_result_layer(result);
         f.saliency = saliency;
         if (status == FX_OK) {
             status = fx_figure_compose(image, heatmap, &f, &out);

@@ -41,3 +41,15 @@ def test_methods_lists_the_guided_methods():
     assert r.returncode == 0
     names = [line.split()[0] for line in r.stdout.splitlines()]
     assert "guided-backprop" in names and "guided-gradcam" in names
+
+
+@pytest.mark.parametrize("method,extra,option", [
+    ("guided-backprop", ["--aug-smooth"], "--aug-smooth"),
+    ("guided-gradcam", ["--layers", "features,features.denseblock1"], "--layers"),
+])
+def test_guided_with_layer_refinements_is_a_usage_error(tmp_path, method, extra, option):
+    out = tmp_path / "g.png"
+    r = run("single", "--image", SAMPLE, "--method", method, *extra, "--output", str(out))
+    assert r.returncode == 2, r.stderr
+    assert "%s does not apply to %s: its saliency is in input space" % (option, method) in r.stderr, r.stderr
+    assert not out.exists()
